@@ -1,0 +1,139 @@
+"""Read CSV or Parquet tables and pick out features, labels and times, refusing bad cells."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models.errors import InvalidInput, InvalidLabels, NonFiniteValues
+
+PARQUET_SUFFIXES = {".parquet", ".pq"}
+SNIFF_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    features: list[str]
+    values: np.ndarray  # (n_rows, n_features) float64, finite
+    labels: np.ndarray | None  # (n_rows,) int8 in {0, 1}
+    times: pd.Series | None  # (n_rows,) the time column as given
+    time_column: str | None
+    label_column: str | None
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.values)
+
+
+def read_table(path: Path | str) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInput(f"{path}: no such file")
+    try:
+        if path.suffix.lower() in PARQUET_SUFFIXES:
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, sep=_sniff_delimiter(path))
+    except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InvalidInput(f"{path}: cannot be read as a table: {first_line}") from exc
+    if frame.empty:
+        raise InvalidInput(f"{path}: has no data rows")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def _sniff_delimiter(path: Path) -> str:
+    with path.open("r", newline="", errors="replace") as f:
+        sample = f.read(SNIFF_BYTES)
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def select(
+    frame: pd.DataFrame,
+    *,
+    time_column: str | None = None,
+    label_column: str | None = None,
+    features: list[str] | None = None,
+    exclude: list[str] | None = None,
+) -> Dataset:
+    """Feature columns default to every column but the time and label columns and `exclude`."""
+    named = [c for c in (time_column, label_column) if c] + (features or []) + (exclude or [])
+    missing = [c for c in named if c not in frame.columns]
+    if missing:
+        raise InvalidInput(
+            f"unknown column(s) {', '.join(map(repr, missing))}; the data has "
+            f"{_list_columns(list(frame.columns))}"
+        )
+    if features is None:
+        skip = {time_column, label_column, *(exclude or [])}
+        features = [c for c in frame.columns if c not in skip]
+    if not features:
+        raise InvalidInput("no feature columns are left to use")
+    if len(set(features)) != len(features):
+        raise InvalidInput("a feature column is named twice")
+    values = np.column_stack([_numeric_column(frame, c) for c in features])
+    labels = _labels(frame, label_column) if label_column else None
+    times = frame[time_column].reset_index(drop=True) if time_column else None
+    return Dataset(features, values, labels, times, time_column, label_column)
+
+
+def time_span(data: Dataset) -> tuple[str | None, str | None]:
+    """First and last time as ISO 8601, or the raw text when it cannot be parsed as times."""
+    if data.times is None or len(data.times) == 0:
+        return None, None
+    ends = data.times.iloc[[0, -1]]
+    try:
+        parsed = pd.to_datetime(ends)
+        return parsed.iloc[0].isoformat(), parsed.iloc[1].isoformat()
+    except (ValueError, TypeError):
+        return str(ends.iloc[0]), str(ends.iloc[1])
+
+
+def _numeric_column(frame: pd.DataFrame, column: str) -> np.ndarray:
+    raw = frame[column]
+    if pd.api.types.is_bool_dtype(raw):
+        raw = raw.astype(np.int8)
+    numbers = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(numbers)
+    if bad.any():
+        row = int(np.argmax(bad))
+        cell = raw.iloc[row]
+        kind = NonFiniteValues if _is_number_like(cell) else InvalidInput
+        described = "empty" if pd.isna(cell) else f"{str(cell)[:40]!r}"
+        raise kind(
+            f"column {column!r}, data row {row + 1}: {described} is not a finite number"
+            + ("" if kind is NonFiniteValues else " (exclude the column with --exclude)")
+        )
+    return numbers
+
+
+def _is_number_like(cell: object) -> bool:
+    try:
+        float(str(cell))
+    except ValueError:
+        return pd.isna(cell)
+    return True
+
+
+def _labels(frame: pd.DataFrame, column: str) -> np.ndarray:
+    numbers = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isin(numbers, (0.0, 1.0))
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise InvalidLabels(
+            f"label column {column!r}, data row {row + 1}: {str(frame[column].iloc[row])[:40]!r} is not 0 or 1"
+        )
+    return numbers.astype(np.int8)
+
+
+def _list_columns(columns: list[str], shown: int = 12) -> str:
+    listed = ", ".join(columns[:shown])
+    return listed + (f" and {len(columns) - shown} more" if len(columns) > shown else "")

@@ -1,0 +1,44 @@
+"""Human-readable descriptions of stored models (the `rarewatch models` output)."""
+
+from __future__ import annotations
+
+from models.artifact import ModelStore
+from models.errors import RarewatchError
+from models.spec import DetectorSpec
+
+
+def summary_line(store: ModelStore, name: str, version: int) -> str:
+    try:
+        _, spec, _ = store.read(name, version)
+    except RarewatchError as exc:
+        return f"{name}  v{version}  UNUSABLE: {exc.detail}"
+    t = spec.threshold
+    return (
+        f"{name}  v{version}  lookback {spec.lookback}  threshold {t.value:.4g} ({t.method})  "
+        f"{spec.n_features} features: {', '.join(spec.features)}"
+    )
+
+
+def describe(name: str, version: int, spec: DetectorSpec) -> str:
+    t, training, net = spec.threshold, spec.training, spec.network
+    quantile = f" q={t.quantile}" if t.quantile is not None else ""
+    lines = [
+        f"{name} version {version} (created {spec.created})",
+        f"features ({spec.n_features}): {', '.join(spec.features)}",
+        f"lookback {spec.lookback}; {net.architecture} {'-'.join(map(str, net.units))} "
+        f"{net.activation}, dropout {net.dropout}",
+        f"threshold {t.value:.6g} ({t.method}{quantile})",
+        "normal validation errors: "
+        + "  ".join(f"q{q}={v:.4g}" for q, v in spec.validation_error_quantiles.items()),
+        f"trained on {training.train_windows} windows ({training.rows} rows"
+        + (f", {training.time_start} .. {training.time_end}" if training.time_start else "")
+        + f"), best epoch {training.best_epoch} of {training.epochs_run}, "
+        f"loss {training.train_loss:.4g}, validation loss {training.validation_loss:.4g}",
+        "",
+        f"{'layer':<16}{'type':<18}{'output shape':<22}{'params':>10}",
+    ]
+    for row in spec.layers:
+        shape = "(" + ", ".join("None" if d is None else str(d) for d in row.output_shape) + ")"
+        lines.append(f"{row.name:<16}{row.type:<18}{shape:<22}{row.params:>10,}")
+    lines.append(f"{'total':<56}{sum(r.params for r in spec.layers):>10,}")
+    return "\n".join(lines)

@@ -1,0 +1,125 @@
+"""A loaded model: scale, temporalize, reconstruct, score, flag, explain. No TensorFlow here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.engines import Engine
+from models.errors import FeatureMismatch, InvalidInput, NonFiniteValues
+from models.scaling import Scaler
+from models.scoring import Event, find_events, severity, window_errors
+from models.spec import DetectorSpec
+from models.windows import temporalize, window_end_rows
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    threshold: float
+    window_end_rows: np.ndarray  # (n_windows,) index of the row each window's result belongs to
+    scores: np.ndarray  # (n_windows,) reconstruction MSE
+    is_anomaly: np.ndarray  # (n_windows,) score > threshold
+    severity: np.ndarray  # (n_windows,) in [0, 1)
+    contributions: np.ndarray  # (n_windows, n_features), rows sum to 1
+    events: list[Event]
+
+
+class Detector:
+    def __init__(self, name: str, version: int, spec: DetectorSpec, engine: Engine) -> None:
+        self.name, self.version, self.spec, self.engine = name, version, spec, engine
+        self.scaler = Scaler(tuple(spec.scaler.mean), tuple(spec.scaler.scale))
+        self._normal_median = spec.validation_error_quantiles["0.5"]
+
+    @property
+    def features(self) -> list[str]:
+        return self.spec.features
+
+    @property
+    def lookback(self) -> int:
+        return self.spec.lookback
+
+    @property
+    def threshold(self) -> float:
+        return self.spec.threshold.value
+
+    def detect(self, values: np.ndarray, threshold: float | None = None) -> Detection:
+        """values  # (n_rows, n_features) in the model's feature order, raw units"""
+        return self._detect_rows(values, threshold, newest_only=False)
+
+    def detect_last(self, values: np.ndarray, threshold: float | None = None) -> Detection:
+        """Only the newest window: the call a dashboard makes on every refresh."""
+        return self._detect_rows(values, threshold, newest_only=True)
+
+    def detect_windows(self, windows: np.ndarray, threshold: float | None = None) -> Detection:
+        """windows  # (n_windows, lookback, n_features), already temporalized, raw units"""
+        self._check_values(windows, windows.ndim == 3, "windows x lookback x features")
+        if windows.shape[1] != self.lookback:
+            raise InvalidInput(
+                f"each window must have {self.lookback} rows (the lookback), got {windows.shape[1]}"
+            )
+        n_windows = windows.shape[0]
+        scaled = self.scaler.transform(windows.reshape(-1, windows.shape[2]))
+        scaled_windows = scaled.reshape(n_windows, self.lookback, -1)
+        return self._score(scaled_windows, np.arange(n_windows), threshold)
+
+    def _detect_rows(
+        self, values: np.ndarray, threshold: float | None, newest_only: bool
+    ) -> Detection:
+        self._check_values(values, values.ndim == 2, "rows x features")
+        n_rows = len(values)
+        # only the rows the scored windows need are scaled
+        first_row = max(n_rows - self.lookback, 0) if newest_only else 0
+        windows = temporalize(self.scaler.transform(values[first_row:]), self.lookback)
+        end_rows = first_row + window_end_rows(n_rows - first_row, self.lookback)
+        return self._score(windows, end_rows, threshold)
+
+    def _score(
+        self, windows: np.ndarray, end_rows: np.ndarray, threshold: float | None
+    ) -> Detection:
+        cut = self.threshold if threshold is None else threshold
+        errors = window_errors(windows, self.engine.reconstruct(windows))
+        if not np.isfinite(errors.scores).all():
+            # finite inputs that overflow inside the network: a model fault, never a score
+            raise ArithmeticError("the model produced a non-finite reconstruction")
+        is_anomaly = errors.scores > cut
+        return Detection(
+            threshold=cut,
+            window_end_rows=end_rows,
+            scores=errors.scores,
+            is_anomaly=is_anomaly,
+            severity=severity(errors.scores, cut, self._normal_median),
+            contributions=errors.contributions,
+            events=find_events(is_anomaly, errors.scores, errors.contributions),
+        )
+
+    def _check_values(self, values: np.ndarray, right_rank: bool, axes: str) -> None:
+        if not right_rank:
+            raise InvalidInput(f"expected an array of {axes}, got shape {values.shape}")
+        if values.shape[-1] != len(self.features):
+            raise FeatureMismatch(
+                f"expected {len(self.features)} features ({', '.join(self.features)}), "
+                f"got {values.shape[-1]}"
+            )
+        if not np.isfinite(values).all():
+            raise NonFiniteValues("values must be finite numbers (no NaN or infinity)")
+
+
+@dataclass(frozen=True, slots=True)
+class RowScores:
+    """A detection laid out one entry per input row; rows that end no window get NaN / False."""
+
+    scores: np.ndarray  # (n_rows,) NaN for the first lookback-1 rows
+    is_anomaly: np.ndarray  # (n_rows,) bool
+    contributions: np.ndarray  # (n_rows, n_features) NaN where there is no score
+
+    @classmethod
+    def of(cls, detection: Detection, n_rows: int) -> RowScores:
+        rows = detection.window_end_rows
+        scores = np.full(n_rows, np.nan)
+        scores[rows] = detection.scores
+        is_anomaly = np.zeros(n_rows, dtype=bool)
+        is_anomaly[rows] = detection.is_anomaly
+        contributions = np.full((n_rows, detection.contributions.shape[1]), np.nan)
+        contributions[rows] = detection.contributions
+        return cls(scores, is_anomaly, contributions)

@@ -1,0 +1,53 @@
+"""The LSTM autoencoder, built in our own code from a NetworkConfig (never deserialized)."""
+
+from __future__ import annotations
+
+from models.tensorflow_import import import_tensorflow
+
+import_tensorflow()
+
+import keras  # noqa: E402 - after TensorFlow's quiet import
+
+from models.spec import Architecture, LayerRow, NetworkConfig
+
+
+def build_network(config: NetworkConfig, lookback: int, n_features: int) -> keras.Model:
+    """Encoder LSTMs, then (autoencoder) a RepeatVector bottleneck, a mirrored decoder and
+    TimeDistributed(Dense(n_features)) reconstructing every timestep.
+
+    Seed configuration (lookback 3, 2 features, units 128-64, relu): LSTM 128 (67,072 params),
+    LSTM 64 (49,408), RepeatVector (0), LSTM 64 (33,024), LSTM 128 (98,816), Dense 2 (258).
+    """
+    units = list(config.units)
+    lstm = {"activation": config.activation.value, "dropout": config.dropout}
+    bottleneck = config.architecture is Architecture.AUTOENCODER
+    layers: list[keras.layers.Layer] = [keras.Input(shape=(lookback, n_features), name="window")]
+    for i, n in enumerate(units):
+        last_encoder = i == len(units) - 1
+        returns_sequences = not (bottleneck and last_encoder)
+        layers.append(
+            keras.layers.LSTM(n, return_sequences=returns_sequences, name=f"encoder_{i + 1}", **lstm)
+        )
+    if bottleneck:
+        layers.append(keras.layers.RepeatVector(lookback, name="bottleneck"))
+    for i, n in enumerate(reversed(units)):
+        layers.append(
+            keras.layers.LSTM(n, return_sequences=True, name=f"decoder_{i + 1}", **lstm)
+        )
+    layers.append(
+        keras.layers.TimeDistributed(keras.layers.Dense(n_features), name="reconstruction")
+    )
+    return keras.Sequential(layers, name=config.architecture.value)
+
+
+def layer_table(model: keras.Model) -> list[LayerRow]:
+    """Layer, output shape and parameters, as the seed article's model.summary() shows them."""
+    return [
+        LayerRow(
+            name=layer.name,
+            type=type(layer).__name__,
+            output_shape=list(layer.output.shape),
+            params=layer.count_params(),
+        )
+        for layer in model.layers
+    ]

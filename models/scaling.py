@@ -1,0 +1,61 @@
+"""Per-feature standardization, fitted on normal training rows and stored as JSON numbers."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.errors import InvalidInput, NonFiniteValues
+
+# Below this spread a feature counts as constant: it is centred but not divided, so a
+# constant training feature neither divides by zero nor blows tiny noise up to huge z-scores.
+MIN_SCALE = 1e-8
+
+
+@dataclass(frozen=True, slots=True)
+class Scaler:
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+
+    @classmethod
+    def fit(cls, rows: np.ndarray) -> Scaler:
+        """rows  # (n_rows, n_features), normal training rows only."""
+        if rows.ndim != 2 or rows.shape[0] == 0:
+            raise InvalidInput("the scaler needs at least one row of training data")
+        rows64 = rows.astype(np.float64, copy=False)
+        mean = rows64.mean(axis=0)
+        std = rows64.std(axis=0)
+        scale = np.where(std > MIN_SCALE, std, 1.0)
+        return cls(tuple(float(m) for m in mean), tuple(float(s) for s in scale))
+
+    @classmethod
+    def from_json(cls, data: dict[str, list[float]]) -> Scaler:
+        mean, scale = data["mean"], data["scale"]
+        if len(mean) != len(scale):
+            raise InvalidInput("scaler mean and scale have different lengths")
+        if not all(math.isfinite(m) for m in mean) or not all(
+            math.isfinite(s) and s > 0 for s in scale
+        ):
+            raise InvalidInput("scaler values must be finite and every scale > 0")
+        return cls(tuple(mean), tuple(scale))
+
+    def to_json(self) -> dict[str, list[float]]:
+        return {"mean": list(self.mean), "scale": list(self.scale)}
+
+    @property
+    def n_features(self) -> int:
+        return len(self.mean)
+
+    def transform(self, rows: np.ndarray) -> np.ndarray:
+        """rows  # (n_rows, n_features) -> float32 z-scores; refuses values that overflow float32."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            scaled = ((rows - np.asarray(self.mean)) / np.asarray(self.scale)).astype(np.float32)
+        if not np.isfinite(scaled).all():
+            bad_row, bad_col = np.argwhere(~np.isfinite(scaled))[0]
+            raise NonFiniteValues(
+                f"value at row {bad_row}, feature {bad_col} is not finite or overflows float32 "
+                "after scaling"
+            )
+        return scaled

@@ -1,0 +1,64 @@
+"""From windows and their reconstructions to scores, contributions, severity and events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class WindowErrors:
+    scores: np.ndarray  # (n_windows,) reconstruction MSE over the whole window, scaled units
+    contributions: np.ndarray  # (n_windows, n_features) each feature's share; rows sum to 1
+
+
+def window_errors(windows: np.ndarray, reconstructed: np.ndarray) -> WindowErrors:
+    """windows, reconstructed  # (n_windows, lookback, n_features)"""
+    lookback, n_features = windows.shape[1], windows.shape[2]
+    squared = np.square(reconstructed - windows, dtype=np.float64)
+    per_feature = squared.sum(axis=1)  # (n_windows, n_features)
+    total = per_feature.sum(axis=1)  # (n_windows,)
+    # A perfect reconstruction has no error to share out: give every feature an equal share
+    # so that contributions always sum to 1.
+    safe_total = np.where(total > 0, total, 1.0)[:, None]
+    contributions = np.where(total[:, None] > 0, per_feature / safe_total, 1.0 / n_features)
+    return WindowErrors(scores=total / (lookback * n_features), contributions=contributions)
+
+
+def severity(scores: np.ndarray, threshold: float, normal_median: float) -> np.ndarray:
+    """How far past the threshold each score is, in [0, 1); 0 for scores at or under it.
+
+    severity = 1 - exp(-(score - threshold) / band), band = threshold - median normal error
+    (the spread of normal validation errors up to the threshold; the threshold itself when the
+    median is not below it). One band past the threshold gives 0.63, two 0.86, three 0.95.
+    """
+    band = threshold - normal_median if threshold > normal_median else max(abs(threshold), 1e-12)
+    excess = np.maximum(scores - threshold, 0.0)
+    return -np.expm1(-excess / band)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A run of consecutive anomalous windows, by window index (inclusive)."""
+
+    start: int
+    end: int
+    peak: int  # the window with the highest score in the run
+    peak_score: float
+    top_feature: int  # the feature with the largest summed contribution over the run
+
+
+def find_events(
+    is_anomaly: np.ndarray, scores: np.ndarray, contributions: np.ndarray
+) -> list[Event]:
+    flags = np.r_[False, is_anomaly.astype(bool), False].astype(np.int8)
+    edges = np.diff(flags)
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+    events = []
+    for start, end in zip(starts, ends, strict=True):  # one iteration per event, not per row
+        run = slice(start, end + 1)
+        peak = start + int(np.argmax(scores[run]))
+        top = int(np.argmax(contributions[run].sum(axis=0)))
+        events.append(Event(int(start), int(end), peak, float(scores[peak]), top))
+    return events

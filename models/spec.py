@@ -1,0 +1,122 @@
+"""detector.json: everything about a model except its weights, validated at the file boundary."""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from models.thresholds import ThresholdMethod
+
+FORMAT_VERSION = 1
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class Architecture(StrEnum):
+    AUTOENCODER = "autoencoder"  # encoder -> RepeatVector bottleneck -> mirrored decoder
+    SEQUENCE = "sequence"  # the seed's "regular LSTM": every layer returns sequences
+
+
+class Activation(StrEnum):
+    RELU = "relu"
+    TANH = "tanh"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NetworkConfig(_Strict):
+    architecture: Architecture = Architecture.AUTOENCODER
+    units: tuple[int, ...] = (32, 16)
+    activation: Activation = Activation.TANH
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+    @field_validator("units")
+    @classmethod
+    def _positive_units(cls, units: tuple[int, ...]) -> tuple[int, ...]:
+        if not units or any(u < 1 or u > 4096 for u in units):
+            raise ValueError("units must be one or more layer sizes between 1 and 4096")
+        return units
+
+
+class ScalerSpec(_Strict):
+    mean: list[FiniteFloat]
+    scale: list[FiniteFloat]
+
+    @field_validator("scale")
+    @classmethod
+    def _positive_scale(cls, scale: list[float]) -> list[float]:
+        if any(s <= 0 for s in scale):
+            raise ValueError("every scale must be > 0")
+        return scale
+
+
+class ThresholdSpec(_Strict):
+    value: FiniteFloat
+    method: ThresholdMethod
+    quantile: float | None = None
+
+
+class LayerRow(_Strict):
+    name: str
+    type: str
+    output_shape: list[int | None]
+    params: int
+
+
+class TrainingSummary(_Strict):
+    rows: int
+    normal_rows: int
+    train_windows: int
+    validation_windows: int
+    validation_normal_windows: int
+    time_column: str | None
+    label_column: str | None
+    time_start: str | None
+    time_end: str | None
+    feature_min: list[FiniteFloat]
+    feature_max: list[FiniteFloat]
+    epochs: int
+    epochs_run: int
+    best_epoch: int
+    train_loss: FiniteFloat
+    validation_loss: FiniteFloat
+    batch_size: int
+    learning_rate: float
+    validation_fraction: float
+    seed: int
+    seconds: float
+
+
+class DetectorSpec(_Strict):
+    format_version: Literal[1] = FORMAT_VERSION
+    features: list[str]
+    lookback: int = Field(ge=1)
+    network: NetworkConfig
+    layers: list[LayerRow]
+    scaler: ScalerSpec
+    threshold: ThresholdSpec
+    validation_error_quantiles: dict[str, FiniteFloat]
+    training: TrainingSummary
+    library_versions: dict[str, str]
+    created: str
+
+    @model_validator(mode="after")
+    def _shapes_agree(self) -> DetectorSpec:
+        n_features = len(self.features)
+        if n_features == 0 or len(set(self.features)) != n_features:
+            raise ValueError("features must be a non-empty list of distinct names")
+        if len(self.scaler.mean) != n_features or len(self.scaler.scale) != n_features:
+            raise ValueError("scaler length differs from the number of features")
+        if "0.5" not in self.validation_error_quantiles:
+            raise ValueError("validation_error_quantiles lacks the median ('0.5')")
+        if not math.isfinite(self.threshold.value):
+            raise ValueError("threshold must be finite")
+        return self
+
+    @property
+    def n_features(self) -> int:
+        return len(self.features)

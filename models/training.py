@@ -1,0 +1,207 @@
+"""Fit a detector on normal windows: split, scale, temporalize, fit, threshold, describe."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+
+import numpy as np
+
+from models.data import Dataset, time_span
+from models.errors import InvalidInput
+from models.scaling import Scaler
+from models.scoring import window_errors
+from models.spec import DetectorSpec, NetworkConfig, ScalerSpec, ThresholdSpec, TrainingSummary
+from models.thresholds import ThresholdMethod, error_quantiles, max_f1_threshold, quantile_threshold
+from models.windows import temporalize
+
+# epoch, epochs, train loss, validation loss, seconds per epoch so far
+ProgressFn = Callable[[int, int, float, float, float], None]
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingOptions:
+    lookback: int = 5
+    epochs: int = 50
+    batch_size: int = 64
+    validation_fraction: float = 0.2
+    threshold_method: ThresholdMethod = ThresholdMethod.QUANTILE
+    threshold_quantile: float = 0.99
+    seed: int = 0
+    learning_rate: float = 1e-3
+    patience: int = 5  # epochs without a better validation loss before stopping
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+
+    def check(self) -> None:
+        if self.lookback < 1:
+            raise InvalidInput(f"lookback must be >= 1, got {self.lookback}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise InvalidInput("epochs and batch size must be >= 1")
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise InvalidInput(
+                f"validation fraction must be between 0 and 1, got {self.validation_fraction}"
+            )
+        if not 0.0 < self.threshold_quantile < 1.0:
+            raise InvalidInput(
+                f"threshold quantile must be between 0 and 1, got {self.threshold_quantile}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class TrainedModel:
+    spec: DetectorSpec
+    weights: list[np.ndarray]
+
+
+@dataclass(frozen=True, slots=True)
+class _Split:
+    """Chronological split: the first rows train, the last `validation_fraction` validate."""
+
+    train_windows: np.ndarray  # (n, lookback, n_features) scaled, every row normal
+    validation_windows: np.ndarray  # (m, lookback, n_features) scaled, all of them
+    validation_normal: np.ndarray  # (m,) bool: every row of the window is normal
+    validation_labels: np.ndarray  # (m,) the label of each window's last row
+
+
+def split_windows(data: Dataset, scaler_fit_rows: int, lookback: int, scaler: Scaler) -> _Split:
+    labels = data.labels if data.labels is not None else np.zeros(data.n_rows, np.int8)
+    scaled = scaler.transform(data.values)
+    parts = []
+    for rows in (slice(0, scaler_fit_rows), slice(scaler_fit_rows, data.n_rows)):
+        windows = temporalize(scaled[rows], lookback)
+        window_labels = temporalize(labels[rows, None], lookback)[:, :, 0]  # (n, lookback)
+        parts.append((windows, ~window_labels.any(axis=1), window_labels[:, -1]))
+    (train, train_normal, _), (valid, valid_normal, valid_last) = parts
+    return _Split(np.ascontiguousarray(train[train_normal]), valid, valid_normal, valid_last)
+
+
+def train_detector(
+    data: Dataset, options: TrainingOptions, progress: ProgressFn | None = None
+) -> TrainedModel:
+    """Same data, options and seed give the same model on CPU."""
+    from models.tensorflow_import import import_tensorflow
+
+    tf = import_tensorflow()
+    import keras
+
+    from models.engines import TensorFlowEngine
+    from models.network import build_network, layer_table
+
+    options.check()
+    started = time.monotonic()
+    n_validation_rows = round(data.n_rows * options.validation_fraction)
+    n_train_rows = data.n_rows - n_validation_rows
+    for part, n in (("training", n_train_rows), ("validation", n_validation_rows)):
+        if n < options.lookback:
+            raise InvalidInput(
+                f"the {part} part has {n} rows, fewer than the lookback ({options.lookback}); "
+                f"{data.n_rows} rows in all"
+            )
+    labels = data.labels if data.labels is not None else np.zeros(data.n_rows, np.int8)
+    normal_train_rows = data.values[:n_train_rows][labels[:n_train_rows] == 0]
+    scaler = Scaler.fit(normal_train_rows)
+    split = split_windows(data, n_train_rows, options.lookback, scaler)
+    if len(split.train_windows) == 0 or not split.validation_normal.any():
+        raise InvalidInput("no window of all-normal rows in the training or the validation part")
+
+    keras.utils.set_random_seed(options.seed)
+    tf.config.experimental.enable_op_determinism()
+    network = build_network(options.network, options.lookback, len(data.features))
+    network.compile(optimizer=keras.optimizers.Adam(options.learning_rate), loss="mse")
+    validation_normal = np.ascontiguousarray(split.validation_windows[split.validation_normal])
+    history = network.fit(
+        split.train_windows,
+        split.train_windows,
+        validation_data=(validation_normal, validation_normal),
+        epochs=options.epochs,
+        batch_size=options.batch_size,
+        shuffle=True,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=options.patience, restore_best_weights=True
+            ),
+            _ProgressCallback(options.epochs, progress),
+        ],
+    )
+    losses, val_losses = history.history["loss"], history.history["val_loss"]
+    best = int(np.argmin(val_losses))
+
+    engine = TensorFlowEngine(network, options.lookback, len(data.features))
+    windows = split.validation_windows
+    errors = window_errors(windows, engine.reconstruct(windows)).scores
+    normal_errors = errors[split.validation_normal]
+    if options.threshold_method is ThresholdMethod.MAX_F1:
+        threshold = ThresholdSpec(
+            value=max_f1_threshold(errors, split.validation_labels), method=options.threshold_method
+        )
+    else:
+        threshold = ThresholdSpec(
+            value=quantile_threshold(normal_errors, options.threshold_quantile),
+            method=options.threshold_method,
+            quantile=options.threshold_quantile,
+        )
+    start, end = time_span(data)
+    spec = DetectorSpec(
+        features=data.features,
+        lookback=options.lookback,
+        network=options.network,
+        layers=layer_table(network),
+        scaler=ScalerSpec(**scaler.to_json()),
+        threshold=threshold,
+        validation_error_quantiles=error_quantiles(normal_errors),
+        training=TrainingSummary(
+            rows=data.n_rows,
+            normal_rows=int((labels == 0).sum()),
+            train_windows=len(split.train_windows),
+            validation_windows=len(windows),
+            validation_normal_windows=int(split.validation_normal.sum()),
+            time_column=data.time_column,
+            label_column=data.label_column,
+            time_start=start,
+            time_end=end,
+            feature_min=data.values.min(axis=0).tolist(),
+            feature_max=data.values.max(axis=0).tolist(),
+            epochs=options.epochs,
+            epochs_run=len(losses),
+            best_epoch=best + 1,
+            train_loss=float(losses[best]),
+            validation_loss=float(val_losses[best]),
+            batch_size=options.batch_size,
+            learning_rate=options.learning_rate,
+            validation_fraction=options.validation_fraction,
+            seed=options.seed,
+            seconds=round(time.monotonic() - started, 3),
+        ),
+        library_versions=library_versions(),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    return TrainedModel(spec, network.get_weights())
+
+
+def library_versions() -> dict[str, str]:
+    versions = {}
+    for package in ("rarewatch", "tensorflow-cpu", "keras", "numpy"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _ProgressCallback(epochs: int, progress: ProgressFn | None):  # noqa: N802 - a class factory
+    import keras
+
+    class ProgressCallback(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):  # type: ignore[no-untyped-def]
+            self._started = time.monotonic()
+
+        def on_epoch_end(self, epoch, logs=None):  # type: ignore[no-untyped-def]
+            if progress is not None and logs:
+                per_epoch = (time.monotonic() - self._started) / (epoch + 1)
+                progress(epoch + 1, epochs, float(logs["loss"]), float(logs["val_loss"]), per_epoch)
+
+    return ProgressCallback()

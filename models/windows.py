@@ -1,0 +1,42 @@
+"""Temporalize a (n_rows, n_features) series into overlapping windows, as a strided view."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from models.errors import InvalidInput, NotEnoughRows
+
+
+def n_windows(n_rows: int, lookback: int, stride: int = 1) -> int:
+    """How many windows `temporalize` makes from n_rows rows (0 when there are too few)."""
+    if n_rows < lookback:
+        return 0
+    return (n_rows - lookback) // stride + 1
+
+
+def temporalize(values: np.ndarray, lookback: int, stride: int = 1) -> np.ndarray:
+    """Windows of `lookback` consecutive rows: window k holds rows k*stride .. k*stride+lookback-1.
+
+    values  # (n_rows, n_features)
+    returns # (n_windows, lookback, n_features), a read-only view of `values` (no copy)
+
+    A window's result belongs to its last row. Unlike the article's helper, which yields
+    n_rows - lookback - 1 windows and skips the first two rows, this yields every window:
+    n_rows - lookback + 1 of them for stride 1.
+    """
+    if values.ndim != 2:
+        raise InvalidInput(f"expected a 2-D array of rows x features, got {values.ndim} dimensions")
+    if lookback < 1 or stride < 1:
+        raise InvalidInput(f"lookback and stride must be >= 1, got {lookback} and {stride}")
+    n_rows = values.shape[0]
+    if n_rows < lookback:
+        raise NotEnoughRows(f"{n_rows} rows given, at least {lookback} (the lookback) are needed")
+    # sliding_window_view puts the window axis last: (n_windows, n_features, lookback).
+    windows = sliding_window_view(values, lookback, axis=0)[::stride]
+    return windows.transpose(0, 2, 1)
+
+
+def window_end_rows(n_rows: int, lookback: int, stride: int = 1) -> np.ndarray:
+    """The index of each window's last row, the row its result belongs to."""
+    return np.arange(lookback - 1, n_rows, stride)[: n_windows(n_rows, lookback, stride)]
