@@ -47,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = OneLineParser(prog="rarewatch", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--model-dir", type=Path, help="where models are stored (default: $RAREWATCH_MODEL_DIR or ./artifacts)"
+        "--model-dir",
+        type=Path,
+        help="where models are stored (default: $RAREWATCH_MODEL_DIR or ./artifacts)",
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
@@ -107,7 +109,10 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error already printed on one line
+        return int(exc.code or 0)
     settings = Settings() if args.model_dir is None else Settings(model_dir=args.model_dir)
     handler = {
         "train": cmd_train,
@@ -175,7 +180,9 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
     )
 
 
-def _print_progress(epoch: int, epochs: int, loss: float, val_loss: float, per_epoch: float) -> None:
+def _print_progress(
+    epoch: int, epochs: int, loss: float, val_loss: float, per_epoch: float
+) -> None:
     left = per_epoch * (epochs - epoch)
     line = (
         f"epoch {epoch}/{epochs}  loss {loss:.4g}  val_loss {val_loss:.4g}  "
@@ -233,9 +240,14 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> None:
     if args.output is None:
         table.to_csv(sys.stdout, index=False, float_format="%.6g")
         return
-    _write_atomically(args.output, lambda path: table.to_csv(path, index=False, float_format="%.6g"))
+    _write_atomically(
+        args.output, lambda path: table.to_csv(path, index=False, float_format="%.6g")
+    )
     flagged = int(rows.is_anomaly.sum())
-    print(f"scored {data.n_rows} rows, {flagged} flagged anomalous; wrote {args.output}", file=sys.stderr)
+    print(
+        f"scored {data.n_rows} rows, {flagged} flagged anomalous; wrote {args.output}",
+        file=sys.stderr,
+    )
 
 
 def _write_atomically(target: Path, write) -> None:  # type: ignore[no-untyped-def]
@@ -260,7 +272,11 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> None:
     scored = ~np.isnan(rows.scores)
     result = evaluate(rows.scores[scored], data.labels[scored], detector.threshold)
     if args.json:
-        print(json.dumps({"model": detector.name, "version": detector.version, **result.to_json()}, indent=2))
+        print(
+            json.dumps(
+                {"model": detector.name, "version": detector.version, **result.to_json()}, indent=2
+            )
+        )
         return
     c = result.confusion
     auc = lambda v: "n/a (one class only)" if v is None else f"{v:.3f}"  # noqa: E731

@@ -14,6 +14,7 @@ import re
 import shutil
 import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
@@ -45,7 +46,7 @@ def sha256_of(path: Path) -> str:
 
 
 class ModelStore:
-    """The folder of models (RAREWATCH_MODEL_DIR): names, versions, atomic writes, verified reads."""
+    """The folder of models (RAREWATCH_MODEL_DIR): names, versions, atomic writes, checked reads."""
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
@@ -53,7 +54,11 @@ class ModelStore:
     def names(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if NAME_PATTERN.fullmatch(p.name) and self.versions(p.name))
+        return sorted(
+            p.name
+            for p in self.root.iterdir()
+            if NAME_PATTERN.fullmatch(p.name) and self.versions(p.name)
+        )
 
     def versions(self, name: str) -> list[int]:
         folder = self.root / check_name(name)
@@ -70,7 +75,8 @@ class ModelStore:
             version = versions[-1]
         elif version not in versions:
             raise ModelNotFound(
-                f"model {name!r} has no version {version} (versions: {', '.join(map(str, versions))})"
+                f"model {name!r} has no version {version} "
+                f"(versions: {', '.join(map(str, versions))})"
             )
         return version, self.root / name / str(version)
 
@@ -98,7 +104,9 @@ class ModelStore:
             shutil.rmtree(staging, ignore_errors=True)
             raise
 
-    def read(self, name: str, version: int | None = None) -> tuple[int, DetectorSpec, list[np.ndarray]]:
+    def read(
+        self, name: str, version: int | None = None
+    ) -> tuple[int, DetectorSpec, list[np.ndarray]]:
         """Verify the manifest, then parse the spec and the weight arrays."""
         version, path = self.resolve(name, version)
         where = f"model {name!r} version {version}"
@@ -106,7 +114,9 @@ class ModelStore:
         try:
             spec = DetectorSpec.model_validate_json((path / SPEC_FILE).read_bytes())
         except ValidationError as exc:
-            raise ArtifactError(f"{where}: {SPEC_FILE} is invalid: {exc.errors()[0]['msg']}") from exc
+            raise ArtifactError(
+                f"{where}: {SPEC_FILE} is invalid: {exc.errors()[0]['msg']}"
+            ) from exc
         try:
             with np.load(path / WEIGHTS_FILE, allow_pickle=False) as arrays:
                 weights = [arrays[key] for key in sorted(arrays.files)]
@@ -136,9 +146,12 @@ def verify_manifest(path: Path, where: str) -> None:
 def _write_files(folder: Path, spec: DetectorSpec, weights: list[np.ndarray]) -> None:
     (folder / SPEC_FILE).write_text(spec.model_dump_json(indent=2) + "\n")
     # zero-padded keys keep the arrays in layer order when read back sorted
-    np.savez(folder / WEIGHTS_FILE, **{f"{i:04d}": w for i, w in enumerate(weights)})
+    arrays: dict[str, Any] = {f"{i:04d}": w for i, w in enumerate(weights)}
+    np.savez(folder / WEIGHTS_FILE, **arrays)
     files = {f: sha256_of(folder / f) for f in (SPEC_FILE, WEIGHTS_FILE)}
-    (folder / MANIFEST_FILE).write_text(json.dumps({"algorithm": "sha256", "files": files}, indent=2) + "\n")
+    (folder / MANIFEST_FILE).write_text(
+        json.dumps({"algorithm": "sha256", "files": files}, indent=2) + "\n"
+    )
     for f in (SPEC_FILE, WEIGHTS_FILE, MANIFEST_FILE):
         with (folder / f).open("rb") as handle:
             os.fsync(handle.fileno())

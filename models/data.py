@@ -110,7 +110,11 @@ def _numeric_column(frame: pd.DataFrame, column: str) -> np.ndarray:
         described = "empty" if pd.isna(cell) else f"{str(cell)[:40]!r}"
         raise kind(
             f"column {column!r}, data row {row + 1}: {described} is not a finite number"
-            + ("" if kind is NonFiniteValues else " (exclude the column with --exclude)")
+            + (
+                ""
+                if kind is NonFiniteValues
+                else "; if it is not a feature, name it as the time column or exclude it"
+            )
         )
     return numbers
 
@@ -124,12 +128,15 @@ def _is_number_like(cell: object) -> bool:
 
 
 def _labels(frame: pd.DataFrame, column: str) -> np.ndarray:
-    numbers = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    numbers = pd.to_numeric(frame[column], errors="coerce").to_numpy(
+        dtype=np.float64, na_value=np.nan
+    )
     bad = ~np.isin(numbers, (0.0, 1.0))
     if bad.any():
         row = int(np.argmax(bad))
         raise InvalidLabels(
-            f"label column {column!r}, data row {row + 1}: {str(frame[column].iloc[row])[:40]!r} is not 0 or 1"
+            f"label column {column!r}, data row {row + 1}: "
+            f"{str(frame[column].iloc[row])[:40]!r} is not 0 or 1"
         )
     return numbers.astype(np.int8)
 

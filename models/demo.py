@@ -1,4 +1,4 @@
-"""A demo data set rarewatch makes itself: correlated sensors with a daily cycle, noise and faults."""
+"""The demo data set rarewatch makes itself: correlated sensors, a daily cycle, noise, faults."""
 
 from __future__ import annotations
 

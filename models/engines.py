@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -26,7 +27,7 @@ class TensorFlowEngine:
 
     name = "tensorflow"
 
-    def __init__(self, model: object, lookback: int, n_features: int) -> None:
+    def __init__(self, model: Callable[..., Any], lookback: int, n_features: int) -> None:
         from models.tensorflow_import import import_tensorflow
 
         tf = import_tensorflow()
@@ -40,7 +41,10 @@ class TensorFlowEngine:
         if len(windows) <= MAX_BATCH:
             return self._forward(windows).numpy()
         return np.concatenate(
-            [self._forward(windows[i : i + MAX_BATCH]).numpy() for i in range(0, len(windows), MAX_BATCH)]
+            [
+                self._forward(windows[i : i + MAX_BATCH]).numpy()
+                for i in range(0, len(windows), MAX_BATCH)
+            ]
         )
 
     def warm_up(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class RarewatchError(Exception):
-    """Base of every error rarewatch reports to a user (CLI: one line, exit 2; HTTP: problem+json)."""
+    """Base of every error a user sees (CLI: one line and exit 2; HTTP: problem+json)."""
 
     code = "rarewatch_error"
     status = 400

@@ -17,7 +17,8 @@ def load_detector(store: ModelStore, name: str, version: int | None = None) -> D
     expected = [tuple(w.shape) for w in network.get_weights()]
     if [tuple(w.shape) for w in weights] != expected:
         raise ArtifactError(
-            f"model {name!r} version {version}: weight shapes do not match the network in detector.json"
+            f"model {name!r} version {version}: "
+            "weight shapes do not match the network in detector.json"
         )
     network.set_weights(weights)
     engine = TensorFlowEngine(network, spec.lookback, spec.n_features)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from models.spec import Architecture, LayerRow, NetworkConfig
 from models.tensorflow_import import import_tensorflow
 
 import_tensorflow()
 
 import keras  # noqa: E402 - after TensorFlow's quiet import
-
-from models.spec import Architecture, LayerRow, NetworkConfig
 
 
 def build_network(config: NetworkConfig, lookback: int, n_features: int) -> keras.Model:
@@ -26,14 +25,14 @@ def build_network(config: NetworkConfig, lookback: int, n_features: int) -> kera
         last_encoder = i == len(units) - 1
         returns_sequences = not (bottleneck and last_encoder)
         layers.append(
-            keras.layers.LSTM(n, return_sequences=returns_sequences, name=f"encoder_{i + 1}", **lstm)
+            keras.layers.LSTM(
+                n, return_sequences=returns_sequences, name=f"encoder_{i + 1}", **lstm
+            )
         )
     if bottleneck:
         layers.append(keras.layers.RepeatVector(lookback, name="bottleneck"))
     for i, n in enumerate(reversed(units)):
-        layers.append(
-            keras.layers.LSTM(n, return_sequences=True, name=f"decoder_{i + 1}", **lstm)
-        )
+        layers.append(keras.layers.LSTM(n, return_sequences=True, name=f"decoder_{i + 1}", **lstm))
     layers.append(
         keras.layers.TimeDistributed(keras.layers.Dense(n_features), name="reconstruction")
     )

@@ -49,7 +49,7 @@ class Scaler:
         return len(self.mean)
 
     def transform(self, rows: np.ndarray) -> np.ndarray:
-        """rows  # (n_rows, n_features) -> float32 z-scores; refuses values that overflow float32."""
+        """rows  # (n_rows, n_features) -> float32 z-scores; refuses values overflowing float32."""
         with np.errstate(over="ignore", invalid="ignore"):
             scaled = ((rows - np.asarray(self.mean)) / np.asarray(self.scale)).astype(np.float32)
         if not np.isfinite(scaled).all():

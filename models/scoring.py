@@ -58,7 +58,7 @@ def find_events(
     events = []
     for start, end in zip(starts, ends, strict=True):  # one iteration per event, not per row
         run = slice(start, end + 1)
-        peak = start + int(np.argmax(scores[run]))
+        peak = int(start) + int(np.argmax(scores[run]))
         top = int(np.argmax(contributions[run].sum(axis=0)))
         events.append(Event(int(start), int(end), peak, float(scores[peak]), top))
     return events

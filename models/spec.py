@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from models.thresholds import ThresholdMethod
 
-FORMAT_VERSION = 1
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
@@ -92,7 +91,7 @@ class TrainingSummary(_Strict):
 
 
 class DetectorSpec(_Strict):
-    format_version: Literal[1] = FORMAT_VERSION
+    format_version: Literal[1] = 1
     features: list[str]
     lookback: int = Field(ge=1)
     network: NetworkConfig

@@ -11,7 +11,22 @@ from models.metrics import ranking_curve
 
 # Quantiles of the normal validation errors stored with every model, so that any score can
 # later be placed in that distribution (severity, dashboards).
-STORED_QUANTILES = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975, 0.99, 0.995, 0.999, 1.0)
+STORED_QUANTILES = (
+    0.0,
+    0.01,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    0.9,
+    0.95,
+    0.975,
+    0.99,
+    0.995,
+    0.999,
+    1.0,
+)
 
 
 class ThresholdMethod(StrEnum):

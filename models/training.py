@@ -73,7 +73,8 @@ def split_windows(data: Dataset, scaler_fit_rows: int, lookback: int, scaler: Sc
     for rows in (slice(0, scaler_fit_rows), slice(scaler_fit_rows, data.n_rows)):
         windows = temporalize(scaled[rows], lookback)
         window_labels = temporalize(labels[rows, None], lookback)[:, :, 0]  # (n, lookback)
-        parts.append((windows, ~window_labels.any(axis=1), window_labels[:, -1]))
+        all_normal = np.logical_not(window_labels.any(axis=1))
+        parts.append((windows, all_normal, window_labels[:, -1]))
     (train, train_normal, _), (valid, valid_normal, valid_last) = parts
     return _Split(np.ascontiguousarray(train[train_normal]), valid, valid_normal, valid_last)
 

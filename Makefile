@@ -1,0 +1,32 @@
+# Two commands do all the set-up on a fresh machine: `make serve` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: serve test lint install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] < (3, 14), "rarewatch needs Python 3.11-3.13"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(STAMP)
+
+## serve the API on 127.0.0.1:8000, training the demo model first if there is none
+serve: $(STAMP)
+	$(BIN)/rarewatch serve --demo
+
+## run the test suite
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check app models tests examples
+	$(BIN)/ruff format --check app models tests examples
+	$(BIN)/mypy app models
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

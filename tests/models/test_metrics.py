@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from models.metrics import Confusion, evaluate
+
+
+def test_the_confusion_matrix_counts_each_cell() -> None:
+    predicted = np.array([1, 1, 0, 0, 1], bool)
+    labels = np.array([1, 0, 0, 1, 1])
+    c = Confusion.of(predicted, labels)
+    assert (c.tn, c.fp, c.fn, c.tp) == (1, 1, 1, 2)
+    assert c.precision == pytest.approx(2 / 3)
+    assert c.recall == pytest.approx(2 / 3)
+    assert c.f1 == pytest.approx(2 / 3)
+    assert c.false_positive_rate == pytest.approx(0.5)
+
+
+def test_the_articles_published_confusion_matrix_gives_its_published_figures() -> None:
+    c = Confusion(tn=3319, fp=286, fn=36, tp=13)
+    assert round(c.precision, 3) == 0.043  # the article rounds 0.0435 to 0.044
+    assert round(c.recall, 3) == 0.265
+    assert round(c.f1, 3) == 0.075
+    assert round(c.false_positive_rate, 3) == 0.079
+
+
+def test_evaluate_flags_scores_strictly_above_the_threshold() -> None:
+    result = evaluate(np.array([0.1, 0.5, 0.5, 0.9]), np.array([0, 0, 1, 1]), threshold=0.5)
+    assert result.confusion == {"tn": 2, "fp": 0, "fn": 1, "tp": 1}
+    assert result.roc_auc == pytest.approx(0.875)
+
+
+def test_aucs_are_absent_when_only_one_class_is_present() -> None:
+    result = evaluate(np.array([0.1, 0.2]), np.array([0, 0]), threshold=0.15)
+    assert result.roc_auc is None and result.pr_auc is None
+
+
+@settings(max_examples=60)
+@given(
+    st.lists(st.tuples(st.integers(0, 6), st.booleans()), min_size=2, max_size=60).filter(
+        lambda pairs: 0 < sum(label for _, label in pairs) < len(pairs)
+    )
+)
+def test_aucs_match_scikit_learn_including_ties(pairs: list[tuple[int, bool]]) -> None:
+    scores = np.array([s / 3 for s, _ in pairs])  # few distinct values: many ties
+    labels = np.array([int(label) for _, label in pairs])
+    result = evaluate(scores, labels, threshold=1.0)
+    assert result.roc_auc == pytest.approx(roc_auc_score(labels, scores))
+    assert result.pr_auc == pytest.approx(average_precision_score(labels, scores))

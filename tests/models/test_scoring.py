@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from models.scoring import find_events, severity, window_errors
+
+
+def test_the_score_is_the_mse_over_the_window_and_the_guilty_feature_gets_the_share() -> None:
+    windows = np.zeros((1, 4, 3), np.float32)
+    reconstructed = windows.copy()
+    reconstructed[0, :, 2] = 1.0  # feature 2 is off by 1 at every step
+    reconstructed[0, 0, 0] = 1.0  # feature 0 is off once
+    errors = window_errors(windows, reconstructed)
+    assert errors.scores[0] == pytest.approx(5 / 12)
+    np.testing.assert_allclose(errors.contributions[0], [0.2, 0.0, 0.8])
+
+
+def test_a_perfect_reconstruction_shares_its_zero_error_equally() -> None:
+    windows = np.ones((2, 3, 4), np.float32)
+    errors = window_errors(windows, windows)
+    np.testing.assert_array_equal(errors.scores, [0, 0])
+    np.testing.assert_allclose(errors.contributions, 0.25)
+
+
+@given(
+    arrays(np.float32, (5, 3, 2), elements=st.floats(-100, 100, width=32)),
+    arrays(np.float32, (5, 3, 2), elements=st.floats(-100, 100, width=32)),
+)
+def test_scores_are_finite_and_contributions_sum_to_one(a: np.ndarray, b: np.ndarray) -> None:
+    errors = window_errors(a, b)
+    assert np.isfinite(errors.scores).all() and (errors.scores >= 0).all()
+    np.testing.assert_allclose(errors.contributions.sum(axis=1), 1.0, rtol=1e-9)
+
+
+def test_severity_is_zero_up_to_the_threshold_and_grows_towards_one() -> None:
+    scores = np.array([0.1, 1.0, 1.5, 2.0, 4.0, 1e9])
+    s = severity(scores, threshold=1.0, normal_median=0.5)
+    assert s[0] == 0 and s[1] == 0
+    assert s[3] == pytest.approx(1 - np.exp(-2))  # two bands of 0.5 past the threshold
+    assert np.all(np.diff(s) >= 0) and s[-1] <= 1.0
+
+
+def test_runs_of_anomalous_windows_become_events_with_peak_and_top_feature() -> None:
+    flags = np.array([0, 1, 1, 0, 0, 1, 1, 1], bool)
+    scores = np.array([0, 2, 3, 0, 0, 5, 9, 4], float)
+    contributions = np.tile([0.9, 0.1], (8, 1))
+    contributions[5:] = [0.2, 0.8]
+    events = find_events(flags, scores, contributions)
+    assert [(e.start, e.end, e.peak, e.peak_score, e.top_feature) for e in events] == [
+        (1, 2, 2, 3.0, 0),
+        (5, 7, 6, 9.0, 1),
+    ]
+
+
+def test_no_anomalies_means_no_events() -> None:
+    assert find_events(np.zeros(4, bool), np.zeros(4), np.full((4, 2), 0.5)) == []

@@ -1,0 +1,81 @@
+import dataclasses
+
+import numpy as np
+import pytest
+
+from models.data import select
+from models.errors import InvalidInput
+from models.scaling import Scaler
+from models.thresholds import ThresholdMethod
+from models.training import split_windows, train_detector
+from tests.conftest import TINY_OPTIONS, tiny_frame, with_fault
+
+QUICK = dataclasses.replace(TINY_OPTIONS, epochs=2)
+
+
+def test_the_same_seed_gives_the_same_model() -> None:
+    data = select(tiny_frame(300), time_column="time")
+    first = train_detector(data, QUICK)
+    second = train_detector(data, QUICK)
+    for a, b in zip(first.weights, second.weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert first.spec.threshold == second.spec.threshold
+
+
+def test_windows_touching_a_labelled_row_are_left_out_of_training() -> None:
+    frame = with_fault(tiny_frame(200), start=50, length=3)
+    data = select(frame, time_column="time", label_column="y")
+    split = split_windows(data, 150, lookback=4, scaler=Scaler.fit(data.values))
+    # 147 windows in the first 150 rows; rows 50-52 touch windows ending at rows 50..55
+    assert len(split.train_windows) == 147 - 6
+
+
+def test_the_validation_part_is_the_last_rows_and_keeps_anomalous_windows_apart() -> None:
+    frame = with_fault(tiny_frame(200), start=180, length=2)
+    data = select(frame, time_column="time", label_column="y")
+    split = split_windows(data, 150, lookback=4, scaler=Scaler.fit(data.values))
+    assert len(split.validation_windows) == 50 - 3
+    assert (~split.validation_normal).sum() == 5  # windows ending at rows 180..184
+    assert split.validation_labels.sum() == 2  # labelled by their last row
+
+
+def test_the_scaler_is_fitted_on_normal_training_rows_only() -> None:
+    frame = with_fault(tiny_frame(300), start=20, length=5, size=1000.0)
+    data = select(frame, time_column="time", label_column="y")
+    trained = train_detector(data, QUICK)
+    normal_rows = data.values[: 300 - 75][data.labels[: 300 - 75] == 0]
+    np.testing.assert_allclose(trained.spec.scaler.mean, normal_rows.mean(axis=0))
+
+
+def test_the_spec_records_the_training_data_and_threshold(tiny_model) -> None:  # noqa: ANN001
+    _, spec, _ = tiny_model.store.read("tiny")
+    assert spec.training.rows == 600
+    assert spec.training.time_start == "2026-01-01T00:00:00+00:00"
+    assert spec.threshold.method is ThresholdMethod.QUANTILE and spec.threshold.quantile == 0.99
+    assert spec.threshold.value == pytest.approx(spec.validation_error_quantiles["0.99"])
+    assert spec.training.best_epoch <= spec.training.epochs_run <= spec.training.epochs
+    assert sum(row.params for row in spec.layers) > 0
+
+
+def test_max_f1_training_puts_the_threshold_between_normal_and_faulty_validation_errors() -> None:
+    frame = with_fault(with_fault(tiny_frame(400), 330, size=6.0), 370, size=6.0)
+    data = select(frame, time_column="time", label_column="y")
+    options = dataclasses.replace(TINY_OPTIONS, epochs=8, threshold_method=ThresholdMethod.MAX_F1)
+    spec = train_detector(data, options).spec
+    assert spec.threshold.method is ThresholdMethod.MAX_F1
+    assert spec.threshold.value > spec.validation_error_quantiles["0.5"]
+
+
+def test_too_few_rows_for_the_split_are_refused_with_the_counts() -> None:
+    data = select(tiny_frame(10), time_column="time")
+    with pytest.raises(InvalidInput, match="fewer than the lookback"):
+        train_detector(data, dataclasses.replace(QUICK, lookback=6))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("validation_fraction", 0.0), ("threshold_quantile", 1.0), ("epochs", 0)]
+)
+def test_impossible_options_are_refused(field: str, value: float) -> None:
+    data = select(tiny_frame(100), time_column="time")
+    with pytest.raises(InvalidInput):
+        train_detector(data, dataclasses.replace(QUICK, **{field: value}))
