@@ -91,7 +91,7 @@ def time_span(data: Dataset) -> tuple[str | None, str | None]:
         return None, None
     ends = data.times.iloc[[0, -1]]
     try:
-        parsed = pd.to_datetime(ends)
+        parsed = pd.to_datetime(ends, format="mixed")
         return parsed.iloc[0].isoformat(), parsed.iloc[1].isoformat()
     except (ValueError, TypeError):
         return str(ends.iloc[0]), str(ends.iloc[1])

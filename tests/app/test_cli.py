@@ -259,3 +259,13 @@ def test_a_failed_training_leaves_no_model(workdir: Path) -> None:
 def test_usage_errors_are_one_line_and_exit_2(capsys) -> None:  # noqa: ANN001
     assert main(["train"]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_a_tampered_model_is_refused_by_the_cli(workdir: Path, capsys) -> None:  # noqa: ANN001
+    import shutil
+
+    shutil.copytree(workdir / "models" / "cli", workdir / "models" / "tampered")
+    weights = workdir / "models" / "tampered" / "1" / "weights.npz"
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\0")
+    assert run(workdir, "score", str(workdir / "test.parquet"), "--model", "tampered") == 2
+    assert "weights.npz does not match its SHA-256" in capsys.readouterr().err
