@@ -266,6 +266,8 @@ def test_a_tampered_model_is_refused_by_the_cli(workdir: Path, capsys) -> None: 
 
     shutil.copytree(workdir / "models" / "cli", workdir / "models" / "tampered")
     weights = workdir / "models" / "tampered" / "1" / "weights.npz"
-    weights.write_bytes(weights.read_bytes()[:-1] + b"\0")
+    data = bytearray(weights.read_bytes())
+    data[-30] ^= 0xFF
+    weights.write_bytes(bytes(data))
     assert run(workdir, "score", str(workdir / "test.parquet"), "--model", "tampered") == 2
     assert "weights.npz does not match its SHA-256" in capsys.readouterr().err
