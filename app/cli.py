@@ -95,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("output", type=Path)
     demo.add_argument("--rows", type=int, default=4320)
     demo.add_argument("--seed", type=int, default=7)
+
+    serve = commands.add_parser("serve", help="serve the HTTP API (one uvicorn worker)")
+    serve.add_argument("--host", help="address to bind (default: $RAREWATCH_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: $RAREWATCH_PORT or 8000)")
+    serve.add_argument(
+        "--demo", action="store_true", help="train the demo model first if there is none"
+    )
     return parser
 
 
@@ -120,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "evaluate": cmd_evaluate,
         "models": cmd_models,
         "demo-data": cmd_demo_data,
+        "serve": cmd_serve,
     }[args.command]
     try:
         handler(args, settings)
@@ -170,7 +178,8 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
     )
     progress = None if args.quiet else _print_progress
     trained = train_detector(data, options, progress)
-    version, path = ModelStore(settings.model_dir).write(args.name, trained.spec, trained.weights)
+    store = ModelStore(settings.model_dir)
+    version, path = store.write(args.name, trained.spec, trained.weights, trained.onnx)
     summary, threshold = trained.spec.training, trained.spec.threshold
     print(
         f"trained {args.name} version {version} on {summary.train_windows} normal windows of "
@@ -316,6 +325,14 @@ def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> None:
     frame = demo_frame(args.rows, args.seed)
     _write_atomically(args.output, lambda path: frame.to_csv(path, index=False))
     print(f"wrote {len(frame)} rows to {args.output}", file=sys.stderr)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
+    from app.serve import ensure_demo_model, serve
+
+    if args.demo:
+        ensure_demo_model(settings)
+    serve(settings, host=args.host, port=args.port)
 
 
 if __name__ == "__main__":

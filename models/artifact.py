@@ -1,8 +1,9 @@
 """Stored models: artifacts/NAME/VERSION/ with detector.json, weights.npz and a SHA-256 manifest.
 
 An artifact is data, never code: the network is rebuilt from detector.json by our own code and
-only weight arrays are read (numpy, allow_pickle=False). The manifest is checked before any
-parser touches a file. Writes are atomic: a temporary directory renamed into place.
+only weight arrays are read (numpy, allow_pickle=False); model.onnx, when present, is a graph
+that ONNX Runtime evaluates, never Python. The manifest is checked before any parser touches a
+file. Writes are atomic: a temporary directory renamed into place.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import re
 import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from models.spec import DetectorSpec
 SPEC_FILE = "detector.json"
 WEIGHTS_FILE = "weights.npz"
 MANIFEST_FILE = "manifest.json"
+ONNX_FILE = "model.onnx"  # optional: artifacts written without an exporter have none
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -43,6 +46,37 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredModel:
+    """A version whose manifest has been checked and whose detector.json is valid."""
+
+    name: str
+    version: int
+    path: Path
+    spec: DetectorSpec
+    files: dict[str, str]  # file name -> SHA-256, from the manifest
+
+    @property
+    def where(self) -> str:
+        return f"model {self.name!r} version {self.version}"
+
+    def weights(self) -> list[np.ndarray]:
+        try:
+            with np.load(self.path / WEIGHTS_FILE, allow_pickle=False) as arrays:
+                return [arrays[key] for key in sorted(arrays.files)]
+        except (ValueError, OSError) as exc:
+            raise ArtifactError(f"{self.where}: {WEIGHTS_FILE} cannot be read: {exc}") from exc
+
+    def onnx(self) -> bytes | None:
+        """The ONNX graph, checked against the manifest as read; None when there is none."""
+        if ONNX_FILE not in self.files:
+            return None
+        data = (self.path / ONNX_FILE).read_bytes()
+        if hashlib.sha256(data).hexdigest() != self.files[ONNX_FILE]:
+            raise ArtifactError(f"{self.where}: {ONNX_FILE} does not match its SHA-256")
+        return data
 
 
 class ModelStore:
@@ -80,14 +114,20 @@ class ModelStore:
             )
         return version, self.root / name / str(version)
 
-    def write(self, name: str, spec: DetectorSpec, weights: list[np.ndarray]) -> tuple[int, Path]:
+    def write(
+        self,
+        name: str,
+        spec: DetectorSpec,
+        weights: list[np.ndarray],
+        onnx: bytes | None = None,
+    ) -> tuple[int, Path]:
         """Write a new version atomically; returns (version, path)."""
         folder = self.root / check_name(name)
         folder.mkdir(parents=True, exist_ok=True)
         staging = folder / f".tmp-{uuid.uuid4().hex}"
         staging.mkdir()
         try:
-            _write_files(staging, spec, weights)
+            _write_files(staging, spec, weights, onnx)
             version = (self.versions(name) or [0])[-1] + 1
             while True:  # another writer may take a version between our look and our rename
                 target = folder / str(version)
@@ -104,28 +144,30 @@ class ModelStore:
             shutil.rmtree(staging, ignore_errors=True)
             raise
 
-    def read(
-        self, name: str, version: int | None = None
-    ) -> tuple[int, DetectorSpec, list[np.ndarray]]:
-        """Verify the manifest, then parse the spec and the weight arrays."""
+    def open(self, name: str, version: int | None = None) -> StoredModel:
+        """Check the manifest, then parse and validate detector.json."""
         version, path = self.resolve(name, version)
         where = f"model {name!r} version {version}"
-        verify_manifest(path, where)
+        files = verify_manifest(path, where)
         try:
             spec = DetectorSpec.model_validate_json((path / SPEC_FILE).read_bytes())
         except ValidationError as exc:
+            error = exc.errors()[0]
+            location = ".".join(str(part) for part in error["loc"])
             raise ArtifactError(
-                f"{where}: {SPEC_FILE} is invalid: {exc.errors()[0]['msg']}"
+                f"{where}: {SPEC_FILE} is invalid at {location or 'top level'}: {error['msg']}"
             ) from exc
-        try:
-            with np.load(path / WEIGHTS_FILE, allow_pickle=False) as arrays:
-                weights = [arrays[key] for key in sorted(arrays.files)]
-        except (ValueError, OSError) as exc:
-            raise ArtifactError(f"{where}: {WEIGHTS_FILE} cannot be read: {exc}") from exc
-        return version, spec, weights
+        return StoredModel(name, version, path, spec, files)
+
+    def read(
+        self, name: str, version: int | None = None
+    ) -> tuple[int, DetectorSpec, list[np.ndarray]]:
+        """Version, spec and weight arrays, after the manifest check."""
+        stored = self.open(name, version)
+        return stored.version, stored.spec, stored.weights()
 
 
-def verify_manifest(path: Path, where: str) -> None:
+def verify_manifest(path: Path, where: str) -> dict[str, str]:
     manifest_path = path / MANIFEST_FILE
     try:
         manifest = json.loads(manifest_path.read_bytes())
@@ -141,18 +183,25 @@ def verify_manifest(path: Path, where: str) -> None:
             raise ArtifactError(f"{where}: {file_name} is missing")
         if sha256_of(file_path) != expected:
             raise ArtifactError(f"{where}: {file_name} does not match its SHA-256 in the manifest")
+    return files
 
 
-def _write_files(folder: Path, spec: DetectorSpec, weights: list[np.ndarray]) -> None:
+def _write_files(
+    folder: Path, spec: DetectorSpec, weights: list[np.ndarray], onnx: bytes | None
+) -> None:
     (folder / SPEC_FILE).write_text(spec.model_dump_json(indent=2) + "\n")
+    written = [SPEC_FILE, WEIGHTS_FILE]
+    if onnx is not None:
+        (folder / ONNX_FILE).write_bytes(onnx)
+        written.append(ONNX_FILE)
     # zero-padded keys keep the arrays in layer order when read back sorted
     arrays: dict[str, Any] = {f"{i:04d}": w for i, w in enumerate(weights)}
     np.savez(folder / WEIGHTS_FILE, **arrays)
-    files = {f: sha256_of(folder / f) for f in (SPEC_FILE, WEIGHTS_FILE)}
+    files = {f: sha256_of(folder / f) for f in written}
     (folder / MANIFEST_FILE).write_text(
         json.dumps({"algorithm": "sha256", "files": files}, indent=2) + "\n"
     )
-    for f in (SPEC_FILE, WEIGHTS_FILE, MANIFEST_FILE):
+    for f in (*written, MANIFEST_FILE):
         with (folder / f).open("rb") as handle:
             os.fsync(handle.fileno())
 

@@ -78,7 +78,7 @@ class Detector:
         self, windows: np.ndarray, end_rows: np.ndarray, threshold: float | None
     ) -> Detection:
         cut = self.threshold if threshold is None else threshold
-        errors = window_errors(windows, self.engine.reconstruct(windows))
+        errors = window_errors(windows, self.engine.reconstruct(windows), self.spec.score_on)
         if not np.isfinite(errors.scores).all():
             # finite inputs that overflow inside the network: a model fault, never a score
             raise ArithmeticError("the model produced a non-finite reconstruction")

@@ -1,26 +1,55 @@
-"""Load a stored model: verified files -> network rebuilt from JSON -> weights -> warm engine."""
+"""Load a stored model: checked files -> the fastest engine available -> warmed-up Detector."""
 
 from __future__ import annotations
 
-from models.artifact import ModelStore
+from enum import StrEnum
+from importlib.util import find_spec
+
+from models.artifact import ModelStore, StoredModel
 from models.detector import Detector
-from models.errors import ArtifactError
+from models.engines import Engine
+from models.errors import ArtifactError, InvalidInput
 
 
-def load_detector(store: ModelStore, name: str, version: int | None = None) -> Detector:
-    version, spec, weights = store.read(name, version)  # refuses a bad artifact before TF loads
+class EngineChoice(StrEnum):
+    AUTO = "auto"  # ONNX Runtime when the artifact has a graph and onnxruntime is installed
+    ONNX = "onnx"
+    TENSORFLOW = "tensorflow"
 
+
+def load_detector(
+    store: ModelStore,
+    name: str,
+    version: int | None = None,
+    engine: EngineChoice | str = EngineChoice.AUTO,
+) -> Detector:
+    stored = store.open(name, version)  # refuses a bad artifact before any engine loads
+    choice = EngineChoice(engine)
+    onnx = stored.onnx() if choice is not EngineChoice.TENSORFLOW else None
+    if choice is EngineChoice.ONNX and onnx is None:
+        raise InvalidInput(f"{stored.where} has no ONNX graph; use the tensorflow engine")
+    if onnx is not None and (choice is EngineChoice.ONNX or find_spec("onnxruntime")):
+        from models.engines import OnnxEngine
+
+        try:
+            chosen: Engine = OnnxEngine(onnx, stored.spec.lookback, stored.spec.n_features)
+        except Exception as exc:  # onnxruntime raises its own exception types for bad graphs
+            raise ArtifactError(f"{stored.where}: model.onnx cannot be loaded: {exc}") from exc
+    else:
+        chosen = _tensorflow_engine(stored)
+    chosen.warm_up()
+    return Detector(stored.name, stored.version, stored.spec, chosen)
+
+
+def _tensorflow_engine(stored: StoredModel) -> Engine:
+    """The network rebuilt from detector.json by our code, with the stored weights set."""
     from models.engines import TensorFlowEngine
     from models.network import build_network
 
+    spec = stored.spec
+    weights = stored.weights()
     network = build_network(spec.network, spec.lookback, spec.n_features)
-    expected = [tuple(w.shape) for w in network.get_weights()]
-    if [tuple(w.shape) for w in weights] != expected:
-        raise ArtifactError(
-            f"model {name!r} version {version}: "
-            "weight shapes do not match the network in detector.json"
-        )
+    if [w.shape for w in weights] != [tuple(w.shape) for w in network.get_weights()]:
+        raise ArtifactError(f"{stored.where}: weight shapes do not match detector.json's network")
     network.set_weights(weights)
-    engine = TensorFlowEngine(network, spec.lookback, spec.n_features)
-    engine.warm_up()
-    return Detector(name, version, spec, engine)
+    return TensorFlowEngine(network, spec.lookback, spec.n_features)

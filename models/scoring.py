@@ -3,18 +3,34 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 
 
+class ScoreOn(StrEnum):
+    """Which timesteps of a window its score averages the squared error over."""
+
+    WINDOW = "window"  # every timestep: rarewatch's score since the first version
+    LAST_STEP = "last_step"  # only the last timestep, the row the score belongs to (the article's)
+
+
 @dataclass(frozen=True, slots=True)
 class WindowErrors:
-    scores: np.ndarray  # (n_windows,) reconstruction MSE over the whole window, scaled units
+    scores: np.ndarray  # (n_windows,) reconstruction MSE over the scored timesteps, scaled units
     contributions: np.ndarray  # (n_windows, n_features) each feature's share; rows sum to 1
 
 
-def window_errors(windows: np.ndarray, reconstructed: np.ndarray) -> WindowErrors:
-    """windows, reconstructed  # (n_windows, lookback, n_features)"""
+def window_errors(
+    windows: np.ndarray, reconstructed: np.ndarray, score_on: ScoreOn = ScoreOn.WINDOW
+) -> WindowErrors:
+    """windows, reconstructed  # (n_windows, lookback, n_features)
+
+    The score is the mean squared error over the scored timesteps (all of them, or only the
+    last) and the features; contributions share out the same squared errors.
+    """
+    if score_on is ScoreOn.LAST_STEP:
+        windows, reconstructed = windows[:, -1:], reconstructed[:, -1:]
     lookback, n_features = windows.shape[1], windows.shape[2]
     squared = np.square(reconstructed - windows, dtype=np.float64)
     per_feature = squared.sum(axis=1)  # (n_windows, n_features)

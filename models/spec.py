@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from models.scoring import ScoreOn
 from models.thresholds import ThresholdMethod
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
@@ -95,6 +96,8 @@ class DetectorSpec(_Strict):
     features: list[str]
     lookback: int = Field(ge=1)
     network: NetworkConfig
+    # absent from files written before it existed: they scored whole windows
+    score_on: ScoreOn = ScoreOn.WINDOW
     layers: list[LayerRow]
     scaler: ScalerSpec
     threshold: ThresholdSpec

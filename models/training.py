@@ -7,13 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
+from importlib.util import find_spec
+from typing import Any
 
 import numpy as np
 
 from models.data import Dataset, time_span
 from models.errors import InvalidInput
 from models.scaling import Scaler
-from models.scoring import window_errors
+from models.scoring import ScoreOn, window_errors
 from models.spec import DetectorSpec, NetworkConfig, ScalerSpec, ThresholdSpec, TrainingSummary
 from models.thresholds import ThresholdMethod, error_quantiles, max_f1_threshold, quantile_threshold
 from models.windows import temporalize
@@ -34,6 +36,7 @@ class TrainingOptions:
     learning_rate: float = 1e-3
     patience: int = 5  # epochs without a better validation loss before stopping
     network: NetworkConfig = field(default_factory=NetworkConfig)
+    score_on: ScoreOn = ScoreOn.WINDOW
 
     def check(self) -> None:
         if self.lookback < 1:
@@ -54,6 +57,7 @@ class TrainingOptions:
 class TrainedModel:
     spec: DetectorSpec
     weights: list[np.ndarray]
+    onnx: bytes | None  # the network as an ONNX graph, checked against Keras; None without tf2onnx
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +87,8 @@ def train_detector(
     data: Dataset, options: TrainingOptions, progress: ProgressFn | None = None
 ) -> TrainedModel:
     """Same data, options and seed give the same model on CPU."""
-    from models.tensorflow_import import import_tensorflow
-
-    tf = import_tensorflow()
-    import keras
-
     from models.engines import TensorFlowEngine
-    from models.network import build_network, layer_table
+    from models.network import layer_table
 
     options.check()
     started = time.monotonic()
@@ -108,48 +107,22 @@ def train_detector(
     if len(split.train_windows) == 0 or not split.validation_normal.any():
         raise InvalidInput("no window of all-normal rows in the training or the validation part")
 
-    keras.utils.set_random_seed(options.seed)
-    tf.config.experimental.enable_op_determinism()
-    network = build_network(options.network, options.lookback, len(data.features))
-    network.compile(optimizer=keras.optimizers.Adam(options.learning_rate), loss="mse")
     validation_normal = np.ascontiguousarray(split.validation_windows[split.validation_normal])
-    history = network.fit(
-        split.train_windows,
-        split.train_windows,
-        validation_data=(validation_normal, validation_normal),
-        epochs=options.epochs,
-        batch_size=options.batch_size,
-        shuffle=True,
-        verbose=0,
-        callbacks=[
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=options.patience, restore_best_weights=True
-            ),
-            _ProgressCallback(options.epochs, progress),
-        ],
-    )
-    losses, val_losses = history.history["loss"], history.history["val_loss"]
+    fitted = fit_network(split.train_windows, validation_normal, options, progress)
+    network, losses, val_losses = fitted.network, fitted.losses, fitted.validation_losses
     best = int(np.argmin(val_losses))
 
     engine = TensorFlowEngine(network, options.lookback, len(data.features))
     windows = split.validation_windows
-    errors = window_errors(windows, engine.reconstruct(windows)).scores
+    errors = window_errors(windows, engine.reconstruct(windows), options.score_on).scores
     normal_errors = errors[split.validation_normal]
-    if options.threshold_method is ThresholdMethod.MAX_F1:
-        threshold = ThresholdSpec(
-            value=max_f1_threshold(errors, split.validation_labels), method=options.threshold_method
-        )
-    else:
-        threshold = ThresholdSpec(
-            value=quantile_threshold(normal_errors, options.threshold_quantile),
-            method=options.threshold_method,
-            quantile=options.threshold_quantile,
-        )
+    threshold = choose_threshold(errors, split.validation_normal, split.validation_labels, options)
     start, end = time_span(data)
     spec = DetectorSpec(
         features=data.features,
         lookback=options.lookback,
         network=options.network,
+        score_on=options.score_on,
         layers=layer_table(network),
         scaler=ScalerSpec(**scaler.to_json()),
         threshold=threshold,
@@ -180,7 +153,84 @@ def train_detector(
         library_versions=library_versions(),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    return TrainedModel(spec, network.get_weights())
+    return TrainedModel(spec, network.get_weights(), _onnx_or_none(network, windows))
+
+
+def _onnx_or_none(network: object, check_windows: np.ndarray) -> bytes | None:
+    """The ONNX export when the exporter is installed (the `train` extra brings it)."""
+    if find_spec("tf2onnx") is None or find_spec("onnxruntime") is None:
+        return None
+    from models.onnx_export import export_onnx
+
+    return export_onnx(network, check_windows[:256])
+
+
+@dataclass(frozen=True, slots=True)
+class FittedNetwork:
+    network: Any  # keras.Model, its best-validation-loss weights restored
+    losses: list[float]  # training loss per epoch run
+    validation_losses: list[float]
+
+
+def fit_network(
+    train_windows: np.ndarray,
+    validation_windows: np.ndarray,
+    options: TrainingOptions,
+    progress: ProgressFn | None = None,
+) -> FittedNetwork:
+    """Build the network of `options` and fit it to reconstruct `train_windows`, stopping early
+    on the loss over `validation_windows`; both are scaled, all-normal windows.
+
+    train_windows, validation_windows  # (n, lookback, n_features)
+    """
+    from models.tensorflow_import import import_tensorflow
+
+    tf = import_tensorflow()
+    import keras
+
+    from models.network import build_network
+
+    keras.utils.set_random_seed(options.seed)
+    tf.config.experimental.enable_op_determinism()
+    lookback, n_features = train_windows.shape[1], train_windows.shape[2]
+    network = build_network(options.network, lookback, n_features)
+    network.compile(optimizer=keras.optimizers.Adam(options.learning_rate), loss="mse")
+    history = network.fit(
+        train_windows,
+        train_windows,
+        validation_data=(validation_windows, validation_windows),
+        epochs=options.epochs,
+        batch_size=options.batch_size,
+        shuffle=True,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=options.patience, restore_best_weights=True
+            ),
+            _ProgressCallback(options.epochs, progress),
+        ],
+    )
+    return FittedNetwork(network, history.history["loss"], history.history["val_loss"])
+
+
+def choose_threshold(
+    errors: np.ndarray, normal: np.ndarray, labels: np.ndarray, options: TrainingOptions
+) -> ThresholdSpec:
+    """The threshold of `options.threshold_method`, from validation data only.
+
+    errors  # (n_windows,) validation scores
+    normal  # (n_windows,) bool, the window touches no labelled row
+    labels  # (n_windows,) the label of each window's last row (used by max-f1 only)
+    """
+    if options.threshold_method is ThresholdMethod.MAX_F1:
+        return ThresholdSpec(
+            value=max_f1_threshold(errors, labels), method=options.threshold_method
+        )
+    return ThresholdSpec(
+        value=quantile_threshold(errors[normal], options.threshold_quantile),
+        method=options.threshold_method,
+        quantile=options.threshold_quantile,
+    )
 
 
 def library_versions() -> dict[str, str]:

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.artifact import MANIFEST_FILE, SPEC_FILE, WEIGHTS_FILE, ModelStore
+from models.artifact import MANIFEST_FILE, ONNX_FILE, SPEC_FILE, WEIGHTS_FILE, ModelStore
 from models.errors import ArtifactError, InvalidInput, ModelNotFound
 from models.loading import load_detector
 from tests.conftest import TinyModel
@@ -23,9 +23,9 @@ def test_a_reloaded_model_gives_the_same_scores(
 ) -> None:
     values = tiny_model.frame[["a", "b", "c"]].to_numpy()
     original = load_detector(tiny_model.store, "tiny").detect(values)
-    version, spec, weights = copied_store.read("tiny")
-    new_version, _ = copied_store.write("tiny", spec, weights)
-    assert (version, new_version) == (1, 2)
+    stored = copied_store.open("tiny")
+    new_version, _ = copied_store.write("tiny", stored.spec, stored.weights(), stored.onnx())
+    assert (stored.version, new_version) == (1, 2)
     reloaded = load_detector(copied_store, "tiny", new_version).detect(values)
     np.testing.assert_array_equal(original.scores, reloaded.scores)
 
@@ -39,15 +39,20 @@ def test_the_newest_version_is_the_default(copied_store: ModelStore) -> None:
 
 def test_the_artifact_holds_json_weights_and_a_manifest_of_both(copied_store: ModelStore) -> None:
     folder = copied_store.root / "tiny" / "1"
-    assert sorted(p.name for p in folder.iterdir()) == [SPEC_FILE, MANIFEST_FILE, WEIGHTS_FILE]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        SPEC_FILE,
+        MANIFEST_FILE,
+        ONNX_FILE,
+        WEIGHTS_FILE,
+    ]
     spec = json.loads((folder / SPEC_FILE).read_text())
     assert spec["features"] == ["a", "b", "c"]
     assert set(spec["library_versions"]) >= {"keras", "numpy"}
     manifest = json.loads((folder / MANIFEST_FILE).read_text())
-    assert set(manifest["files"]) == {SPEC_FILE, WEIGHTS_FILE}
+    assert set(manifest["files"]) == {SPEC_FILE, WEIGHTS_FILE, ONNX_FILE}
 
 
-@pytest.mark.parametrize("damaged", [SPEC_FILE, WEIGHTS_FILE])
+@pytest.mark.parametrize("damaged", [SPEC_FILE, WEIGHTS_FILE, ONNX_FILE])
 def test_a_tampered_file_is_refused_naming_it(copied_store: ModelStore, damaged: str) -> None:
     path = copied_store.root / "tiny" / "1" / damaged
     data = bytearray(path.read_bytes())

@@ -1,0 +1,59 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from models.artifact import ModelStore
+from models.errors import InvalidInput
+from models.loading import load_detector
+from tests.conftest import TINY_FEATURES, TinyModel, tiny_frame, with_fault
+
+
+def test_onnx_and_tensorflow_engines_score_alike(tiny_model: TinyModel) -> None:
+    values = with_fault(tiny_frame(300, seed=3), 150)[TINY_FEATURES].to_numpy()
+    onnx = load_detector(tiny_model.store, "tiny", engine="onnx")
+    tensorflow = load_detector(tiny_model.store, "tiny", engine="tensorflow")
+    assert (onnx.engine.name, tensorflow.engine.name) == ("onnx", "tensorflow")
+    a, b = onnx.detect(values), tensorflow.detect(values)
+    np.testing.assert_allclose(a.scores, b.scores, rtol=1e-4, atol=1e-7)
+    np.testing.assert_array_equal(a.is_anomaly, b.is_anomaly)
+
+
+def test_the_default_engine_is_onnx_when_the_artifact_has_a_graph(tiny_model: TinyModel) -> None:
+    assert load_detector(tiny_model.store, "tiny").engine.name == "onnx"
+
+
+def test_an_artifact_without_onnx_falls_back_to_tensorflow(tmp_path, tiny_model) -> None:  # noqa: ANN001
+    store = ModelStore(tmp_path)
+    _, spec, weights = tiny_model.store.read("tiny")
+    store.write("old", spec, weights)
+    assert load_detector(store, "old").engine.name == "tensorflow"
+    with pytest.raises(InvalidInput, match="no ONNX graph"):
+        load_detector(store, "old", engine="onnx")
+
+
+def test_batches_larger_than_one_chunk_are_reconstructed_whole(tiny_model: TinyModel) -> None:
+    detector = load_detector(tiny_model.store, "tiny")
+    windows = np.random.default_rng(0).normal(size=(9000, 4, 3)).astype(np.float32)
+    reconstructed = detector.engine.reconstruct(windows)
+    assert reconstructed.shape == windows.shape
+    np.testing.assert_allclose(
+        reconstructed[-5:], detector.engine.reconstruct(windows[-5:]), rtol=1e-6
+    )
+
+
+def test_scoring_with_onnx_never_imports_tensorflow(tiny_model: TinyModel) -> None:
+    script = (
+        "import sys, numpy as np\n"
+        "from models.artifact import ModelStore\n"
+        "from models.loading import load_detector\n"
+        f"d = load_detector(ModelStore({str(tiny_model.store.root)!r}), 'tiny')\n"
+        "d.detect(np.zeros((10, 3)))\n"
+        "leaked = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras'))\n"
+        "print(leaked)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip() == "[]"
