@@ -1,0 +1,132 @@
+"""HTTP load on 127.0.0.1: start a server, drive it with wrk for a bounded time, read its RSS."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int
+
+    def rss_mb(self) -> float:
+        """Resident memory of the server process, from /proc."""
+        status = Path(f"/proc/{self.pid}/status").read_text()
+        kib = int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))  # type: ignore[union-attr]
+        return kib / 1024
+
+
+@contextmanager
+def running(
+    command: Sequence[str], port: int, ready_path: str, timeout_s: float = 180
+) -> Iterator[Server]:
+    """Start `command` (a server on `port`), wait until `ready_path` answers 200, stop it after."""
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - outlives this block: read if the server dies
+    process = subprocess.Popen(
+        command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if process.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"server exited: {log.read().decode()[-2000:]}")
+            try:
+                if httpx.get(url + ready_path, timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{command[0]} not ready after {timeout_s}s")
+            time.sleep(0.3)
+        yield Server(url, process.pid)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int  # non-2xx answers and socket errors
+
+
+def wrk_post(url: str, body: bytes, concurrency: int, seconds: int) -> LoadResult:
+    """wrk with one thread and `concurrency` connections POSTing `body` for `seconds`."""
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is not installed: apt-get install wrk")
+    with tempfile.TemporaryDirectory() as folder:
+        body_path = Path(folder) / "body.json"
+        body_path.write_bytes(body)
+        script = Path(folder) / "post.lua"
+        script.write_text(
+            'wrk.method = "POST"\n'
+            'wrk.headers["Content-Type"] = "application/json"\n'
+            f'local f = io.open("{body_path}", "rb")\n'
+            "wrk.body = f:read('*all')\nf:close()\n"
+        )
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t1",
+                f"-c{concurrency}",
+                f"-d{seconds}s",
+                "--latency",
+                "-s",
+                str(script),
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + 60,
+        ).stdout
+    return LoadResult(
+        requests_per_s=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        p50_ms=_latency_ms(out, "50%"),
+        p99_ms=_latency_ms(out, "99%"),
+        requests=int(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
+        errors=_errors(out),
+    )
+
+
+def _latency_ms(out: str, percentile: str) -> float:
+    value, unit = re.search(rf"{percentile}\s+([\d.]+)(us|ms|s)\b", out).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def _errors(out: str) -> int:
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return (int(non_2xx.group(1)) if non_2xx else 0) + (
+        sum(int(n) for n in socket.groups()) if socket else 0
+    )

@@ -1,0 +1,54 @@
+"""In-process scoring throughput: rarewatch's engines and Detector against a raw ORT session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.perf.fixtures import BenchModel
+from bench.perf.timing import median_seconds
+from models.artifact import ModelStore
+from models.loading import load_detector
+
+BATCH_SIZES = (1, 32, 1024, 16384)
+
+
+@dataclass(frozen=True)
+class Row:
+    model: str
+    batch: int
+    path: str
+    windows_per_s: float
+    gflops: float
+
+
+def measure(
+    store: ModelStore, model: BenchModel, batch_sizes=BATCH_SIZES, budget_s: float = 1.0
+) -> list[Row]:
+    import onnxruntime
+
+    onnx = load_detector(store, model.name, engine="onnx")
+    tensorflow = load_detector(store, model.name, engine="tensorflow")
+    stored = store.open(model.name)
+    raw = onnxruntime.InferenceSession(stored.onnx(), providers=["CPUExecutionProvider"])
+    raw_input = raw.get_inputs()[0].name
+    rng = np.random.default_rng(0)
+    rows = []
+    for batch in batch_sizes:
+        windows = rng.normal(size=(batch, model.lookback, model.n_features)).astype(np.float32)
+        series = rng.normal(size=(batch + model.lookback - 1, model.n_features))
+        paths = {
+            "raw ONNX Runtime session": lambda w=windows: raw.run(None, {raw_input: w}),
+            "OnnxEngine.reconstruct": lambda w=windows: onnx.engine.reconstruct(w),
+            "Detector.detect (onnx)": lambda s=series: onnx.detect(s),
+            "TensorFlowEngine.reconstruct": lambda w=windows: tensorflow.engine.reconstruct(w),
+            "Detector.detect (tensorflow)": lambda s=series: tensorflow.detect(s),
+        }
+        for path, run in paths.items():
+            seconds = median_seconds(run, budget_s)
+            per_s = batch / seconds
+            rows.append(
+                Row(model.label, batch, path, per_s, per_s * model.flops_per_window() / 1e9)
+            )
+    return rows

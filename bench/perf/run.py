@@ -1,0 +1,232 @@
+"""One command for the performance benchmark: in-process, HTTP and training, side by side.
+
+    python -m bench.perf.run [--quick] [--write docs/benchmarks.md]
+
+Everything runs on 127.0.0.1 and is bounded in time (about 6 minutes in full, under one in
+--quick). With --write, the performance section of docs/benchmarks.md is replaced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import orjson
+
+from bench.perf import http, inprocess, training_speed
+from bench.perf.fixtures import ARTICLE, SEED, train_bench_model
+from bench.perf.timing import median_seconds
+from models.artifact import ModelStore
+from models.loading import load_detector
+
+START, END = "<!-- perf:start -->", "<!-- perf:end -->"
+BULK_ROWS = 10_000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny budgets: checks it runs")
+    parser.add_argument("--write", type=Path, help="replace the performance section of this file")
+    args = parser.parse_args()
+    budget, seconds = (0.05, 2) if args.quick else (1.0, 10)
+    batches = (1, 32) if args.quick else inprocess.BATCH_SIZES
+
+    root = Path(tempfile.mkdtemp(prefix="rarewatch-perf-"))
+    lines = [f"Measured {dt.date.today()} at commit {_commit()} with `{_command()}`.", ""]
+    for model in (ARTICLE, SEED):
+        train_bench_model(root, model)
+    store = ModelStore(root)
+
+    lines += _inprocess_section(store, batches, budget)
+    lines += _http_section(root, store, seconds, quick=args.quick)
+    lines += _training_section(quick=args.quick)
+    report = "\n".join(lines)
+    print(report)
+    if args.write:
+        _replace_section(args.write, report)
+
+
+def _inprocess_section(store: ModelStore, batches, budget: float) -> list[str]:  # type: ignore[no-untyped-def]
+    lines = [
+        "### In-process scoring",
+        "",
+        "Windows per second (median of repeated calls); GFLOP/s from the LSTM and Dense",
+        "multiply-adds. `Detector.detect` is the whole path: scale, temporalize, reconstruct,",
+        "score, contributions, severity, events. Ratio: against the raw ONNX Runtime session.",
+        "",
+        "| model | batch | path | windows/s | GFLOP/s | ratio to raw ORT |",
+        "|---|---:|---|---:|---:|---:|",
+    ]
+    for model in (ARTICLE, SEED):
+        rows = inprocess.measure(store, model, batches, budget)
+        raw = {r.batch: r.windows_per_s for r in rows if r.path.startswith("raw")}
+        for r in rows:
+            lines.append(
+                f"| {r.model} | {r.batch} | {r.path} | {r.windows_per_s:,.0f} | {r.gflops:.2f} "
+                f"| {r.windows_per_s / raw[r.batch]:.2f} |"
+            )
+    return [*lines, ""]
+
+
+def _http_section(root: Path, store: ModelStore, seconds: int, quick: bool) -> list[str]:
+    python = sys.executable
+    rarewatch_port, naive_port = http.free_port(), http.free_port()
+    servers = {
+        "rarewatch": (
+            [
+                python,
+                "-m",
+                "app.cli",
+                "--model-dir",
+                str(root),
+                "serve",
+                "--port",
+                str(rarewatch_port),
+            ],
+            rarewatch_port,
+            "/readyz",
+        ),
+        "naive (FastAPI + model.predict)": (
+            [
+                python,
+                "-m",
+                "bench.perf.naive_server",
+                "--model-dir",
+                str(root),
+                "--name",
+                ARTICLE.name,
+                "--port",
+                str(naive_port),
+            ],
+            naive_port,
+            "/healthz",
+        ),
+    }
+    rng = np.random.default_rng(0)
+    last_body = orjson.dumps(
+        {"values": rng.normal(size=(ARTICLE.lookback, ARTICLE.n_features)).tolist()}
+    )
+    bulk_values = rng.normal(size=(BULK_ROWS, ARTICLE.n_features))
+    bulk_body = orjson.dumps({"values": bulk_values.tolist()})
+    lines = [
+        "### HTTP",
+        "",
+        f"`POST /v1/models/article/detect/last`, one window ({ARTICLE.lookback} x "
+        f"{ARTICLE.n_features}) per request, wrk with one thread for {seconds} s per row. RSS: the",
+        "server's resident memory after the load.",
+        "",
+        "| server | concurrency | requests/s | p50 ms | p99 ms | errors | RSS MB |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    results: dict[tuple[str, int], http.LoadResult] = {}
+    bulk: dict[str, float] = {}
+    for label, (command, port, ready) in servers.items():
+        with http.running(command, port, ready) as server:
+            url = f"{server.url}/v1/models/{ARTICLE.name}/detect/last"
+            for concurrency in (1, 16):
+                result = http.wrk_post(url, last_body, concurrency, seconds)
+                results[label, concurrency] = result
+                lines.append(
+                    f"| {label} | {concurrency} | {result.requests_per_s:,.1f} "
+                    f"| {result.p50_ms:.2f} | {result.p99_ms:.2f} | {result.errors} "
+                    f"| {server.rss_mb():.0f} |"
+                )
+            if label == "rarewatch":
+                bulk["http"] = _median_post(
+                    f"{server.url}/v1/models/{ARTICLE.name}/detect", bulk_body, 2 if quick else 7
+                )
+    for concurrency in (1, 16):
+        ours, naive = (
+            results["rarewatch", concurrency],
+            results["naive (FastAPI + model.predict)", concurrency],
+        )
+        lines.append(
+            f"\nConcurrency {concurrency}: rarewatch serves "
+            f"{ours.requests_per_s / naive.requests_per_s:.0f}x the naive server's requests/s."
+        )
+    detector = load_detector(store, ARTICLE.name)
+    bulk["in-process"] = median_seconds(lambda: detector.detect(bulk_values), 0.5 if quick else 3)
+    lines += [
+        "",
+        f"`POST /v1/models/article/detect` with {BULK_ROWS:,} rows x {ARTICLE.n_features} features "
+        f"({len(bulk_body) / 1e6:.1f} MB of JSON, {BULK_ROWS - ARTICLE.lookback + 1:,} windows): "
+        f"{bulk['http'] * 1e3:.0f} ms end to end (median), against "
+        f"{bulk['in-process'] * 1e3:.0f} ms for `Detector.detect` on the same rows in-process: "
+        f"{bulk['http'] / bulk['in-process']:.2f}x.",
+        "",
+    ]
+    return lines
+
+
+def _median_post(url: str, body: bytes, repeats: int) -> float:
+    times = []
+    with httpx.Client(timeout=120) as client:
+        for _ in range(repeats):
+            started = time.perf_counter()
+            response = client.post(url, content=body, headers={"content-type": "application/json"})
+            response.raise_for_status()
+            times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def _training_section(quick: bool) -> list[str]:
+    n_rows, epochs = (1500, 2) if quick else (10_000, 6)
+    results = training_speed.measure(ARTICLE, n_rows, epochs)
+    ours, plain = results
+    lines = [
+        "### Training",
+        "",
+        f"The article model on {n_rows:,} rows x {ARTICLE.n_features} features, {epochs} epochs, "
+        "batch 64. Windows/s: median over the epochs after the first.",
+        "",
+        "| path | windows/s per epoch | whole call s |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {r.path} | {r.windows_per_s:,.0f} | {r.wall_s:.1f} |" for r in results]
+    lines += [
+        "",
+        f"rarewatch trains at {ours.windows_per_s / plain.windows_per_s:.2f}x plain "
+        "Keras's throughput (its whole call also exports and checks the ONNX graph).",
+        "",
+    ]
+    return lines
+
+
+def _commit() -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + (
+        " (with uncommitted changes)"
+        if git("status", "--porcelain", "--untracked-files=no")
+        else ""
+    )
+
+
+def _command() -> str:
+    return "python -m bench.perf.run " + " ".join(sys.argv[1:])
+
+
+def _replace_section(path: Path, report: str) -> None:
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    block = f"{START}\n## Performance\n\n{report}\n{END}"
+    if START in text and END in text:
+        text = text[: text.index(START)] + block + text[text.index(END) + len(END) :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    main()
