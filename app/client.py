@@ -1,0 +1,172 @@
+"""A small synchronous client for the rarewatch API, for dashboards' Python glue and the tests.
+
+    from app.client import Client
+
+    with Client("http://127.0.0.1:8000") as rarewatch:
+        answer = rarewatch.detect_last("demo", values=rows, columns=names, timestamps=times)
+        if answer["results"][0]["is_anomaly"]: ...
+
+Answers are the JSON documents described in docs/api.md, as dicts. An error answer raises
+RarewatchAPIError with the problem+json fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+import orjson
+
+JSON = dict[str, Any]
+
+
+class RarewatchAPIError(Exception):
+    """An error answer: `status`, `code`, `title`, `detail`, and `errors` / `id` where given."""
+
+    def __init__(self, status: int, problem: Mapping[str, Any]) -> None:
+        self.status = status
+        self.code: str = problem.get("code", "http_error")
+        self.title: str = problem.get("title", "")
+        self.detail: str = problem.get("detail", "")
+        self.errors: list[dict[str, Any]] | None = problem.get("errors")
+        self.id: str | None = problem.get("id")
+        self.problem = dict(problem)
+        super().__init__(f"{status} {self.code}: {self.detail}")
+
+
+class Client:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.Client(base_url=base_url, timeout=timeout, transport=transport)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def detect(
+        self,
+        name: str,
+        values: Any = None,
+        *,
+        columns: Sequence[str] | None = None,
+        series: Mapping[str, Any] | None = None,
+        timestamps: Sequence[Any] | None = None,
+        threshold: float | None = None,
+        version: int | None = None,
+    ) -> JSON:
+        """Score every window. `values`: rows x features (lists, a numpy array or a DataFrame,
+        whose column names become `columns`); or `series`: {feature: values}."""
+        body = _series_body(values, columns, series, timestamps, threshold)
+        return self._post(f"/v1/models/{name}/detect", body, version)
+
+    def detect_last(
+        self,
+        name: str,
+        values: Any = None,
+        *,
+        columns: Sequence[str] | None = None,
+        series: Mapping[str, Any] | None = None,
+        timestamps: Sequence[Any] | None = None,
+        threshold: float | None = None,
+        version: int | None = None,
+    ) -> JSON:
+        """Score only the newest window (send at least `lookback` rows)."""
+        body = _series_body(values, columns, series, timestamps, threshold)
+        return self._post(f"/v1/models/{name}/detect/last", body, version)
+
+    def detect_windows(
+        self,
+        name: str,
+        windows: Any,
+        *,
+        columns: Sequence[str] | None = None,
+        threshold: float | None = None,
+        version: int | None = None,
+    ) -> JSON:
+        """Score windows x lookback x features, already temporalized."""
+        body = _drop_none({"windows": windows, "columns": columns, "threshold": threshold})
+        return self._post(f"/v1/models/{name}/windows", body, version)
+
+    def models(self) -> JSON:
+        return self._send("GET", "/v1/models")
+
+    def model(self, name: str, version: int | None = None) -> JSON:
+        return self._send("GET", f"/v1/models/{name}", params=_version(version))
+
+    def health(self) -> JSON:
+        return self._send("GET", "/healthz")
+
+    def ready(self) -> JSON:
+        return self._send("GET", "/readyz")
+
+    def _post(self, path: str, body: JSON, version: int | None) -> JSON:
+        # orjson encodes numpy arrays and datetimes itself; NaN would become null (refused)
+        content = orjson.dumps(body, default=_encode, option=orjson.OPT_SERIALIZE_NUMPY)
+        headers = {"content-type": "application/json"}
+        return self._send("POST", path, content=content, headers=headers, params=_version(version))
+
+    def _send(self, method: str, path: str, **options: Any) -> JSON:
+        response = self._http.request(method, path, **options)
+        if response.is_success:
+            return response.json()  # type: ignore[no-any-return]
+        try:
+            problem = response.json()
+        except ValueError:
+            problem = {}
+        if not isinstance(problem, dict):
+            problem = {}
+        problem.setdefault("detail", response.reason_phrase)
+        raise RarewatchAPIError(response.status_code, problem)
+
+
+def _series_body(
+    values: Any,
+    columns: Sequence[str] | None,
+    series: Mapping[str, Any] | None,
+    timestamps: Sequence[Any] | None,
+    threshold: float | None,
+) -> JSON:
+    if values is not None and hasattr(values, "columns") and hasattr(values, "to_numpy"):
+        columns = [str(c) for c in values.columns] if columns is None else columns
+        values = values.to_numpy()
+    if series is not None:
+        series = {k: v.tolist() if hasattr(v, "tolist") else v for k, v in series.items()}
+    if timestamps is not None and hasattr(timestamps, "tolist"):
+        timestamps = timestamps.tolist()
+    return _drop_none(
+        {
+            "values": values,
+            "columns": None if columns is None else list(columns),
+            "series": series,
+            "timestamps": None if timestamps is None else list(timestamps),
+            "threshold": threshold,
+        }
+    )
+
+
+def _encode(value: Any) -> Any:
+    """What orjson does not encode itself: non-contiguous arrays, pandas and numpy scalars/times."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot send a {type(value).__name__} as JSON")
+
+
+def _drop_none(body: JSON) -> JSON:
+    return {key: value for key, value in body.items() if value is not None}
+
+
+def _version(version: int | None) -> dict[str, int]:
+    return {} if version is None else {"version": version}

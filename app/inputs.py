@@ -1,0 +1,152 @@
+"""From a validated request body to arrays in the model's feature order, and checked timestamps."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from app.problems import InvalidTimestamps
+from app.schemas import DetectRequest, WindowsRequest
+from models.errors import FeatureMismatch, InvalidInput, NotEnoughRows
+
+MAX_NAME_TEXT = 40  # names sent by the client are cut to this length in messages
+
+
+@dataclass(frozen=True, slots=True)
+class Rows:
+    values: np.ndarray  # (n_rows, n_features) float64, in the model's feature order
+    timestamps: list[str] | None  # (n_rows,) as sent, checked
+
+
+def rows_of(body: DetectRequest, features: list[str]) -> Rows:
+    if (body.values is None) == (body.series is None):
+        raise InvalidInput("send the rows either as `values` or as `series`, exactly one of them")
+    if body.series is not None:
+        if body.columns is not None:
+            raise InvalidInput("`columns` goes with `values`; `series` names its own features")
+        values = _series_values(body.series, features)
+    else:
+        assert body.values is not None
+        values = _row_values(body.values, body.columns, features)
+    timestamps = body.timestamps
+    if timestamps is not None:
+        check_timestamps(timestamps, len(values))
+    return Rows(values, timestamps)
+
+
+def windows_of(body: WindowsRequest, features: list[str], lookback: int) -> np.ndarray:
+    """windows  # (n_windows, lookback, n_features) in the model's feature order"""
+    if not body.windows:
+        raise NotEnoughRows("no windows given; send at least one")
+    order = _column_order(body.columns, features)
+    n_columns = len(features) if order is None else len(order)
+    for i, window in enumerate(body.windows):
+        if len(window) != lookback:
+            raise InvalidInput(
+                f"window {i} has {len(window)} rows; every window needs {lookback} (the lookback)"
+            )
+        for j, row in enumerate(window):
+            if len(row) != n_columns:
+                raise FeatureMismatch(
+                    f"window {i}, row {j} has {len(row)} values; expected {n_columns}: "
+                    f"{_features(features)}"
+                )
+    windows = np.array(body.windows, dtype=np.float64)
+    return windows if order is None else windows[:, :, order]
+
+
+def check_timestamps(timestamps: list[str], n_rows: int) -> None:
+    if len(timestamps) != n_rows:
+        raise InvalidTimestamps(
+            f"{len(timestamps)} timestamps for {n_rows} rows; send one timestamp per row"
+        )
+    previous: datetime | None = None
+    for i, text in enumerate(timestamps):
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidTimestamps(
+                f"timestamps[{i}] is not an ISO 8601 time (e.g. 2026-01-01T00:00:00Z)"
+            ) from None
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise InvalidTimestamps(
+                f"timestamps[{i}] has no time zone; add Z or an offset such as +01:00"
+            )
+        if previous is not None and moment <= previous:
+            how = "repeats" if moment == previous else "is earlier than"
+            raise InvalidTimestamps(
+                f"timestamps[{i}] {how} timestamps[{i - 1}]; timestamps must strictly increase"
+            )
+        previous = moment
+
+
+def _row_values(
+    rows: list[list[float]], columns: list[str] | None, features: list[str]
+) -> np.ndarray:
+    order = _column_order(columns, features)
+    n_columns = len(features) if order is None else len(order)
+    for i, row in enumerate(rows):
+        if len(row) != n_columns:
+            given = "" if columns is None else f" ({len(columns)} columns named)"
+            raise FeatureMismatch(
+                f"row {i} has {len(row)} values, expected {n_columns}{given}; the model's "
+                f"features are {_features(features)}"
+            )
+    values = np.array(rows, dtype=np.float64).reshape(len(rows), n_columns)
+    return values if order is None else values[:, order]
+
+
+def _series_values(series: dict[str, list[float]], features: list[str]) -> np.ndarray:
+    _check_names(list(series), features, "series")
+    n_rows = len(series[features[0]])
+    for feature in features:
+        if len(series[feature]) != n_rows:
+            raise InvalidInput(
+                f"series {feature!r} has {len(series[feature])} values but {features[0]!r} has "
+                f"{n_rows}; every feature needs one value per row"
+            )
+    values = np.empty((n_rows, len(features)), dtype=np.float64)
+    for j, feature in enumerate(features):
+        values[:, j] = series[feature]
+    return values
+
+
+def _column_order(columns: list[str] | None, features: list[str]) -> list[int] | None:
+    """Where each model feature sits among `columns`; None when there is nothing to reorder."""
+    if columns is None or columns == features:
+        return None
+    _check_names(columns, features, "columns")
+    return [columns.index(feature) for feature in features]
+
+
+def _check_names(names: list[str], features: list[str], what: str) -> None:
+    known, given = set(features), set(names)
+    duplicated = [n for n, count in Counter(names).items() if count > 1]
+    unknown = [n for n in names if n not in known]
+    missing = [f for f in features if f not in given]
+    problems = []
+    if duplicated:
+        problems.append(f"duplicated: {_names(duplicated)}")
+    if unknown:
+        problems.append(f"unknown: {_names(unknown)}")
+    if missing:
+        problems.append(f"missing: {_names(missing)}")
+    if problems:
+        raise FeatureMismatch(
+            f"{what} must name every model feature exactly once ({'; '.join(problems)}); "
+            f"the model's features are {_features(features)}"
+        )
+
+
+def _names(names: list[str], shown: int = 5) -> str:
+    distinct = list(dict.fromkeys(names))
+    listed = ", ".join(repr(n[:MAX_NAME_TEXT]) for n in distinct[:shown])
+    more = len(distinct) - shown
+    return listed + (f" and {more} more" if more > 0 else "")
+
+
+def _features(features: list[str]) -> str:
+    return ", ".join(features)

@@ -1,0 +1,54 @@
+"""The app factory: settings in, a FastAPI app out; models load and warm up in its lifespan."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from app.openapi import problem_openapi
+from app.problems import install_problem_handlers
+from app.registry import Registry
+from app.routes import detect, health, models
+from app.settings import Settings
+from models.artifact import ModelStore
+
+DESCRIPTION = """\
+Anomaly detection for multivariate time series. Each model is an LSTM autoencoder: a series is
+cut into windows of `lookback` rows, each window is reconstructed, and its reconstruction error
+(the **score**) is compared with the model's **threshold**. Errors are
+`application/problem+json` with a stable `code`.
+"""
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    registry: Registry = app.state.registry
+    # off the event loop: loading imports TensorFlow and traces each network (seconds)
+    await run_in_threadpool(registry.load_all)
+    # The libraries leave many long-lived objects (~70 000 with ONNX Runtime, ~400 000 with
+    # TensorFlow) that every full garbage collection walks again, and shaping a large answer
+    # triggers several. Frozen, they are skipped: a 10 000-window answer is shaped 2-5x faster.
+    gc.collect()
+    gc.freeze()
+    registry.ready = bool(registry.names())
+    try:
+        yield
+    finally:
+        registry.ready = False
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    app = FastAPI(title="rarewatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.registry = Registry(ModelStore(settings.model_dir), settings.max_older_versions)
+    install_problem_handlers(app)
+    for routes in (health, models, detect):
+        app.include_router(routes.router)
+    app.openapi = partial(problem_openapi, app)  # type: ignore[method-assign]
+    return app

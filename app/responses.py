@@ -1,0 +1,138 @@
+"""Shape domain results (Detection, DetectorSpec) into the JSON the schemas describe, via orjson.
+
+Detections are shaped straight from numpy arrays into dicts and encoded by orjson: no pydantic
+model per window, which keeps a 10 000-window answer fast. tests/app check the shapes against
+the response schemas.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+from starlette.responses import Response
+
+from app.registry import Registry
+from models.detector import Detection, Detector
+from models.spec import DetectorSpec
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def model_ref(detector: Detector) -> dict[str, Any]:
+    return {
+        "name": detector.name,
+        "version": detector.version,
+        "lookback": detector.lookback,
+        "threshold": detector.threshold,
+        "features": detector.features,
+    }
+
+
+def detection_body(
+    detector: Detector,
+    detection: Detection,
+    timestamps: list[str] | None,
+    top_features: int,
+) -> dict[str, Any]:
+    features = detector.features
+    rows = detection.window_end_rows.tolist()
+    times = [timestamps[r] for r in rows] if timestamps is not None else [None] * len(rows)
+    k = min(top_features, len(features))
+    # largest shares first; argsort on the negated shares keeps ties in feature order
+    top = np.argsort(-detection.contributions, axis=1, kind="stable")[:, :k]
+    shares = np.take_along_axis(detection.contributions, top, axis=1).tolist()
+    results = [
+        {
+            "index": row,
+            "timestamp": time,
+            "score": score,
+            "is_anomaly": flag,
+            "severity": severity,
+            "top_features": [
+                {"feature": features[f], "share": s}
+                for f, s in zip(top_ids, top_shares, strict=True)
+            ],
+        }
+        for row, time, score, flag, severity, top_ids, top_shares in zip(
+            rows,
+            times,
+            detection.scores.tolist(),
+            detection.is_anomaly.tolist(),
+            detection.severity.tolist(),
+            top.tolist(),
+            shares,
+            strict=True,
+        )
+    ]
+    events = [
+        {
+            "start_index": rows[e.start],
+            "end_index": rows[e.end],
+            "start_timestamp": times[e.start],
+            "end_timestamp": times[e.end],
+            "n_windows": e.end - e.start + 1,
+            "peak_index": rows[e.peak],
+            "peak_timestamp": times[e.peak],
+            "peak_score": e.peak_score,
+            "top_feature": features[e.top_feature],
+        }
+        for e in detection.events
+    ]
+    return {
+        "model": model_ref(detector),
+        "threshold": detection.threshold,
+        "n_windows": len(rows),
+        "results": results,
+        "events": events,
+    }
+
+
+def model_summary(detector: Detector, versions: list[int]) -> dict[str, Any]:
+    return {
+        "name": detector.name,
+        "version": detector.version,
+        "versions": versions,
+        "features": detector.features,
+        "lookback": detector.lookback,
+        "threshold": detector.threshold,
+        "threshold_method": str(detector.spec.threshold.method),
+    }
+
+
+def model_info(name: str, version: int, versions: list[int], spec: DetectorSpec) -> dict[str, Any]:
+    return {
+        "name": name,
+        "version": version,
+        "versions": versions,
+        "created": spec.created,
+        "features": spec.features,
+        "lookback": spec.lookback,
+        "score_on": str(spec.score_on),
+        "threshold": spec.threshold.model_dump(mode="json"),
+        "validation_error_quantiles": spec.validation_error_quantiles,
+        "network": spec.network.model_dump(mode="json"),
+        "layers": [
+            {"layer": r.name, "type": r.type, "output_shape": r.output_shape, "params": r.params}
+            for r in spec.layers
+        ],
+        "total_params": sum(r.params for r in spec.layers),
+        "training": spec.training.model_dump(mode="json"),
+        "library_versions": spec.library_versions,
+    }
+
+
+def model_list(registry: Registry) -> dict[str, Any]:
+    return {
+        "models": [
+            model_summary(registry.newest(name), registry.versions(name))
+            for name in registry.names()
+        ],
+        "unavailable": registry.unavailable(),
+    }

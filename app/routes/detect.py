@@ -1,0 +1,65 @@
+"""Detection: score every window of a series, only its newest window, or given windows."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Response
+
+from app import examples
+from app.body import StrictJSONRoute
+from app.deps import DetectorDep, SettingsDep
+from app.inputs import rows_of, windows_of
+from app.responses import JSONResponse, detection_body
+from app.schemas import DetectRequest, DetectResponse, WindowsRequest
+
+router = APIRouter(prefix="/v1/models", tags=["detection"], route_class=StrictJSONRoute)
+
+DetectBody = Annotated[DetectRequest, Body(openapi_examples=examples.DETECT_REQUESTS)]
+WindowsBody = Annotated[WindowsRequest, Body(openapi_examples=examples.WINDOWS_REQUESTS)]
+ERRORS = examples.problems(400, 404, 413, 415, 422, 500) | examples.problems(
+    503, only={"model_unavailable"}
+)
+
+
+@router.post(
+    "/{name}/detect",
+    response_model=DetectResponse,
+    summary="Score every window of a series",
+    responses=examples.ok(examples.DETECT_RESPONSE) | ERRORS,
+)
+def detect(body: DetectBody, detector: DetectorDep, settings: SettingsDep) -> Response:
+    """Cut the series into windows of `lookback` rows (n_rows - lookback + 1 of them), score
+    each, flag those above the threshold, and group consecutive flagged windows into events."""
+    rows = rows_of(body, detector.features)
+    detection = detector.detect(rows.values, body.threshold)
+    return JSONResponse(detection_body(detector, detection, rows.timestamps, settings.top_features))
+
+
+# On the event loop, not in the thread pool: scoring one window takes ~0.2 ms, and measured
+# in-process (2 cores) this route answered in ~600 us as `async def` against ~760 us as `def`,
+# with ~15 % more requests per second under 8 concurrent clients.
+@router.post(
+    "/{name}/detect/last",
+    response_model=DetectResponse,
+    summary="Score only the newest window (the dashboard refresh)",
+    responses=examples.ok(examples.DETECT_LAST_RESPONSE) | ERRORS,
+)
+async def detect_last(body: DetectBody, detector: DetectorDep, settings: SettingsDep) -> Response:
+    """The same body as /detect; only the window ending at the newest row is scored."""
+    rows = rows_of(body, detector.features)
+    detection = detector.detect_last(rows.values, body.threshold)
+    return JSONResponse(detection_body(detector, detection, rows.timestamps, settings.top_features))
+
+
+@router.post(
+    "/{name}/windows",
+    response_model=DetectResponse,
+    summary="Score already-temporalized windows",
+    responses=examples.ok(examples.WINDOWS_RESPONSE) | ERRORS,
+)
+def detect_windows(body: WindowsBody, detector: DetectorDep, settings: SettingsDep) -> Response:
+    """Windows x lookback x features, as the network is fed; one result per window."""
+    windows = windows_of(body, detector.features, detector.lookback)
+    detection = detector.detect_windows(windows, body.threshold)
+    return JSONResponse(detection_body(detector, detection, None, settings.top_features))

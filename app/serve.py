@@ -1,0 +1,99 @@
+"""`rarewatch serve`: one uvicorn worker serving create_app(settings); `--demo` trains one first."""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from app.settings import Settings
+from models.errors import InvalidInput
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DEMO_MODEL = "demo"
+DEMO_DATA_FILE = "demo.csv"  # written next to the models, for trying `rarewatch score` on it
+
+
+def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    """Run the API until interrupted: one worker, since replicas scale better than workers here."""
+    import uvicorn
+    import uvicorn.config
+
+    from app.main import create_app
+
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    # rarewatch's own lines (models loaded or refused, error ids) in uvicorn's format
+    log_config["loggers"]["rarewatch"] = {
+        "handlers": ["default"],
+        "level": "INFO",
+        "propagate": False,
+    }
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host if host is None else host,
+        port=settings.port if port is None else port,
+        workers=1,
+        log_config=log_config,
+    )
+
+
+def ensure_demo_model(settings: Settings) -> None:
+    """Train the demo model on rarewatch's demo data unless the model folder already has one."""
+    from models.artifact import ModelStore
+
+    store = ModelStore(settings.model_dir)
+    if DEMO_MODEL in store.names():
+        _say(f"demo model found in {store.root}; not training it again")
+        return
+    try:
+        from models.data import select
+        from models.demo import demo_frame
+        from models.training import TrainingOptions, train_detector
+    except ImportError as exc:  # a serve-only install has neither pandas nor TensorFlow
+        raise InvalidInput(
+            f"training the demo model needs the train extra ({exc.name} is missing): "
+            "pip install 'rarewatch[train]'"
+        ) from None
+    frame = demo_frame()
+    data_path = store.root / DEMO_DATA_FILE
+    store.root.mkdir(parents=True, exist_ok=True)
+    _write_csv_atomically(frame, data_path)
+    data = select(frame, time_column="timestamp", label_column="label")
+    _say(
+        f"training the demo model on {len(frame)} rows of {', '.join(data.features)} "
+        f"(data in {data_path}); well under a minute on two cores"
+    )
+    started = time.monotonic()
+    trained = train_detector(data, TrainingOptions(), _progress)
+    version, path = store.write(DEMO_MODEL, trained.spec, trained.weights, trained.onnx)
+    _say(
+        f"trained {DEMO_MODEL} version {version} in {time.monotonic() - started:.0f}s, "
+        f"threshold {trained.spec.threshold.value:.4g}; saved to {path}"
+    )
+
+
+def _progress(epoch: int, epochs: int, loss: float, val_loss: float, per_epoch: float) -> None:
+    _say(
+        f"epoch {epoch}/{epochs}  loss {loss:.4g}  val_loss {val_loss:.4g}  {per_epoch:.1f}s/epoch"
+    )
+
+
+def _say(line: str) -> None:
+    print(f"rarewatch serve: {line}", file=sys.stderr, flush=True)
+
+
+def _write_csv_atomically(frame: pd.DataFrame, target: Path) -> None:
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    os.close(fd)
+    try:
+        frame.to_csv(temporary, index=False)
+        os.replace(temporary, target)
+    except BaseException:
+        os.unlink(temporary)
+        raise

@@ -1,0 +1,153 @@
+"""The Python client's error, `rarewatch serve` as a real process, and the demo model set-up."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from app import examples
+from app.cli import build_parser
+from app.client import Client, RarewatchAPIError
+from app.schemas import (
+    DetectRequest,
+    DetectResponse,
+    ModelInfo,
+    ModelList,
+    Problem,
+    Readiness,
+    WindowsRequest,
+)
+from app.serve import DEMO_MODEL, ensure_demo_model
+from app.settings import Settings
+from models.artifact import ModelStore
+from tests.conftest import TINY_FEATURES, TinyModel, tiny_frame
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_an_error_answer_raises_with_the_problem_fields(api: Client) -> None:
+    with pytest.raises(RarewatchAPIError) as raised:
+        api.detect("tiny", values=[[1.0, 2.0]] * 5)
+
+    error = raised.value
+    assert error.status == 422 and error.code == "feature_mismatch"
+    assert error.title == "Features do not match the model"
+    assert "a, b, c" in error.detail and error.errors is None
+    assert str(error).startswith("422 feature_mismatch: ")
+
+
+def test_the_client_sends_dataframes_arrays_and_nan_safely(api: Client) -> None:
+    frame = tiny_frame(12)
+    from_frame = api.detect("tiny", values=frame[["c", "b", "a"]])  # column names travel along
+    from_array = api.detect("tiny", values=frame[TINY_FEATURES].to_numpy())
+    assert from_frame == from_array
+
+    with_nan = frame[TINY_FEATURES].to_numpy(copy=True)
+    with_nan[3, 1] = np.nan  # orjson sends null: refused, never scored
+    with pytest.raises(RarewatchAPIError) as raised:
+        api.detect("tiny", values=with_nan)
+    assert raised.value.code == "validation_error"
+    assert raised.value.errors == [
+        {
+            "loc": ["body", "values", 3, 1],
+            "type": "float_type",
+            "msg": "Input should be a valid number",
+        }
+    ]
+
+
+def test_the_openapi_examples_are_valid_requests_and_answers() -> None:
+    for example in examples.DETECT_REQUESTS.values():
+        DetectRequest.model_validate(example["value"])
+    for example in examples.WINDOWS_REQUESTS.values():
+        WindowsRequest.model_validate(example["value"])
+    for answer in (
+        examples.DETECT_RESPONSE,
+        examples.DETECT_LAST_RESPONSE,
+        examples.WINDOWS_RESPONSE,
+    ):
+        DetectResponse.model_validate(answer)
+    ModelList.model_validate(examples.MODEL_LIST)
+    ModelInfo.model_validate(examples.MODEL_INFO)
+    Readiness.model_validate(examples.READY)
+    for status, named in examples.PROBLEMS.items():
+        for _, answer in named.values():
+            assert Problem.model_validate(answer).status == status
+
+
+def test_serve_is_a_subcommand_with_host_port_and_demo() -> None:
+    args = build_parser().parse_args(["serve", "--host", "0.0.0.0", "--port", "9000", "--demo"])
+    assert (args.command, args.host, args.port, args.demo) == ("serve", "0.0.0.0", 9000, True)
+    defaults = build_parser().parse_args(["serve"])
+    assert (defaults.host, defaults.port, defaults.demo) == (None, None, False)
+
+
+def test_rarewatch_serve_runs_one_worker_that_answers_and_stops_on_sigterm(
+    tiny_model: TinyModel,
+) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "app.cli", "--model-dir", str(tiny_model.store.root)]
+    process = subprocess.Popen(
+        [*command, "serve", "--port", str(port)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        with Client(f"http://127.0.0.1:{port}") as api:
+            wait_until_ready(api, process)
+            answer = api.detect_last("tiny", values=tiny_frame(8)[TINY_FEATURES])
+            assert answer["model"]["name"] == "tiny" and answer["n_windows"] == 1
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    # uvicorn shuts down gracefully, then re-raises the signal: the exit status says SIGTERM
+    assert process.returncode in (0, -signal.SIGTERM)
+    log = output.decode()
+    assert "loaded model 'tiny' version 1" in log
+    assert "Application shutdown complete" in log
+    assert log.count("Started server process") == 1  # one worker
+
+
+def test_the_demo_model_is_not_trained_again_when_there_is_one(
+    tiny_model: TinyModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stored = tiny_model.store.open("tiny")
+    store = ModelStore(tmp_path)
+    store.write(DEMO_MODEL, stored.spec, stored.weights(), stored.onnx())
+
+    ensure_demo_model(Settings(model_dir=tmp_path))
+
+    assert store.versions(DEMO_MODEL) == [1]
+    assert "not training it again" in capsys.readouterr().err
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_ready(api: Client, process: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("rarewatch serve exited before it was ready")
+        try:
+            api.ready()
+            return
+        except (httpx.TransportError, RarewatchAPIError):
+            time.sleep(0.1)
+    raise RuntimeError("rarewatch serve was not ready in time")
