@@ -27,9 +27,9 @@ Columns = Annotated[
 ]
 
 SEVERITY_FORMULA = (
-    "severity = 1 - exp(-(score - threshold) / band) for scores above the threshold, else 0; "
-    "band = threshold - median normal validation error (the threshold itself when that median is "
-    "not below it). One band past the threshold gives 0.63, two 0.86, three 0.95."
+    "severity = 1 - exp(-ln(score / threshold) / ln(step)) for scores above the threshold, else 0; "
+    "step = threshold / median normal validation error (2 when that median is not below the "
+    "threshold). A score of threshold x step gives 0.63, threshold x step^2 0.86, x step^3 0.95."
 )
 
 

@@ -42,16 +42,27 @@ def window_errors(
     return WindowErrors(scores=total / (lookback * n_features), contributions=contributions)
 
 
-def severity(scores: np.ndarray, threshold: float, normal_median: float) -> np.ndarray:
-    """How far past the threshold each score is, in [0, 1); 0 for scores at or under it.
+# the step used when the median normal error is not below the threshold (or not positive)
+DEFAULT_SEVERITY_STEP = 2.0
 
-    severity = 1 - exp(-(score - threshold) / band), band = threshold - median normal error
-    (the spread of normal validation errors up to the threshold; the threshold itself when the
-    median is not below it). One band past the threshold gives 0.63, two 0.86, three 0.95.
+
+def severity(scores: np.ndarray, threshold: float, normal_median: float) -> np.ndarray:
+    """How far past the threshold each score is, in [0, 1]; 0 for scores at or under it.
+
+    Reconstruction errors are heavy-tailed, so the distance is measured in ratios: with
+    step = threshold / median normal validation error (how far the threshold already sits
+    above a typical normal window),
+
+        severity = 1 - exp(-ln(score / threshold) / ln(step))
+
+    A score one step past the threshold (threshold x step) gives 0.63, two steps
+    (threshold x step^2) 0.86, three 0.95. step is 2 when the median is not below the threshold.
     """
-    band = threshold - normal_median if threshold > normal_median else max(abs(threshold), 1e-12)
-    excess = np.maximum(scores - threshold, 0.0)
-    return -np.expm1(-excess / band)
+    cut = max(threshold, 1e-12)
+    step = cut / normal_median if 0 < normal_median < cut else DEFAULT_SEVERITY_STEP
+    with np.errstate(divide="ignore"):
+        steps_past = np.log(np.maximum(scores, cut) / cut) / np.log(step)
+    return -np.expm1(-steps_past)
 
 
 @dataclass(frozen=True, slots=True)

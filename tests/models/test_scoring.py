@@ -35,11 +35,23 @@ def test_scores_are_finite_and_contributions_sum_to_one(a: np.ndarray, b: np.nda
 
 
 def test_severity_is_zero_up_to_the_threshold_and_grows_towards_one() -> None:
-    scores = np.array([0.1, 1.0, 1.5, 2.0, 4.0, 1e9])
-    s = severity(scores, threshold=1.0, normal_median=0.5)
+    scores = np.array([0.1, 1.0, 1.5, 2.0, 4.0, 8.0, 1e9])
+    s = severity(scores, threshold=1.0, normal_median=0.5)  # one step = a factor of 2
     assert s[0] == 0 and s[1] == 0
-    assert s[3] == pytest.approx(1 - np.exp(-2))  # two bands of 0.5 past the threshold
+    assert s[3] == pytest.approx(1 - np.exp(-1))  # one step past the threshold
+    assert s[4] == pytest.approx(1 - np.exp(-2))
+    assert s[5] == pytest.approx(1 - np.exp(-3))
     assert np.all(np.diff(s) >= 0) and s[-1] <= 1.0
+
+
+def test_severity_does_not_saturate_for_faults_ten_times_the_threshold() -> None:
+    s = severity(np.array([10.0, 20.0]), threshold=1.0, normal_median=0.4)
+    assert 0.9 < s[0] < s[1] < 0.99
+
+
+def test_severity_falls_back_to_a_step_of_two_without_a_usable_median() -> None:
+    for median in (0.0, 1.0, 3.0):
+        assert severity(np.array([2.0]), 1.0, median)[0] == pytest.approx(1 - np.exp(-1))
 
 
 def test_runs_of_anomalous_windows_become_events_with_peak_and_top_feature() -> None:
