@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: serve test lint install clean
+.PHONY: serve test lint install clean container-check bench-perf-quick
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] < (3, 14), "rarewatch needs Python 3.11-3.13"'
@@ -24,9 +24,18 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check app models tests examples
-	$(BIN)/ruff format --check app models tests examples
+	$(BIN)/ruff check app models tests examples bench scripts
+	$(BIN)/ruff format --check app models tests examples bench scripts
 	$(BIN)/mypy app models
+
+## build, run and check the serve image with podman (no Docker engine needed)
+container-check: $(STAMP)
+	scripts/container-check
+
+## the performance benchmark in its quick mode (keeps the script working; wrk comes from apt)
+bench-perf-quick: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
+	$(BIN)/python -m bench.perf.run --quick >/dev/null
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
