@@ -51,7 +51,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     app = FastAPI(title="rarewatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
-    app.state.registry = Registry(ModelStore(settings.model_dir), settings.max_older_versions)
+    app.state.registry = Registry(
+        ModelStore(settings.model_dir), settings.max_older_versions, settings.engine
+    )
     install_problem_handlers(app)
     for routes in (health, models, detect):
         app.include_router(routes.router)

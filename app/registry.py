@@ -14,7 +14,7 @@ from app.problems import ModelUnavailable
 from models.artifact import NAME_PATTERN, ModelStore
 from models.detector import Detector
 from models.errors import ArtifactError, ModelNotFound
-from models.loading import load_detector
+from models.loading import EngineChoice, load_detector
 from models.spec import DetectorSpec
 
 log = logging.getLogger("rarewatch.registry")
@@ -27,8 +27,10 @@ class Registry:
     so asking for many old versions cannot fill the memory.
     """
 
-    def __init__(self, store: ModelStore, max_older: int = 2) -> None:
-        self.store, self.max_older = store, max_older
+    def __init__(
+        self, store: ModelStore, max_older: int = 2, engine: EngineChoice = EngineChoice.AUTO
+    ) -> None:
+        self.store, self.max_older, self.engine = store, max_older, engine
         self.ready = False
         self._newest: dict[str, Detector] = {}
         self._older: OrderedDict[tuple[str, int], Detector] = OrderedDict()
@@ -39,7 +41,7 @@ class Registry:
         """Load and warm the newest version of every stored model; a bad one is logged, skipped."""
         for name in self.store.names():
             try:
-                self.add(load_and_warm(self.store, name, None))
+                self.add(load_and_warm(self.store, name, None, self.engine))
             except Exception as exc:  # a broken artifact must not take the others down
                 detail = getattr(exc, "detail", None) or f"{type(exc).__name__}: {exc}"
                 log.error("model %r is not served: %s", name, detail)
@@ -88,7 +90,7 @@ class Registry:
             if key not in self._older:
                 self.check_version(name, version)
                 with _unavailable_if_broken(name, version):
-                    self._older[key] = load_and_warm(self.store, name, version)
+                    self._older[key] = load_and_warm(self.store, name, version, self.engine)
                 while len(self._older) > self.max_older:
                     evicted, _ = self._older.popitem(last=False)
                     log.info("unloaded model %r version %d", *evicted)
@@ -116,12 +118,19 @@ class Registry:
             return version, self.store.open(name, version).spec
 
 
-def load_and_warm(store: ModelStore, name: str, version: int | None) -> Detector:
+def load_and_warm(
+    store: ModelStore, name: str, version: int | None, engine: EngineChoice = EngineChoice.AUTO
+) -> Detector:
     """Load a model and run the whole scoring path once: the first request is not the slow one."""
-    detector = load_detector(store, name, version)
+    detector = load_detector(store, name, version, engine)
     normal_row = np.asarray(detector.spec.scaler.mean)
     detector.detect(np.tile(normal_row, (detector.lookback + 1, 1)))
-    log.info("loaded model %r version %d", detector.name, detector.version)
+    log.info(
+        "loaded model %r version %d (%s engine)",
+        detector.name,
+        detector.version,
+        detector.engine.name,
+    )
     return detector
 
 

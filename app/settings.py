@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.loading import EngineChoice
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAREWATCH_", extra="ignore")
@@ -22,3 +24,6 @@ class Settings(BaseSettings):
     # the newest version of every model is loaded at start; older versions asked for with
     # ?version= are loaded on demand and at most this many of them are kept
     max_older_versions: int = Field(default=2, ge=0)
+    # auto: ONNX Runtime for artifacts that carry an ONNX graph (and onnxruntime is installed),
+    # else the traced TensorFlow function; onnx or tensorflow force one
+    engine: EngineChoice = EngineChoice.AUTO

@@ -188,3 +188,22 @@ def test_detection_answers_match_the_documented_schema(api: Client) -> None:
         api.detect_windows("tiny", temporalize(frame[TINY_FEATURES].to_numpy(), TINY_LOOKBACK)),
     ):
         DetectResponse.model_validate(answer)
+
+
+def test_the_engine_setting_serves_the_same_scores_with_tensorflow(
+    tiny_model: TinyModel, api: Client
+) -> None:
+    from app.settings import Settings
+    from tests.app.conftest import running
+
+    values = with_fault(tiny_frame(60, seed=9), 30)[TINY_FEATURES].to_numpy().tolist()
+    default = api.detect("tiny", values=values)
+    with running(Settings(model_dir=tiny_model.store.root, engine="tensorflow")) as server:
+        assert server.app.state.registry.newest("tiny").engine.name == "tensorflow"
+        with Client(server.url) as client:
+            forced = client.detect("tiny", values=values)
+    assert [r["is_anomaly"] for r in forced["results"]] == [
+        r["is_anomaly"] for r in default["results"]
+    ]
+    for a, b in zip(forced["results"], default["results"], strict=True):
+        assert a["score"] == pytest.approx(b["score"], rel=1e-4, abs=1e-7)
