@@ -10,10 +10,11 @@ from functools import partial
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from app.metrics import Metrics, RequestMetricsMiddleware
 from app.openapi import problem_openapi
 from app.problems import install_problem_handlers
 from app.registry import Registry
-from app.routes import detect, health, models
+from app.routes import detect, health, models, monitoring
 from app.settings import Settings
 from models.artifact import ModelStore
 
@@ -30,6 +31,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     registry: Registry = app.state.registry
     # off the event loop: loading imports TensorFlow and traces each network (seconds)
     await run_in_threadpool(registry.load_all)
+    counters: Metrics = app.state.metrics
+    for name in registry.names():
+        counters.model_loaded(registry.newest(name))
+    for name in registry.unavailable():
+        counters.model_failed(name)
     # The libraries leave many long-lived objects (~70 000 with ONNX Runtime, ~400 000 with
     # TensorFlow) that every full garbage collection walks again, and shaping a large answer
     # triggers several. Frozen, they are skipped: a 10 000-window answer is shaped 2-5x faster.
@@ -54,8 +60,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.registry = Registry(
         ModelStore(settings.model_dir), settings.max_older_versions, settings.engine
     )
+    app.state.metrics = Metrics()
+    app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics)
     install_problem_handlers(app)
-    for routes in (health, models, detect):
+    for routes in (health, monitoring, models, detect):
         app.include_router(routes.router)
     app.openapi = partial(problem_openapi, app)  # type: ignore[method-assign]
     return app

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Response
 
 from app import examples
 from app.body import StrictJSONRoute
-from app.deps import DetectorDep, SettingsDep
+from app.deps import DetectorDep, MetricsDep, SettingsDep
 from app.inputs import rows_of, windows_of
 from app.responses import JSONResponse, detection_body
 from app.schemas import DetectRequest, DetectResponse, WindowsRequest
@@ -28,11 +28,14 @@ ERRORS = examples.problems(400, 404, 413, 415, 422, 500) | examples.problems(
     summary="Score every window of a series",
     responses=examples.ok(examples.DETECT_RESPONSE) | ERRORS,
 )
-def detect(body: DetectBody, detector: DetectorDep, settings: SettingsDep) -> Response:
+def detect(
+    body: DetectBody, detector: DetectorDep, settings: SettingsDep, metrics: MetricsDep
+) -> Response:
     """Cut the series into windows of `lookback` rows (n_rows - lookback + 1 of them), score
     each, flag those above the threshold, and group consecutive flagged windows into events."""
     rows = rows_of(body, detector.features)
     detection = detector.detect(rows.values, body.threshold)
+    metrics.detection(detector, detection)
     return JSONResponse(detection_body(detector, detection, rows.timestamps, settings.top_features))
 
 
@@ -45,10 +48,13 @@ def detect(body: DetectBody, detector: DetectorDep, settings: SettingsDep) -> Re
     summary="Score only the newest window (the dashboard refresh)",
     responses=examples.ok(examples.DETECT_LAST_RESPONSE) | ERRORS,
 )
-async def detect_last(body: DetectBody, detector: DetectorDep, settings: SettingsDep) -> Response:
+async def detect_last(
+    body: DetectBody, detector: DetectorDep, settings: SettingsDep, metrics: MetricsDep
+) -> Response:
     """The same body as /detect; only the window ending at the newest row is scored."""
     rows = rows_of(body, detector.features)
     detection = detector.detect_last(rows.values, body.threshold)
+    metrics.detection(detector, detection)
     return JSONResponse(detection_body(detector, detection, rows.timestamps, settings.top_features))
 
 
@@ -58,8 +64,11 @@ async def detect_last(body: DetectBody, detector: DetectorDep, settings: Setting
     summary="Score already-temporalized windows",
     responses=examples.ok(examples.WINDOWS_RESPONSE) | ERRORS,
 )
-def detect_windows(body: WindowsBody, detector: DetectorDep, settings: SettingsDep) -> Response:
+def detect_windows(
+    body: WindowsBody, detector: DetectorDep, settings: SettingsDep, metrics: MetricsDep
+) -> Response:
     """Windows x lookback x features, as the network is fed; one result per window."""
     windows = windows_of(body, detector.features, detector.lookback)
     detection = detector.detect_windows(windows, body.threshold)
+    metrics.detection(detector, detection)
     return JSONResponse(detection_body(detector, detection, None, settings.top_features))

@@ -1,0 +1,114 @@
+"""Prometheus metrics: requests and latency by route, detections by model, model loads.
+
+One CollectorRegistry per app (not the global one), so every app a test builds counts alone.
+Names follow Prometheus conventions; the Grafana dashboard in deploy/grafana/ reads them.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from models.detector import Detection, Detector
+
+# from a fraction of a millisecond (/detect/last) to seconds (a large /detect)
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "rarewatch_http_requests",
+            "HTTP requests answered.",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "rarewatch_http_request_duration_seconds",
+            "Time to answer a request.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.windows = Counter("rarewatch_windows_scored", "Windows scored.", ["model"], registry=r)
+        self.anomalies = Counter(
+            "rarewatch_anomalies_flagged", "Windows flagged anomalous.", ["model"], registry=r
+        )
+        self.last_score = Gauge(
+            "rarewatch_last_score", "Score of the newest window scored.", ["model"], registry=r
+        )
+        self.last_severity = Gauge(
+            "rarewatch_last_severity",
+            "Severity of the newest window scored.",
+            ["model"],
+            registry=r,
+        )
+        self.threshold = Gauge(
+            "rarewatch_threshold", "The model's stored threshold.", ["model"], registry=r
+        )
+        self.model_version = Gauge(
+            "rarewatch_model_version", "The version served by default.", ["model"], registry=r
+        )
+        self.model_loads = Counter(
+            "rarewatch_model_loads",
+            "Model loads and reloads by outcome.",
+            ["model", "outcome"],
+            registry=r,
+        )
+
+    def model_loaded(self, detector: Detector) -> None:
+        self.model_loads.labels(detector.name, "success").inc()
+        self.threshold.labels(detector.name).set(detector.threshold)
+        self.model_version.labels(detector.name).set(detector.version)
+
+    def model_failed(self, name: str) -> None:
+        self.model_loads.labels(name, "failure").inc()
+
+    def detection(self, detector: Detector, detection: Detection) -> None:
+        n_windows = len(detection.scores)
+        if n_windows == 0:
+            return
+        name = detector.name
+        self.windows.labels(name).inc(n_windows)
+        self.anomalies.labels(name).inc(int(detection.is_anomaly.sum()))
+        self.last_score.labels(name).set(float(detection.scores[-1]))
+        self.last_severity.labels(name).set(float(detection.severity[-1]))
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class RequestMetricsMiddleware:
+    """Counts and times every HTTP request by its route template (never the raw path, whose
+    values are unbounded), so `/v1/models/{name}/detect` is one series whatever the name."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client sees if the app fails before it answers
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(route, scope["method"], str(status)).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics", "RequestMetricsMiddleware"]
