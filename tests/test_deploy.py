@@ -1,0 +1,67 @@
+"""The monitoring files in deploy/: the Grafana dashboard asks only for series rarewatch exports."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from app.metrics import Metrics
+
+DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
+
+
+def exported_series() -> set[str]:
+    return {
+        family.name + suffix
+        for family in Metrics().registry.collect()
+        for suffix in SUFFIXES[family.type]
+    }
+
+
+def dashboard() -> dict:  # type: ignore[type-arg]
+    return json.loads((DEPLOY / "grafana" / "dashboards" / "rarewatch.json").read_text())
+
+
+def test_the_dashboard_is_a_provisionable_grafana_dashboard() -> None:
+    board = dashboard()
+    assert board["uid"] == "rarewatch" and board["title"]
+    ids = [panel["id"] for panel in board["panels"]]
+    assert len(ids) == len(set(ids)) >= 4
+    for panel in board["panels"]:
+        grid = panel["gridPos"]
+        assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24 and grid["h"] > 0, panel["title"]
+        assert panel["datasource"]["uid"] == "prometheus", panel["title"]
+        assert panel["targets"] and all(t["expr"] for t in panel["targets"]), panel["title"]
+
+
+def test_every_dashboard_query_reads_series_that_rarewatch_exports() -> None:
+    exported = exported_series()
+    queried = {
+        name
+        for panel in dashboard()["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\brarewatch_\w+", target["expr"])
+    }
+    assert queried, "the dashboard queries no rarewatch series"
+    assert queried <= exported, f"not exported: {sorted(queried - exported)}"
+
+
+def test_the_dashboard_shows_the_four_things_the_issue_asks_for() -> None:
+    exprs = " ".join(t["expr"] for p in dashboard()["panels"] for t in p["targets"])
+    for series in (
+        "rarewatch_http_requests_total",  # request rate
+        "rarewatch_http_request_duration_seconds_bucket",  # latency
+        "rarewatch_anomalies_flagged_total",  # anomaly rate
+        "rarewatch_last_score",  # score against threshold
+        "rarewatch_threshold",
+    ):
+        assert series in exprs, series
+
+
+def test_prometheus_scrapes_the_api_service_and_grafana_reads_prometheus() -> None:
+    prometheus = (DEPLOY / "prometheus.yml").read_text()
+    assert "metrics_path: /metrics" in prometheus and '"api:8000"' in prometheus
+    datasource = (DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
+    assert "uid: prometheus" in datasource and "url: http://prometheus:9090" in datasource
