@@ -12,10 +12,14 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from app.settings import Settings
 from models.errors import RarewatchError
+
+if TYPE_CHECKING:  # the CLI imports its heavy modules per command, so `--help` stays fast
+    from models.data import Dataset
+    from models.detector import Detection, Detector
 
 EXIT_USAGE = 2
 
@@ -91,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--name", help="describe this model (layers, threshold, training)")
     listing.add_argument("--version", type=int)
 
+    plot = commands.add_parser(
+        "plot", help="draw the series, the score, the threshold and the events as a PNG"
+    )
+    plot.add_argument("data", type=Path)
+    _add_model_options(plot)
+    plot.add_argument("--output", type=Path, required=True, help="PNG file to write")
+
     demo = commands.add_parser("demo-data", help="write rarewatch's demo data set as CSV")
     demo.add_argument("output", type=Path)
     demo.add_argument("--rows", type=int, default=4320)
@@ -126,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "score": cmd_score,
         "evaluate": cmd_evaluate,
         "models": cmd_models,
+        "plot": cmd_plot,
         "demo-data": cmd_demo_data,
         "serve": cmd_serve,
     }[args.command]
@@ -208,11 +220,12 @@ def _duration(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
-def _load_scored(args: argparse.Namespace, settings: Settings, label_column: str | None = None):  # type: ignore[no-untyped-def]
-    """The model, the data in its feature order, and one score per row."""
+def _load_scored(
+    args: argparse.Namespace, settings: Settings, label_column: str | None = None
+) -> tuple[Detector, Dataset, Detection]:
+    """The model, the data in its feature order, and its detection."""
     from models.artifact import ModelStore
     from models.data import read_table, select
-    from models.detector import RowScores
     from models.loading import load_detector
 
     detector = load_detector(ModelStore(settings.model_dir), args.model, args.version)
@@ -224,8 +237,7 @@ def _load_scored(args: argparse.Namespace, settings: Settings, label_column: str
         label_column=label_column,
         features=_require_features(frame.columns, detector.features),
     )
-    detection = detector.detect(data.values)
-    return detector, data, RowScores.of(detection, data.n_rows)
+    return detector, data, detector.detect(data.values)
 
 
 def _require_features(columns: Sequence[str], features: list[str]) -> list[str]:
@@ -240,7 +252,10 @@ def _require_features(columns: Sequence[str], features: list[str]) -> list[str]:
 def cmd_score(args: argparse.Namespace, settings: Settings) -> None:
     import pandas as pd
 
-    detector, data, rows = _load_scored(args, settings)
+    from models.detector import RowScores
+
+    detector, data, detection = _load_scored(args, settings)
+    rows = RowScores.of(detection, data.n_rows)
     table = pd.DataFrame({"score": rows.scores, "is_anomaly": rows.is_anomaly})
     if data.times is not None:
         table.insert(0, data.time_column, data.times)
@@ -274,9 +289,11 @@ def _write_atomically(target: Path, write) -> None:  # type: ignore[no-untyped-d
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> None:
     import numpy as np
 
+    from models.detector import RowScores
     from models.metrics import evaluate
 
-    detector, data, rows = _load_scored(args, settings, label_column=args.label_column)
+    detector, data, detection = _load_scored(args, settings, label_column=args.label_column)
+    rows = RowScores.of(detection, data.n_rows)
     assert data.labels is not None
     scored = ~np.isnan(rows.scores)
     result = evaluate(rows.scores[scored], data.labels[scored], detector.threshold)
@@ -297,6 +314,22 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> None:
         f"ROC AUC {auc(result.roc_auc)}  PR AUC {auc(result.pr_auc)}\n"
         f"confusion: TN {c['tn']}  FP {c['fp']}  FN {c['fn']}  TP {c['tp']}"
     )
+
+
+def cmd_plot(args: argparse.Namespace, settings: Settings) -> None:
+    import pandas as pd
+
+    from app.plots import detection_png
+
+    detector, data, detection = _load_scored(args, settings)
+    x = range(data.n_rows)
+    if data.times is not None:
+        parsed = pd.to_datetime(data.times, errors="coerce", format="mixed")
+        x = parsed if parsed.notna().all() else x  # row numbers when times do not parse
+    title = f"{detector.name} v{detector.version} on {args.data.name}"
+    png = detection_png(detector, data.values, detection, x, title)
+    _write_atomically(args.output, lambda path: Path(path).write_bytes(png))
+    print(f"wrote {args.output}", file=sys.stderr)
 
 
 def cmd_models(args: argparse.Namespace, settings: Settings) -> None:

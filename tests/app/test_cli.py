@@ -271,3 +271,39 @@ def test_a_tampered_model_is_refused_by_the_cli(workdir: Path, capsys) -> None: 
     weights.write_bytes(bytes(data))
     assert run(workdir, "score", str(workdir / "test.parquet"), "--model", "tampered") == 2
     assert "weights.npz does not match its SHA-256" in capsys.readouterr().err
+
+
+def test_plot_writes_a_png_of_the_series_score_and_events(workdir: Path) -> None:
+    output = workdir / "plots" / "test.png"
+    assert (
+        run(
+            workdir,
+            "plot",
+            str(workdir / "test.parquet"),
+            "--model",
+            "cli",
+            "--output",
+            str(output),
+        )
+        == 0
+    )
+    assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert output.stat().st_size > 10_000
+
+
+def test_plot_of_a_model_that_does_not_exist_writes_nothing(workdir: Path, capsys) -> None:  # noqa: ANN001
+    output = workdir / "never.png"
+    assert (
+        run(
+            workdir,
+            "plot",
+            str(workdir / "test.parquet"),
+            "--model",
+            "nope",
+            "--output",
+            str(output),
+        )
+        == 2
+    )
+    assert "no model named 'nope'" in capsys.readouterr().err
+    assert not output.exists()

@@ -1,0 +1,97 @@
+"""Pictures of a detection: the series, the score against the threshold, the events shaded.
+
+matplotlib comes with the `train` extra; it is imported here only, so serving never loads it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import numpy as np
+
+from models.detector import Detection, Detector
+
+MAX_FEATURES_SHOWN = 6  # more lines than this on one axis are unreadable
+MAX_EVENTS_NAMED = 8  # the strongest events get their top feature written beside them
+
+
+def detection_png(
+    detector: Detector,
+    values: np.ndarray,
+    detection: Detection,
+    x: Sequence[object] | np.ndarray,
+    title: str,
+) -> bytes:
+    """values  # (n_rows, n_features) raw; x: one position per row (times or row numbers)"""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    x = np.asarray(x)
+    shown = features_to_show(detection, len(detector.features))
+    scaled = detector.scaler.transform(values)
+    fig, (series_ax, score_ax) = plt.subplots(
+        2, 1, figsize=(12, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 2]}
+    )
+    for j in shown:
+        series_ax.plot(x, scaled[:, j], linewidth=0.8, label=detector.features[j])
+    series_ax.set_ylabel("scaled value (z-score)")
+    series_ax.legend(loc="upper left", fontsize="small", ncol=min(len(shown), 6))
+    if len(shown) < len(detector.features):
+        series_ax.set_title(
+            f"{len(shown)} of {len(detector.features)} features: those carrying most of the error",
+            fontsize="small",
+        )
+
+    ends = detection.window_end_rows
+    score_ax.plot(x[ends], detection.scores, color="black", linewidth=0.8, label="score")
+    score_ax.axhline(detection.threshold, color="tab:red", linestyle="--", label="threshold")
+    score_ax.set_yscale("log")
+    score_ax.set_ylabel("score (reconstruction MSE)")
+    score_ax.legend(loc="upper left", fontsize="small")
+
+    for event in detection.events:
+        start, end = x[ends[event.start]], x[ends[event.end]]
+        for ax in (series_ax, score_ax):
+            ax.axvspan(start, end, color="tab:red", alpha=0.15, linewidth=0)
+    strongest = sorted(detection.events, key=lambda e: e.peak_score)[-MAX_EVENTS_NAMED:]
+    for event in strongest:
+        score_ax.annotate(
+            detector.features[event.top_feature],
+            (x[ends[event.peak]], event.peak_score),
+            textcoords="offset points",
+            xytext=(0, 4),
+            ha="center",
+            fontsize="x-small",
+        )
+    flagged = int(detection.is_anomaly.sum())
+    fig.suptitle(
+        f"{title}: {len(detection.scores)} windows, {flagged} flagged, "
+        f"{len(detection.events)} events"
+    )
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return _png(fig)
+
+
+def features_to_show(detection: Detection, n_features: int) -> list[int]:
+    """All features when few; else those with the largest share of the error where it is high."""
+    if n_features <= MAX_FEATURES_SHOWN:
+        return list(range(n_features))
+    weights = detection.contributions * detection.scores[:, None]
+    flagged = detection.is_anomaly
+    if flagged.any():
+        weights = weights[flagged]
+    top = np.argsort(-weights.sum(axis=0), kind="stable")[:MAX_FEATURES_SHOWN]
+    return sorted(int(j) for j in top)
+
+
+def _png(fig: object) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)  # type: ignore[attr-defined]
+    plt.close(fig)  # type: ignore[arg-type]
+    return buffer.getvalue()
