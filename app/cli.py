@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from app.settings import Settings
 from models.errors import RarewatchError
+from models.files import write_atomically
 
 if TYPE_CHECKING:  # the CLI imports its heavy modules per command, so `--help` stays fast
     from models.data import Dataset
@@ -264,26 +263,12 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> None:
     if args.output is None:
         table.to_csv(sys.stdout, index=False, float_format="%.6g")
         return
-    _write_atomically(
-        args.output, lambda path: table.to_csv(path, index=False, float_format="%.6g")
-    )
+    write_atomically(args.output, lambda path: table.to_csv(path, index=False, float_format="%.6g"))
     flagged = int(rows.is_anomaly.sum())
     print(
         f"scored {data.n_rows} rows, {flagged} flagged anomalous; wrote {args.output}",
         file=sys.stderr,
     )
-
-
-def _write_atomically(target: Path, write) -> None:  # type: ignore[no-untyped-def]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    os.close(fd)
-    try:
-        write(temporary)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> None:
@@ -328,7 +313,7 @@ def cmd_plot(args: argparse.Namespace, settings: Settings) -> None:
         x = parsed if parsed.notna().all() else x  # row numbers when times do not parse
     title = f"{detector.name} v{detector.version} on {args.data.name}"
     png = detection_png(detector, data.values, detection, x, title)
-    _write_atomically(args.output, lambda path: Path(path).write_bytes(png))
+    write_atomically(args.output, lambda path: path.write_bytes(png))
     print(f"wrote {args.output}", file=sys.stderr)
 
 
@@ -356,7 +341,7 @@ def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> None:
     if args.rows < 100:
         raise InvalidInput(f"--rows must be at least 100, got {args.rows}")
     frame = demo_frame(args.rows, args.seed)
-    _write_atomically(args.output, lambda path: frame.to_csv(path, index=False))
+    write_atomically(args.output, lambda path: frame.to_csv(path, index=False))
     print(f"wrote {len(frame)} rows to {args.output}", file=sys.stderr)
 
 
