@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence, Sized
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -43,17 +44,19 @@ def windows_of(body: WindowsRequest, features: list[str], lookback: int) -> np.n
         raise NotEnoughRows("no windows given; send at least one")
     order = _column_order(body.columns, features)
     n_columns = len(features) if order is None else len(order)
-    for i, window in enumerate(body.windows):
-        if len(window) != lookback:
-            raise InvalidInput(
-                f"window {i} has {len(window)} rows; every window needs {lookback} (the lookback)"
-            )
-        for j, row in enumerate(window):
-            if len(row) != n_columns:
-                raise FeatureMismatch(
-                    f"window {i}, row {j} has {len(row)} values; expected {n_columns}: "
-                    f"{_features(features)}"
-                )
+    i = _first_of_other_length(body.windows, lookback)
+    if i is not None:
+        raise InvalidInput(
+            f"window {i} has {len(body.windows[i])} rows; every window needs {lookback} "
+            "(the lookback)"
+        )
+    rows = [row for window in body.windows for row in window]
+    k = _first_of_other_length(rows, n_columns)
+    if k is not None:
+        raise FeatureMismatch(
+            f"window {k // lookback}, row {k % lookback} has {len(rows[k])} values; expected "
+            f"{n_columns}: {_features(features)}"
+        )
     windows = np.array(body.windows, dtype=np.float64)
     return windows if order is None else windows[:, :, order]
 
@@ -88,13 +91,13 @@ def _row_values(
 ) -> np.ndarray:
     order = _column_order(columns, features)
     n_columns = len(features) if order is None else len(order)
-    for i, row in enumerate(rows):
-        if len(row) != n_columns:
-            given = "" if columns is None else f" ({len(columns)} columns named)"
-            raise FeatureMismatch(
-                f"row {i} has {len(row)} values, expected {n_columns}{given}; the model's "
-                f"features are {_features(features)}"
-            )
+    i = _first_of_other_length(rows, n_columns)
+    if i is not None:
+        given = "" if columns is None else f" ({len(columns)} columns named)"
+        raise FeatureMismatch(
+            f"row {i} has {len(rows[i])} values, expected {n_columns}{given}; the model's "
+            f"features are {_features(features)}"
+        )
     values = np.array(rows, dtype=np.float64).reshape(len(rows), n_columns)
     return values if order is None else values[:, order]
 
@@ -112,6 +115,13 @@ def _series_values(series: dict[str, list[float]], features: list[str]) -> np.nd
     for j, feature in enumerate(features):
         values[:, j] = series[feature]
     return values
+
+
+def _first_of_other_length(items: Sequence[Sized], length: int) -> int | None:
+    """The index of the first item whose length is not `length` (lengths counted in C)."""
+    lengths = np.fromiter(map(len, items), dtype=np.int64, count=len(items))
+    wrong = np.flatnonzero(lengths != length)
+    return int(wrong[0]) if len(wrong) else None
 
 
 def _column_order(columns: list[str] | None, features: list[str]) -> list[int] | None:
