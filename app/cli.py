@@ -187,8 +187,13 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
         features=args.features,
         exclude=args.exclude,
     )
-    progress = None if args.quiet else _print_progress
-    trained = train_detector(data, options, progress)
+    from app.progress import EpochBar, wanted
+
+    bar = EpochBar(wanted(args.quiet))
+    try:
+        trained = train_detector(data, options, bar)
+    finally:
+        bar.close()
     store = ModelStore(settings.model_dir)
     version, path = store.write(args.name, trained.spec, trained.weights, trained.onnx)
     summary, threshold = trained.spec.training, trained.spec.threshold
@@ -198,25 +203,6 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
         f"validation loss {summary.validation_loss:.4g}, threshold {threshold.value:.4g} "
         f"({threshold.method}); saved to {path}"
     )
-
-
-def _print_progress(
-    epoch: int, epochs: int, loss: float, val_loss: float, per_epoch: float
-) -> None:
-    left = per_epoch * (epochs - epoch)
-    line = (
-        f"epoch {epoch}/{epochs}  loss {loss:.4g}  val_loss {val_loss:.4g}  "
-        f"{per_epoch:.1f}s/epoch  at most {_duration(left)} left"
-    )
-    if sys.stderr.isatty():
-        print(f"\r{line:<90}", end="" if epoch < epochs else "\n", file=sys.stderr, flush=True)
-    else:
-        print(line, file=sys.stderr, flush=True)
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def _load_scored(

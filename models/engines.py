@@ -14,6 +14,7 @@ import numpy as np
 
 # Large inputs are reconstructed in chunks so that memory stays bounded whatever the request.
 MAX_BATCH = 8192
+Progress = Callable[[int, int], None]  # windows done, windows in all
 
 
 class Engine:
@@ -22,13 +23,21 @@ class Engine:
     def __init__(self, lookback: int, n_features: int) -> None:
         self.window_shape = (lookback, n_features)
 
-    def reconstruct(self, windows: np.ndarray) -> np.ndarray:
-        """windows  # (n_windows, lookback, n_features) -> float32, same shape"""
+    def reconstruct(self, windows: np.ndarray, progress: Progress | None = None) -> np.ndarray:
+        """windows  # (n_windows, lookback, n_features) -> float32, same shape
+
+        `progress(done, total)` is called after each chunk of MAX_BATCH windows.
+        """
         windows = np.ascontiguousarray(windows, dtype=np.float32)
-        if len(windows) <= MAX_BATCH:
+        n_windows = len(windows)
+        if n_windows <= MAX_BATCH and progress is None:
             return self._run(windows)
-        chunks = [self._run(windows[i : i + MAX_BATCH]) for i in range(0, len(windows), MAX_BATCH)]
-        return np.concatenate(chunks)
+        chunks = []
+        for start in range(0, n_windows, MAX_BATCH):
+            chunks.append(self._run(windows[start : start + MAX_BATCH]))
+            if progress is not None:
+                progress(min(start + MAX_BATCH, n_windows), n_windows)
+        return np.concatenate(chunks) if chunks else self._run(windows)
 
     def warm_up(self) -> None:
         """Run once so that the first request pays no start-up cost."""

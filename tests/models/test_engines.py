@@ -57,3 +57,11 @@ def test_scoring_with_onnx_never_imports_tensorflow(tiny_model: TinyModel) -> No
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_progress_is_reported_after_each_chunk(tiny_model: TinyModel) -> None:
+    detector = load_detector(tiny_model.store, "tiny")
+    windows = np.zeros((9000, 4, 3), np.float32)
+    calls: list[tuple[int, int]] = []
+    detector.engine.reconstruct(windows, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(8192, 9000), (9000, 9000)]
