@@ -6,8 +6,11 @@
 ARG BASE_IMAGE=python:3.11-slim
 
 FROM ${BASE_IMAGE} AS base
+# HOME=/tmp: the service user has no home; libraries that keep a cache or an id there
+# (Keras, ONNX Runtime) then write to /tmp, a tmpfs under the compose file's read-only root
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    HOME=/tmp \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 # /models belongs to the service user, so a fresh named volume mounted there is writable by it.
@@ -15,29 +18,25 @@ RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonex
     && mkdir /models \
     && chown rarewatch:rarewatch /models
 
-# Dependencies first, so that code changes do not reinstall them.
-FROM base AS serve-deps
+# One virtual environment per target, built from the same sources.
+FROM base AS sources
 WORKDIR /build
 COPY pyproject.toml README.md ./
 COPY app ./app
 COPY models ./models
-RUN python3 -m venv /opt/rarewatch \
-    && /opt/rarewatch/bin/pip install --no-compile . \
+RUN python3 -m venv /opt/rarewatch
+
+FROM sources AS serve-deps
+RUN /opt/rarewatch/bin/pip install --no-compile . \
     && find /opt/rarewatch -name "__pycache__" -prune -exec rm -rf {} +
 
-FROM base AS train-deps
-WORKDIR /build
-COPY pyproject.toml README.md ./
-COPY app ./app
-COPY models ./models
-RUN python3 -m venv /opt/rarewatch \
-    && /opt/rarewatch/bin/pip install --no-compile ".[train]"
+FROM sources AS train-deps
+RUN /opt/rarewatch/bin/pip install --no-compile ".[train]"
 
 FROM base AS train
 COPY --from=train-deps /opt/rarewatch /opt/rarewatch
 ENV PATH=/opt/rarewatch/bin:$PATH \
-    RAREWATCH_MODEL_DIR=/models \
-    KERAS_HOME=/tmp/.keras
+    RAREWATCH_MODEL_DIR=/models
 WORKDIR /data
 USER 10001:10001
 ENTRYPOINT ["rarewatch"]
