@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: serve test lint install clean container-check bench-perf-quick
+.PHONY: serve test lint install clean container-check bench-perf-quick bench-quality bench-load
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] < (3, 14), "rarewatch needs Python 3.11-3.13"'
@@ -36,6 +36,17 @@ container-check: $(STAMP)
 bench-perf-quick: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
 	$(BIN)/python -m bench.perf.run --quick >/dev/null
+
+## the detection-quality benchmark (../shared/EVALUATION.md): all three protocols, rewriting
+## docs/benchmarks.md's quality section; about 15 minutes on 2 cores. QUICK=1: seconds, no meaning
+QUALITY_DATA ?= ../shared/data
+bench-quality: $(STAMP)
+	$(BIN)/python -m bench.quality.run_all $(QUALITY_DATA) $(if $(QUICK),--quick)
+
+## a bounded load run (a minute at most) at twice the measured capacity; writes docs/reliability.md
+bench-load: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
+	$(BIN)/python -m bench.load.run --write docs/reliability.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -3,6 +3,8 @@
 Python's json module accepts NaN, Infinity and 1e400 (as inf); orjson refuses all of them, so a
 non-finite number never reaches a model. The body is read and parsed here, before FastAPI
 validates it against the route's schema, so every failure is a problem+json answer with a code.
+A request is admitted (app.admission) before its body is read, and parsed, checked against the
+per-request limits (app.limits), validated and answered in an inference slot.
 """
 
 from __future__ import annotations
@@ -47,12 +49,16 @@ class StrictJSONRoute(APIRoute):
 
         async def handle_strict_json(request: Request) -> Response:
             require_json_content_type(request)
-            body = await read_body(request, request.app.state.settings.max_body_bytes)
-            if len(body) > PARSE_IN_THREAD_BYTES:
-                parsed = await run_in_threadpool(parse_json, body)
-            else:
-                parsed = parse_json(body)
-            return await handle(ParsedJSONRequest(request, body, parsed))
+            state = request.app.state
+            async with state.admission.admit():
+                body = await read_body(request, state.settings.max_body_bytes)
+                async with state.admission.slot():
+                    if len(body) > PARSE_IN_THREAD_BYTES:
+                        parsed = await run_in_threadpool(parse_json, body)
+                    else:
+                        parsed = parse_json(body)
+                    state.limits.check(parsed)
+                    return await handle(ParsedJSONRequest(request, body, parsed))
 
         return handle_strict_json
 

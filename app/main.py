@@ -8,13 +8,18 @@ from contextlib import asynccontextmanager
 from functools import partial
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
+from app.admission import Admission
+from app.lifecycle import reload_on_sighup
+from app.limits import Limits
 from app.metrics import Metrics, RequestMetricsMiddleware
 from app.openapi import problem_openapi
 from app.problems import install_problem_handlers
 from app.registry import Registry
-from app.routes import detect, health, models, monitoring
+from app.routes import detect, health, models, monitoring, page
+from app.security import APIKeyMiddleware, Keys
 from app.settings import Settings
 from models.artifact import ModelStore
 
@@ -46,11 +51,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Collecting the youngest generation every 50 000 allocations instead cuts the parse and
     # shaping time of such a request by a third (bench/perf) and costs nothing on small ones.
     gc.set_threshold(50_000, 20, 20)
-    registry.ready = bool(registry.names())
+    registry.serving = True
+    remove_sighup_handler = reload_on_sighup(app)
     try:
         yield
     finally:
-        registry.ready = False
+        registry.stop()
+        remove_sighup_handler()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -61,9 +68,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ModelStore(settings.model_dir), settings.max_older_versions, settings.engine
     )
     app.state.metrics = Metrics()
+    app.state.admission = Admission.of(settings)
+    app.state.limits = Limits.of(settings)
+    app.state.keys = Keys.of(settings)
+    # the last added runs first: CORS (preflights need no key), metrics (401s are counted), keys
+    app.add_middleware(APIKeyMiddleware, keys=app.state.keys)
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=False,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key"],
+            expose_headers=["Retry-After"],
+        )
     install_problem_handlers(app)
     for routes in (health, monitoring, models, detect):
         app.include_router(routes.router)
+    app.include_router(page.router)  # the web page at GET /, out of the OpenAPI document
     app.openapi = partial(problem_openapi, app)  # type: ignore[method-assign]
     return app

@@ -2,12 +2,51 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from app import examples
 from app.problems import PROBLEM_MEDIA_TYPE
+from app.schemas import Problem
+from models.errors import RarewatchError
+
+Responses = dict[int | str, dict[str, Any]]
+
+# (status, code) of the answers documented below whose examples scripts/api_docs.py has not
+# captured yet: documented by their schema alone until the script runs again
+AWAITING_CAPTURE: set[tuple[int, str]] = set()
+
+
+def with_problems(responses: Responses, *errors: type[RarewatchError]) -> Responses:
+    """`responses` plus these errors' answers, with the examples app/examples.py has for them."""
+    merged = copy.deepcopy(responses)
+    for error in errors:
+        answer = merged.setdefault(
+            error.status,
+            {"model": Problem, "description": "", "content": {"application/json": {}}},
+        )
+        captured = examples.PROBLEMS.get(error.status, {}).get(error.code)
+        titles = {t for t in answer["description"].split(" or ") if t} | {error.title}
+        answer["description"] = " or ".join(sorted(titles))
+        if captured is None:
+            AWAITING_CAPTURE.add((error.status, error.code))
+            continue
+        summary, value = captured
+        content = answer["content"]["application/json"]
+        content.setdefault("examples", {})[error.code] = {"summary": summary, "value": value}
+    return merged
+
+
+def ok_example(name: str) -> Responses:
+    """The 200 answer with the example app/examples.py captured under `name`, once it has."""
+    example = getattr(examples, name, None)
+    if example is None:
+        AWAITING_CAPTURE.add((200, name))
+        return {}
+    return examples.ok(example)
 
 
 def problem_openapi(app: FastAPI) -> dict[str, Any]:
@@ -24,5 +63,19 @@ def problem_openapi(app: FastAPI) -> dict[str, Any]:
                     content = response.get("content", {})
                     if status[0] in "45" and "application/json" in content:
                         content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+        if app.state.keys.required:
+            _document_keys(schema)
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+def _document_keys(schema: dict[str, Any]) -> None:
+    """With RAREWATCH_API_KEYS set, every /v1 operation needs a key (either header)."""
+    schema.setdefault("components", {})["securitySchemes"] = {
+        "APIKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        "Bearer": {"type": "http", "scheme": "bearer"},
+    }
+    for path, operations in schema["paths"].items():
+        if path.startswith("/v1/"):
+            for operation in operations.values():
+                operation["security"] = [{"APIKey": []}, {"Bearer": []}]

@@ -55,6 +55,10 @@ class NotReady(RarewatchError):
     status = 503
     title = "Not ready"
 
+    def __init__(self, detail: str, unavailable: list[dict[str, str]] | None = None) -> None:
+        super().__init__(detail)
+        self.extra = {} if unavailable is None else {"unavailable": unavailable}
+
 
 class ModelUnavailable(RarewatchError):
     """A stored model that failed to load (bad artifact): known, but not servable."""
@@ -62,6 +66,50 @@ class ModelUnavailable(RarewatchError):
     code = "model_unavailable"
     status = 503
     title = "Model unavailable"
+
+
+class LimitExceeded(RarewatchError):
+    """More rows, features or windows in one request than the settings allow."""
+
+    code = "limit_exceeded"
+    status = 413
+    title = "Request over a limit"
+
+
+class Overloaded(RarewatchError):
+    """Every inference slot is busy and the queue is full: answered at once, never queued."""
+
+    code = "overloaded"
+    status = 503
+    title = "Overloaded"
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after_s)}
+
+
+class Unauthorized(RarewatchError):
+    code = "unauthorized"
+    status = 401
+    title = "Unauthorized"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.headers = {"WWW-Authenticate": 'Bearer realm="rarewatch"'}
+
+
+class Forbidden(RarewatchError):
+    code = "forbidden"
+    status = 403
+    title = "Forbidden"
+
+
+class ReloadFailed(RarewatchError):
+    """A new version could not be loaded, verified or warmed up; the old one is still served."""
+
+    code = "reload_failed"
+    status = 409  # the stored version conflicts with serving it; not a bug of the service
+    title = "Reload failed"
 
 
 class ProblemResponse(Response):
@@ -85,9 +133,13 @@ def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Pr
 
 async def rarewatch_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RarewatchError)
-    if exc.status >= 500:
+    # overload is answered thousands of times a second: counted in the metrics, never logged
+    if exc.status >= 500 and not isinstance(exc, Overloaded):
         log.error("%s %s: %s: %s", request.method, request.url.path, exc.code, exc.detail)
-    return problem(exc.status, exc.code, exc.title, exc.detail)
+    # an error may carry extension members (`extra`) and headers (Retry-After, WWW-Authenticate)
+    response = problem(exc.status, exc.code, exc.title, exc.detail, **getattr(exc, "extra", {}))
+    response.headers.update(getattr(exc, "headers", {}))
+    return response
 
 
 async def validation_error(request: Request, exc: Exception) -> Response:

@@ -1,4 +1,5 @@
-"""The loaded detectors by (name, version): each model's newest version, older ones on demand."""
+"""The loaded detectors by (name, version): each model's newest version, older ones on demand,
+and the reload that swaps in a new version only once it is loaded, verified and warmed up."""
 
 from __future__ import annotations
 
@@ -7,17 +8,28 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 
-from app.problems import ModelUnavailable
+from app.problems import ModelUnavailable, ReloadFailed
 from models.artifact import NAME_PATTERN, ModelStore
 from models.detector import Detector
-from models.errors import ArtifactError, ModelNotFound
+from models.errors import ArtifactError, InvalidInput, ModelNotFound
 from models.loading import EngineChoice, load_detector
 from models.spec import DetectorSpec
 
 log = logging.getLogger("rarewatch.registry")
+
+MAX_REASON_TEXT = 300  # a failure's reason, as /readyz and GET /v1/models show it
+
+
+@dataclass(frozen=True, slots=True)
+class Reload:
+    name: str
+    version: int  # served now
+    previous_version: int | None  # served before; None when the model was not served
+    reloaded: bool  # False when the newest stored version was already the one served
 
 
 class Registry:
@@ -31,11 +43,22 @@ class Registry:
         self, store: ModelStore, max_older: int = 2, engine: EngineChoice = EngineChoice.AUTO
     ) -> None:
         self.store, self.max_older, self.engine = store, max_older, engine
-        self.ready = False
+        # set once the models are warmed up; cleared the moment shutdown begins (stop)
+        self.serving = False
+        self.stopping = False
         self._newest: dict[str, Detector] = {}
         self._older: OrderedDict[tuple[str, int], Detector] = OrderedDict()
-        self._failed: dict[str, str] = {}
+        self._failed: dict[str, str] = {}  # name -> why it is not served (no paths)
         self._lock = threading.Lock()  # one load at a time; lookups never wait for it
+        self._reload_lock = threading.Lock()  # reloads one after the other
+
+    @property
+    def ready(self) -> bool:
+        return self.serving and bool(self._newest)
+
+    def stop(self) -> None:
+        """Readiness fails from now on: called the moment SIGTERM arrives, and at shutdown."""
+        self.serving, self.stopping = False, True
 
     def load_all(self) -> None:
         """Load and warm the newest version of every stored model; a bad one is logged, skipped."""
@@ -43,10 +66,62 @@ class Registry:
             try:
                 self.add(load_and_warm(self.store, name, None, self.engine))
             except Exception as exc:  # a broken artifact must not take the others down
-                detail = getattr(exc, "detail", None) or f"{type(exc).__name__}: {exc}"
-                log.error("model %r is not served: %s", name, detail)
-                self._failed[name] = detail
+                self._failed[name] = self._reason(name, exc)
         log.info("serving %d model(s)", len(self._newest))
+
+    def reload(self, name: str) -> Reload:
+        """Serve the newest stored version of `name` once it is loaded, verified and warmed up.
+
+        Blocking (call it off the event loop); two reloads never run at once. Requests keep
+        getting the old version until the swap, one assignment; if anything fails, the old
+        version stays and ReloadFailed says why.
+        """
+        with self._reload_lock:
+            current = self._newest.get(name)
+            try:
+                versions = self.store.versions(name)
+            except InvalidInput:
+                versions = []
+            if not versions:
+                raise ModelNotFound(_not_found(name))
+            version = versions[-1]
+            if current is not None and current.version == version:
+                return Reload(name, version, version, reloaded=False)
+            try:
+                detector = load_and_warm(self.store, name, version, self.engine)
+            except Exception as exc:
+                reason = self._reason(name, exc, version)
+                if current is None:
+                    self._failed[name] = reason
+                kept = (
+                    "the model is not served"
+                    if current is None
+                    else f"version {current.version} is still served"
+                )
+                raise ReloadFailed(
+                    f"model {name!r}: version {version} was not loaded ({reason}); {kept}"
+                ) from None
+            with self._lock:
+                self._older.pop((name, version), None)
+                self._newest[name] = detector
+            self._failed.pop(name, None)
+            previous = None if current is None else current.version
+            log.info("model %r now serves version %d (was %s)", name, version, previous)
+            return Reload(name, version, previous, reloaded=True)
+
+    def reload_names(self) -> list[str]:
+        """What SIGHUP reloads: every stored model, and every served one (kept if it vanished)."""
+        return sorted({*self.store.names(), *self._newest, *self._failed})
+
+    def _reason(self, name: str, exc: Exception, version: int | None = None) -> str:
+        """Why a model failed to load: logged in full, returned without the model folder's path."""
+        detail = getattr(exc, "detail", None) or f"{type(exc).__name__}: {exc}"
+        which = "" if version is None else f" version {version}"
+        log.error("model %r%s is not served: %s", name, which, detail)
+        roots = {str(self.store.root.resolve()), str(self.store.root.absolute())}
+        for root in sorted(roots, key=len, reverse=True):  # longest first: no partial replaces
+            detail = detail.replace(root, "$RAREWATCH_MODEL_DIR")
+        return detail[:MAX_REASON_TEXT]
 
     def add(self, detector: Detector) -> None:
         self._newest[detector.name] = detector
@@ -54,15 +129,16 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._newest)
 
-    def unavailable(self) -> list[str]:
-        return sorted(self._failed)
+    def unavailable(self) -> dict[str, str]:
+        """The stored models that are not served, with the reason each failed to load."""
+        return dict(sorted(self._failed.items()))
 
     def loaded_models(self) -> list[dict[str, str | int]]:
-        return [{"name": d.name, "version": d.version} for d in self._newest.values()]
+        return [{"name": d.name, "version": d.version} for d in list(self._newest.values())]
 
     def in_memory(self) -> list[tuple[str, int]]:
         """Every (name, version) in memory: the newest ones, then older ones, least recent first."""
-        return [(d.name, d.version) for d in self._newest.values()] + list(self._older)
+        return [(d.name, d.version) for d in list(self._newest.values())] + list(self._older)
 
     def newest(self, name: str) -> Detector:
         detector = self._newest.get(name)

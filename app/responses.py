@@ -134,5 +134,9 @@ def model_list(registry: Registry) -> dict[str, Any]:
             model_summary(registry.newest(name), registry.versions(name))
             for name in registry.names()
         ],
-        "unavailable": registry.unavailable(),
+        "unavailable": unavailable_models(registry),
     }
+
+
+def unavailable_models(registry: Registry) -> list[dict[str, str]]:
+    return [{"name": n, "reason": r} for n, r in registry.unavailable().items()]

@@ -138,9 +138,25 @@ class ModelSummary(_Response):
     threshold_method: str
 
 
+class UnavailableModel(_Response):
+    name: str
+    reason: str = Field(description="Why it failed to load; the server log has the details.")
+
+
 class ModelList(_Response):
     models: list[ModelSummary]
-    unavailable: list[str] = Field(description="Stored models that failed to load (see the log).")
+    unavailable: list[UnavailableModel] = Field(
+        description="Stored models that failed to load and are not served."
+    )
+
+
+class ReloadResult(_Response):
+    name: str
+    version: int = Field(description="The version served now.")
+    previous_version: int | None = Field(description="The version served before, if any.")
+    reloaded: bool = Field(
+        description="false when the newest stored version was already the one served."
+    )
 
 
 class ThresholdInfo(_Response):
@@ -197,6 +213,9 @@ class LoadedModel(_Response):
 class Readiness(_Response):
     status: Literal["ready"]
     models: list[LoadedModel]
+    unavailable: list[UnavailableModel] = Field(
+        default=[], description="Stored models that failed to load; the others are served."
+    )
 
 
 class ErrorLocation(_Response):
@@ -217,3 +236,6 @@ class Problem(_Response):
         default=None, description="Only for validation_error: where the request is wrong."
     )
     id: str | None = Field(default=None, description="Only for internal_error: quote it.")
+    unavailable: list[UnavailableModel] | None = Field(
+        default=None, description="Only for not_ready: the models that failed to load, and why."
+    )

@@ -1,21 +1,27 @@
-"""`rarewatch serve`: one uvicorn worker serving create_app(settings); `--demo` trains one first."""
+"""`rarewatch serve`: one uvicorn worker serving create_app(settings); `--demo` trains one first.
+
+On SIGTERM (or SIGINT) readiness fails at once; uvicorn then stops accepting connections, lets
+the requests in flight complete within RAREWATCH_SHUTDOWN_GRACE_S, and exits.
+"""
 
 from __future__ import annotations
 
 import copy
-import os
 import sys
-import tempfile
 import time
-from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from app.settings import Settings
 from models.errors import InvalidInput
+from models.files import write_atomically
 
 if TYPE_CHECKING:
-    import pandas as pd
+    import uvicorn
 
+    from app.registry import Registry
+
+STARTUP_FAILURE = 3  # uvicorn's exit status when the app cannot start
 DEMO_MODEL = "demo"
 DEMO_DATA_FILE = "demo.csv"  # written next to the models, for trying `rarewatch score` on it
 
@@ -34,13 +40,32 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
         "level": "INFO",
         "propagate": False,
     }
-    uvicorn.run(
-        create_app(settings),
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
         host=settings.host if host is None else host,
         port=settings.port if port is None else port,
         workers=1,
         log_config=log_config,
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
+    server = graceful_server(config, app.state.registry)
+    server.run()
+    if not server.started:  # as uvicorn.run: the app failed to start
+        sys.exit(STARTUP_FAILURE)
+
+
+def graceful_server(config: uvicorn.Config, registry: Registry) -> uvicorn.Server:
+    """uvicorn's Server, but readiness fails the moment the exit signal arrives, before the
+    connections are drained (uvicorn's lifespan shutdown only runs after them)."""
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            registry.stop()
+            super().handle_exit(sig, frame)
+
+    return GracefulServer(config)
 
 
 def ensure_demo_model(settings: Settings) -> None:
@@ -63,7 +88,7 @@ def ensure_demo_model(settings: Settings) -> None:
     frame = demo_frame()
     data_path = store.root / DEMO_DATA_FILE
     store.root.mkdir(parents=True, exist_ok=True)
-    _write_csv_atomically(frame, data_path)
+    write_atomically(data_path, lambda path: frame.to_csv(path, index=False))
     data = select(frame, time_column="timestamp", label_column="label")
     _say(
         f"training the demo model on {len(frame)} rows of {', '.join(data.features)} "
@@ -86,14 +111,3 @@ def _progress(epoch: int, epochs: int, loss: float, val_loss: float, per_epoch: 
 
 def _say(line: str) -> None:
     print(f"rarewatch serve: {line}", file=sys.stderr, flush=True)
-
-
-def _write_csv_atomically(frame: pd.DataFrame, target: Path) -> None:
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    os.close(fd)
-    try:
-        frame.to_csv(temporary, index=False)
-        os.replace(temporary, target)
-    except BaseException:
-        os.unlink(temporary)
-        raise

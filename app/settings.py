@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.loading import EngineChoice
+
+# comma-separated in the environment (RAREWATCH_API_KEYS=k1,k2), a list in code
+CommaList = Annotated[list[str], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -19,6 +23,26 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     # a larger request body is refused with 413 before it is parsed
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
+    # per request, checked on the parsed body before it is validated (413 past them): rows of a
+    # series, values per row (or features of `series`), windows sent to /windows
+    max_rows: int = Field(default=100_000, ge=1)
+    max_features: int = Field(default=1_000, ge=1)
+    max_windows: int = Field(default=10_000, ge=1)
+    # overload: at most this many detection requests are parsed and scored at once; up to
+    # max_queued_requests more wait (or are still being received); past both, 503 with
+    # Retry-After at once. Health and model descriptions bypass the bound.
+    max_concurrent_inferences: int = Field(default=4, ge=1)
+    max_queued_requests: int = Field(default=16, ge=0)
+    retry_after_s: int = Field(default=1, ge=1)
+    # on SIGTERM readiness fails at once; requests in flight get this long to complete
+    shutdown_grace_s: int = Field(default=30, ge=0)
+    # optional: when set, /v1 routes need one of these keys (X-API-Key or Authorization: Bearer)
+    api_keys: CommaList = Field(default=[], repr=False)
+    # model administration (reload) needs this key; without one it is refused over HTTP
+    # (SIGHUP still reloads)
+    admin_key: SecretStr | None = None
+    # browser origins allowed by CORS; none by default (credentials are never allowed)
+    cors_origins: CommaList = []
     # how many of a window's largest feature contributions a detection result lists
     top_features: int = Field(default=3, ge=1)
     # the newest version of every model is loaded at start; older versions asked for with
@@ -27,3 +51,15 @@ class Settings(BaseSettings):
     # auto: ONNX Runtime for artifacts that carry an ONNX graph (and onnxruntime is installed),
     # else the traced TensorFlow function; onnx or tensorflow force one
     engine: EngineChoice = EngineChoice.AUTO
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("admin_key", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value

@@ -31,7 +31,7 @@ def test_the_dashboard_is_a_provisionable_grafana_dashboard() -> None:
     assert len(ids) == len(set(ids)) >= 4
     for panel in board["panels"]:
         grid = panel["gridPos"]
-        assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24 and grid["h"] > 0, panel["title"]
+        assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24 and grid["h"] > 0, panel["title"]
         assert panel["datasource"]["uid"] == "prometheus", panel["title"]
         assert panel["targets"] and all(t["expr"] for t in panel["targets"]), panel["title"]
 
@@ -63,5 +63,6 @@ def test_the_dashboard_shows_the_four_things_the_issue_asks_for() -> None:
 def test_prometheus_scrapes_the_api_service_and_grafana_reads_prometheus() -> None:
     prometheus = (DEPLOY / "prometheus.yml").read_text()
     assert "metrics_path: /metrics" in prometheus and '"api:8000"' in prometheus
-    datasource = (DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
+    provisioning = DEPLOY / "grafana" / "provisioning"
+    datasource = (provisioning / "datasources" / "prometheus.yml").read_text()
     assert "uid: prometheus" in datasource and "url: http://prometheus:9090" in datasource

@@ -10,6 +10,8 @@ from app import examples
 from app.body import StrictJSONRoute
 from app.deps import DetectorDep, MetricsDep, SettingsDep
 from app.inputs import rows_of, windows_of
+from app.openapi import with_problems
+from app.problems import LimitExceeded, Overloaded, Unauthorized
 from app.responses import JSONResponse, detection_body
 from app.schemas import DetectRequest, DetectResponse, WindowsRequest
 
@@ -17,8 +19,12 @@ router = APIRouter(prefix="/v1/models", tags=["detection"], route_class=StrictJS
 
 DetectBody = Annotated[DetectRequest, Body(openapi_examples=examples.DETECT_REQUESTS)]
 WindowsBody = Annotated[WindowsRequest, Body(openapi_examples=examples.WINDOWS_REQUESTS)]
-ERRORS = examples.problems(400, 404, 413, 415, 422, 500) | examples.problems(
-    503, only={"model_unavailable"}
+ERRORS = with_problems(
+    examples.problems(400, 404, 413, 415, 422, 500)
+    | examples.problems(503, only={"model_unavailable"}),
+    LimitExceeded,
+    Overloaded,
+    Unauthorized,
 )
 
 

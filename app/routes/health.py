@@ -7,7 +7,7 @@ from fastapi import APIRouter, Response
 from app import examples
 from app.deps import RegistryDep
 from app.problems import NotReady
-from app.responses import JSONResponse
+from app.responses import JSONResponse, unavailable_models
 from app.schemas import Health, Readiness
 
 router = APIRouter(tags=["health"])
@@ -31,7 +31,14 @@ async def healthz() -> Response:
     responses=examples.ok(examples.READY) | examples.problems(503, only={"not_ready"}),
 )
 async def readyz(registry: RegistryDep) -> Response:
-    """200 once the models are loaded and warmed up; 503 before, on shutdown, or without any."""
+    """200 once the models are loaded and warmed up, even if some failed (listed with why);
+    503 before, from the moment shutdown begins, or when no model could be loaded."""
+    unavailable = unavailable_models(registry)
     if not registry.ready:
-        raise NotReady("not ready: no model is loaded and warmed up (yet); see the server log")
-    return JSONResponse({"status": "ready", "models": registry.loaded_models()})
+        detail = "not ready: no model is loaded and warmed up (yet); see the server log"
+        if registry.stopping:
+            detail = "not ready: shutting down"
+        raise NotReady(detail, unavailable or None)
+    return JSONResponse(
+        {"status": "ready", "models": registry.loaded_models(), "unavailable": unavailable}
+    )

@@ -1,13 +1,19 @@
-"""What is served: the models, their versions, features, thresholds, training and layers."""
+"""What is served: the models, their versions, features, thresholds, training and layers; and
+the admin's reload of a model's newest version."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from starlette.concurrency import run_in_threadpool
 
 from app import examples
-from app.deps import RegistryDep, VersionQuery
+from app.deps import MetricsDep, RegistryDep, VersionQuery
+from app.lifecycle import reload_model
+from app.openapi import ok_example, with_problems
+from app.problems import Forbidden, ReloadFailed, Unauthorized
 from app.responses import JSONResponse, model_info, model_list
-from app.schemas import ModelInfo, ModelList
+from app.schemas import ModelInfo, ModelList, ReloadResult
+from app.security import AdminDep
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -16,7 +22,7 @@ router = APIRouter(prefix="/v1/models", tags=["models"])
     "",
     response_model=ModelList,
     summary="List the models served",
-    responses=examples.ok(examples.MODEL_LIST),
+    responses=with_problems(examples.ok(examples.MODEL_LIST), Unauthorized),
 )
 def list_models(registry: RegistryDep) -> Response:
     """Every model served, at the version served by default (its newest)."""
@@ -27,12 +33,44 @@ def list_models(registry: RegistryDep) -> Response:
     "/{name}",
     response_model=ModelInfo,
     summary="Describe a model version",
-    responses=examples.ok(examples.MODEL_INFO)
-    | examples.problems(404, 503)
-    | examples.problems(422, only={"version_error"}),
+    responses=with_problems(
+        examples.ok(examples.MODEL_INFO)
+        | examples.problems(404, 503)
+        | examples.problems(422, only={"version_error"}),
+        Unauthorized,
+    ),
 )
 def describe_model(name: str, registry: RegistryDep, version: VersionQuery = None) -> Response:
     """Features, lookback, threshold and method, the quantiles of normal validation errors,
     the training summary and the layer table (layer, output shape, params)."""
     version, spec = registry.spec(name, version)
     return JSONResponse(model_info(name, version, registry.versions(name), spec))
+
+
+@router.post(
+    "/{name}/reload",
+    response_model=ReloadResult,
+    summary="Serve the newest stored version (admin)",
+    responses=with_problems(
+        ok_example("RELOAD_RESPONSE")
+        | examples.problems(404, only={"model_not_found"})
+        | examples.problems(422, only={"validation_error"}),
+        Unauthorized,
+        Forbidden,
+        ReloadFailed,
+    ),
+)
+async def reload(name: str, registry: RegistryDep, metrics: MetricsDep, _: AdminDep) -> Response:
+    """Load the newest stored version (a model `rarewatch train` just wrote, say), verify its
+    manifest and warm it up, then swap it in; requests never wait for it and none fails. On
+    any failure the version served so far stays (409). Needs the admin key
+    (RAREWATCH_ADMIN_KEY); SIGHUP reloads every model the same way."""
+    reloaded = await run_in_threadpool(reload_model, registry, metrics, name)
+    return JSONResponse(
+        {
+            "name": reloaded.name,
+            "version": reloaded.version,
+            "previous_version": reloaded.previous_version,
+            "reloaded": reloaded.reloaded,
+        }
+    )

@@ -1,0 +1,91 @@
+"""Overload: past the bound on concurrent and queued detection requests, 503 with Retry-After at
+once; the queue never grows past its bound, queued requests are served, health bypasses it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from app.settings import Settings
+from tests.app.conftest import Server, running
+from tests.app.faults import GatedEngine, gated, wait_for
+from tests.app.test_bad_input import JSON_TYPE, assert_problem, body, rows
+from tests.conftest import TinyModel
+
+GATED = "/v1/models/gated/detect"
+
+
+@pytest.fixture
+def bounded(tiny_model: TinyModel) -> Iterator[tuple[Server, GatedEngine]]:
+    """One inference at a time, one more waiting; a model whose network waits for the test."""
+    settings = Settings(
+        model_dir=tiny_model.store.root,
+        max_concurrent_inferences=1,
+        max_queued_requests=1,
+        retry_after_s=2,
+    )
+    with running(settings) as server:
+        registry = server.app.state.registry
+        detector, engine = gated(registry.newest("tiny"))
+        registry.add(detector)
+        yield server, engine
+        engine.gate.set()
+
+
+def post(http: httpx.Client, path: str = GATED) -> httpx.Response:
+    return http.post(path, content=body(values=rows()), headers={"content-type": JSON_TYPE})
+
+
+def test_past_the_bound_a_request_is_refused_at_once_and_the_admitted_ones_are_served(
+    bounded: tuple[Server, GatedEngine],
+) -> None:
+    server, engine = bounded
+    admission = server.app.state.admission
+    engine.gate.clear()
+    with httpx.Client(base_url=server.url, timeout=30) as http, ThreadPoolExecutor(2) as pool:
+        running: Future[httpx.Response] = pool.submit(post, http)
+        wait_for(lambda: engine.entered == 1)  # scoring, and holding the only slot
+        queued: Future[httpx.Response] = pool.submit(post, http)
+        wait_for(lambda: admission.admitted == 2)  # waiting for the slot
+
+        started = time.monotonic()
+        refused = post(http)
+        refused_in = time.monotonic() - started
+        problem = assert_problem(refused, 503, "overloaded")
+        assert refused.headers["retry-after"] == "2" and "retry after 2 s" in problem["detail"]
+        assert refused_in < 1.0  # answered at once, not queued behind the gate
+
+        assert http.get("/healthz").status_code == 200  # health, readiness and models bypass it
+        assert http.get("/readyz").status_code == 200
+        assert http.get("/v1/models/tiny").status_code == 200
+
+        engine.gate.set()
+        assert running.result().status_code == 200
+        assert queued.result().status_code == 200
+        assert post(http).status_code == 200  # and the next request is served again
+    assert admission.admitted == 0 and admission.running == 0 and admission.refused == 1
+
+
+def test_every_detection_route_counts_against_the_same_bound(
+    bounded: tuple[Server, GatedEngine],
+) -> None:
+    server, engine = bounded
+    engine.gate.clear()
+    with httpx.Client(base_url=server.url, timeout=30) as http, ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(post, http)]
+        wait_for(lambda: engine.entered == 1)
+        futures.append(pool.submit(post, http))
+        wait_for(lambda: server.app.state.admission.admitted == 2)
+        for path in ("/v1/models/tiny/detect/last", "/v1/models/tiny/detect"):
+            assert_problem(post(http, path), 503, "overloaded")
+        windows = body(windows=[rows(4)])
+        refused = http.post(
+            "/v1/models/tiny/windows", content=windows, headers={"content-type": JSON_TYPE}
+        )
+        assert_problem(refused, 503, "overloaded")
+        engine.gate.set()
+        assert [f.result().status_code for f in futures] == [200, 200]

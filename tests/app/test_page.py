@@ -1,0 +1,252 @@
+"""The web page at GET /: served self-contained, and used as a person would in headless Chromium.
+
+The browser tests need Debian's chromium (`apt-get install chromium`) and Playwright for Python
+(`pip install playwright`, never `playwright install`); without either they are skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pandas as pd
+import pytest
+
+from app.client import Client
+from app.settings import Settings
+from tests.app.conftest import Server, running
+from tests.conftest import (
+    FAULT_FEATURE,
+    TINY_FEATURES,
+    TINY_LOOKBACK,
+    TinyModel,
+    tiny_frame,
+    with_fault,
+)
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+# Debian's chromium; RAREWATCH_TEST_CHROMIUM points elsewhere
+CHROMIUM = Path(os.environ.get("RAREWATCH_TEST_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WAIT_MS = 30_000
+FAULT_AT = 200
+# the page sends at most 5 000 rows a request; a fault across the first boundary tests the join
+CHUNK_ROWS = 5000
+
+
+def test_the_page_and_its_script_and_style_are_served_and_load_nothing_from_elsewhere(
+    http: httpx.Client,
+) -> None:
+    page = http.get("/")
+    assert page.status_code == 200
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "connect-src 'self'" in policy
+    texts = [page.text]
+    for name, kind in (("page.js", "text/javascript"), ("page.css", "text/css")):
+        assert f'"static/{name}"' in page.text
+        asset = http.get(f"/static/{name}")
+        assert asset.status_code == 200 and asset.headers["content-type"].startswith(kind)
+        texts.append(asset.text)
+    addresses = set(re.findall(r"(?:https?:)?//[\w.-]+\.[a-z]{2,}[^\s\"'<>)]*", "\n".join(texts)))
+    assert addresses <= {"http://www.w3.org/2000/svg"}  # the SVG namespace, never fetched
+
+
+def test_the_page_stays_out_of_the_openapi_document_and_serves_only_its_own_files(
+    http: httpx.Client,
+) -> None:
+    paths = http.get("/openapi.json").json()["paths"]
+    assert "/" not in paths and not any(path.startswith("/static") for path in paths)
+    for name in ("index.html", "../main.py", "page.py", "%2e%2e%2fmain.py"):
+        missing = http.get(f"/static/{name}")
+        assert missing.status_code == 404
+        assert missing.headers["content-type"] == "application/problem+json"
+
+
+@dataclass
+class Browsing:
+    page: Page
+    script_errors: list[str] = field(default_factory=list)
+    elsewhere: list[str] = field(default_factory=list)  # requests to any other origin
+
+    def events(self) -> list[dict[str, str]]:
+        rows = self.page.locator("#events tbody tr")
+        names = ["number", "start", "end", "windows", "peak_score", "severity", "top_feature"]
+        return [
+            dict(zip(names, row.locator("td").all_inner_texts(), strict=False))
+            for row in rows.all()
+        ]
+
+    def paste(self, text: str) -> None:
+        self.page.fill("#csv-text", text)
+        self.page.click("#run")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api",
+        reason="Playwright for Python is not installed (pip install playwright)",
+    )
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browsing(chromium: Browser, server: Server) -> Iterator[Browsing]:
+    """The page opened in a fresh browser context, its models listed, the tiny model picked."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    browsing = Browsing(page)
+    page.on("pageerror", lambda error: browsing.script_errors.append(str(error)))
+
+    def note_origin(request: Any) -> None:
+        if not request.url.startswith((server.url + "/", "data:")):
+            browsing.elsewhere.append(request.url)
+
+    page.on("request", note_origin)
+    page.goto(server.url + "/")
+    page.wait_for_selector("#model:not([disabled])")
+    page.select_option("#model", "tiny")
+    yield browsing
+    context.close()
+
+
+def write_csv(frame: pd.DataFrame, path: Path, sep: str = ",", decimal: str = ".") -> Path:
+    frame.to_csv(path, index=False, sep=sep, decimal=decimal)
+    return path
+
+
+def test_uploading_a_csv_with_a_fault_draws_the_scores_and_lists_the_event_of_its_feature(
+    browsing: Browsing, tmp_path: Path
+) -> None:
+    frame = with_fault(tiny_frame(400, seed=5), FAULT_AT)
+    page = browsing.page
+
+    page.set_input_files("#file", write_csv(frame, tmp_path / "faulty.csv"))
+    page.wait_for_selector("#events tbody tr")
+
+    titles = page.locator("#charts svg .chart-title").all_text_contents()
+    assert titles == ["score (reconstruction error)", *TINY_FEATURES]
+    assert page.locator("#charts line.threshold").count() == 1
+    assert page.locator("#charts path.score").get_attribute("d")
+    summary = page.inner_text("#summary")
+    assert "faulty.csv: 400 rows" in summary and "time time" in summary and "ignored y" in summary
+    fault_times = set(frame["time"].iloc[FAULT_AT : FAULT_AT + 6 + TINY_LOOKBACK])
+    at_fault = [e for e in browsing.events() if e["start"] in fault_times]
+    assert [e["top_feature"] for e in at_fault] == [FAULT_FEATURE]
+    # its band is drawn on every chart, darker on the chart of the feature at fault
+    assert page.locator("#charts rect.event-band").count() >= 1 + len(TINY_FEATURES)
+    top_chart = page.locator("#charts svg").nth(1 + TINY_FEATURES.index(FAULT_FEATURE))
+    assert top_chart.locator("rect.event-band.top").count() >= 1
+
+    page.locator("#events tbody tr", has_text=FAULT_FEATURE).first.click()  # zooms to it
+    assert page.is_visible("#reset-zoom")
+    page.click("#reset-zoom")
+    page.screenshot(path=tmp_path / "web-page.png", full_page=True)
+    assert (tmp_path / "web-page.png").stat().st_size > 10_000
+    assert page.is_hidden("#error")
+    assert browsing.script_errors == [] and browsing.elsewhere == []
+
+
+def test_a_long_csv_goes_in_overlapping_chunks_and_scores_as_one_request(
+    browsing: Browsing, api: Client, tmp_path: Path
+) -> None:
+    frame = with_fault(tiny_frame(CHUNK_ROWS + 1000, seed=6), CHUNK_ROWS - 5, length=10)
+    answer = api.detect(
+        "tiny", values=frame[TINY_FEATURES].to_numpy().tolist(), timestamps=frame["time"].tolist()
+    )
+
+    browsing.page.set_input_files("#file", write_csv(frame, tmp_path / "long.csv"))
+    browsing.page.wait_for_selector("#events tbody tr")
+
+    assert "sent in 2 requests" in browsing.page.inner_text("#summary")
+    shown = [(e["start"], e["end"], int(e["windows"])) for e in browsing.events()]
+    expected = [
+        (e["start_timestamp"], e["end_timestamp"], e["n_windows"]) for e in answer["events"]
+    ]
+    assert shown == expected
+    across = [
+        e for e in browsing.events() if e["start"] in set(frame["time"].iloc[CHUNK_ROWS - 5 :])
+    ]
+    assert across and across[0]["top_feature"] == FAULT_FEATURE
+    assert browsing.script_errors == []
+
+
+def test_a_semicolon_csv_with_decimal_commas_and_no_time_zone_reads_like_a_plain_one(
+    browsing: Browsing,
+) -> None:
+    frame = with_fault(tiny_frame(120, seed=7), 60)
+    frame["time"] = frame["time"].str.replace("T", " ").str.rstrip("Z")
+    browsing.paste(frame.to_csv(index=False, sep=";", decimal=","))
+    browsing.page.wait_for_selector("#events tbody tr")
+
+    assert "no time zone: read as UTC" in browsing.page.inner_text("#summary")
+    assert FAULT_FEATURE in [e["top_feature"] for e in browsing.events()]
+    assert browsing.events()[0]["start"].endswith("Z")
+
+
+def test_a_problem_answer_is_shown_with_its_detail(browsing: Browsing) -> None:
+    browsing.paste(tiny_frame(TINY_LOOKBACK - 1).to_csv(index=False))
+
+    error = browsing.page.locator("#error")
+    error.wait_for()
+    assert "HTTP 422, not_enough_rows" in error.inner_text()
+    assert f"at least {TINY_LOOKBACK} (the lookback)" in error.inner_text()
+    assert browsing.page.is_hidden("#result")
+
+
+def test_a_csv_without_a_feature_of_the_model_is_refused_before_it_is_sent(
+    browsing: Browsing,
+) -> None:
+    requests: list[str] = []
+    browsing.page.on("request", lambda request: requests.append(request.url))
+    browsing.paste(tiny_frame(20).drop(columns=[FAULT_FEATURE]).to_csv(index=False))
+
+    error = browsing.page.locator("#error")
+    error.wait_for()
+    assert f"no column for {FAULT_FEATURE}" in error.inner_text()
+    assert requests == []
+
+
+def test_behind_api_keys_the_page_asks_for_one_and_sends_it(
+    chromium: Browser, tiny_model: TinyModel
+) -> None:
+    settings = Settings(model_dir=tiny_model.store.root, api_keys=["page-key"])
+    with running(settings) as server, chromium.new_page() as page:
+        page.set_default_timeout(WAIT_MS)
+        page.goto(server.url + "/")
+        error = page.locator("#error")
+        error.wait_for()
+        assert "HTTP 401, unauthorized" in error.inner_text()
+        assert page.locator("#key-box").get_attribute("open") is not None
+
+        page.fill("#api-key", "page-key")
+        page.dispatch_event("#api-key", "change")
+        page.wait_for_selector("#model:not([disabled])")
+        browsing = Browsing(page)
+        browsing.paste(with_fault(tiny_frame(60, seed=8), 30).to_csv(index=False))
+        page.wait_for_selector("#events tbody tr")
+        assert page.is_hidden("#error")
