@@ -149,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
+    from app.saving import save_trained
     from models.artifact import ModelStore, check_name
     from models.data import read_table, select
     from models.errors import InvalidInput
@@ -194,8 +195,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
         trained = train_detector(data, options, bar)
     finally:
         bar.close()
-    store = ModelStore(settings.model_dir)
-    version, path = store.write(args.name, trained.spec, trained.weights, trained.onnx)
+    version, path = save_trained(ModelStore(settings.model_dir), args.name, trained)
     summary, threshold = trained.spec.training, trained.spec.threshold
     print(
         f"trained {args.name} version {version} on {summary.train_windows} normal windows of "

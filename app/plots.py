@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from models.detector import Detection, Detector
+from models.spec import DetectorSpec
+from models.training import TrainingCurves
 
 MAX_FEATURES_SHOWN = 6  # more lines than this on one axis are unreadable
 MAX_EVENTS_NAMED = 8  # the strongest events get their top feature written beside them
@@ -72,6 +74,49 @@ def detection_png(
         f"{len(detection.events)} events"
     )
     fig.autofmt_xdate()
+    fig.tight_layout()
+    return _png(fig)
+
+
+def training_report_png(name: str, spec: DetectorSpec, curves: TrainingCurves) -> bytes:
+    """Loss curves per epoch (the best one marked) and the histogram of the normal validation
+    errors with the threshold: what a person checks before trusting a model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (loss_ax, error_ax) = plt.subplots(1, 2, figsize=(12, 4.5))
+    epochs = np.arange(1, len(curves.losses) + 1)
+    loss_ax.plot(epochs, curves.losses, label="training loss")
+    loss_ax.plot(epochs, curves.validation_losses, label="validation loss")
+    best = spec.training.best_epoch
+    loss_ax.axvline(best, color="grey", linestyle=":", label=f"best epoch ({best}), kept")
+    loss_ax.set_yscale("log")
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("reconstruction MSE")
+    loss_ax.legend(fontsize="small")
+    loss_ax.set_title("losses")
+
+    errors = curves.normal_errors[curves.normal_errors > 0]
+    threshold = spec.threshold
+    if len(errors):
+        low = min(errors.min(), threshold.value) / 1.2
+        high = max(errors.max(), threshold.value) * 1.2
+        error_ax.hist(errors, bins=np.geomspace(low, high, 60), color="tab:blue", alpha=0.8)
+        error_ax.set_xscale("log")
+    how = f"{threshold.method}" + (f" {threshold.quantile}" if threshold.quantile else "")
+    error_ax.axvline(
+        threshold.value,
+        color="tab:red",
+        linestyle="--",
+        label=f"threshold {threshold.value:.4g} ({how})",
+    )
+    error_ax.set_xlabel("score of a normal validation window")
+    error_ax.set_ylabel("windows")
+    error_ax.legend(fontsize="small")
+    error_ax.set_title(f"{len(curves.normal_errors)} normal validation windows")
+    fig.suptitle(f"{name}: training report")
     fig.tight_layout()
     return _png(fig)
 

@@ -77,6 +77,7 @@ def ensure_demo_model(settings: Settings) -> None:
         _say(f"demo model found in {store.root}; not training it again")
         return
     try:
+        from app.saving import save_trained
         from models.data import select
         from models.demo import demo_frame
         from models.training import TrainingOptions, train_detector
@@ -96,7 +97,7 @@ def ensure_demo_model(settings: Settings) -> None:
     )
     started = time.monotonic()
     trained = train_detector(data, TrainingOptions(), _progress)
-    version, path = store.write(DEMO_MODEL, trained.spec, trained.weights, trained.onnx)
+    version, path = save_trained(store, DEMO_MODEL, trained)
     _say(
         f"trained {DEMO_MODEL} version {version} in {time.monotonic() - started:.0f}s, "
         f"threshold {trained.spec.threshold.value:.4g}; saved to {path}"

@@ -28,6 +28,8 @@ SPEC_FILE = "detector.json"
 WEIGHTS_FILE = "weights.npz"
 MANIFEST_FILE = "manifest.json"
 ONNX_FILE = "model.onnx"  # optional: artifacts written without an exporter have none
+RESERVED_FILES = (SPEC_FILE, WEIGHTS_FILE, ONNX_FILE)
+EXTRA_FILE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -120,14 +122,19 @@ class ModelStore:
         spec: DetectorSpec,
         weights: list[np.ndarray],
         onnx: bytes | None = None,
+        extra_files: dict[str, bytes] | None = None,
     ) -> tuple[int, Path]:
-        """Write a new version atomically; returns (version, path)."""
+        """Write a new version atomically; returns (version, path).
+
+        `extra_files` (a training report, say) are stored and listed in the manifest too; they
+        are for people, never read back by rarewatch.
+        """
         folder = self.root / check_name(name)
         folder.mkdir(parents=True, exist_ok=True)
         staging = folder / f".tmp-{uuid.uuid4().hex}"
         staging.mkdir()
         try:
-            _write_files(staging, spec, weights, onnx)
+            _write_files(staging, spec, weights, onnx, extra_files or {})
             version = (self.versions(name) or [0])[-1] + 1
             while True:  # another writer may take a version between our look and our rename
                 target = folder / str(version)
@@ -187,13 +194,22 @@ def verify_manifest(path: Path, where: str) -> dict[str, str]:
 
 
 def _write_files(
-    folder: Path, spec: DetectorSpec, weights: list[np.ndarray], onnx: bytes | None
+    folder: Path,
+    spec: DetectorSpec,
+    weights: list[np.ndarray],
+    onnx: bytes | None,
+    extra_files: dict[str, bytes],
 ) -> None:
     (folder / SPEC_FILE).write_text(spec.model_dump_json(indent=2) + "\n")
     written = [SPEC_FILE, WEIGHTS_FILE]
     if onnx is not None:
         (folder / ONNX_FILE).write_bytes(onnx)
         written.append(ONNX_FILE)
+    for name, data in extra_files.items():
+        if name in (*RESERVED_FILES, MANIFEST_FILE) or not EXTRA_FILE_PATTERN.fullmatch(name):
+            raise InvalidInput(f"{name!r} cannot be stored in an artifact")
+        (folder / name).write_bytes(data)
+        written.append(name)
     # zero-padded keys keep the arrays in layer order when read back sorted
     arrays: dict[str, Any] = {f"{i:04d}": w for i, w in enumerate(weights)}
     np.savez(folder / WEIGHTS_FILE, **arrays)

@@ -54,10 +54,20 @@ class TrainingOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class TrainingCurves:
+    """What the training report draws: the losses per epoch and the normal validation errors."""
+
+    losses: list[float]
+    validation_losses: list[float]
+    normal_errors: np.ndarray  # (n_normal_validation_windows,) scores of normal windows
+
+
+@dataclass(frozen=True, slots=True)
 class TrainedModel:
     spec: DetectorSpec
     weights: list[np.ndarray]
     onnx: bytes | None  # the network as an ONNX graph, checked against Keras; None without tf2onnx
+    curves: TrainingCurves
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +163,8 @@ def train_detector(
         library_versions=library_versions(),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    return TrainedModel(spec, network.get_weights(), _onnx_or_none(network, windows))
+    curves = TrainingCurves(list(losses), list(val_losses), normal_errors)
+    return TrainedModel(spec, network.get_weights(), _onnx_or_none(network, windows), curves)
 
 
 def _onnx_or_none(network: object, check_windows: np.ndarray) -> bytes | None:

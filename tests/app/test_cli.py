@@ -307,3 +307,11 @@ def test_plot_of_a_model_that_does_not_exist_writes_nothing(workdir: Path, capsy
     )
     assert "no model named 'nope'" in capsys.readouterr().err
     assert not output.exists()
+
+
+def test_train_stores_a_training_report_listed_in_the_manifest(workdir: Path) -> None:
+    folder = workdir / "models" / "cli" / "1"
+    report = folder / "training-report.png"
+    assert report.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert "training-report.png" in manifest["files"]

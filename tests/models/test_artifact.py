@@ -129,3 +129,23 @@ def test_a_writer_racing_for_the_same_version_takes_the_next_one(
     monkeypatch.setattr(ModelStore, "versions", lambda self, name: [1])  # our look was stale
     version, path = copied_store.write("tiny", spec, weights)
     assert version == 3 and path.name == "3"
+
+
+@pytest.mark.parametrize("name", ["detector.json", "manifest.json", "../x.png", ".hidden"])
+def test_extra_files_cannot_replace_or_escape_the_artifact(
+    copied_store: ModelStore, name: str
+) -> None:
+    _, spec, weights = copied_store.read("tiny")
+    with pytest.raises(InvalidInput, match="cannot be stored"):
+        copied_store.write("tiny", spec, weights, extra_files={name: b"x"})
+    assert copied_store.versions("tiny") == [1]
+
+
+def test_a_tampered_extra_file_refuses_the_model(copied_store: ModelStore) -> None:
+    stored = copied_store.open("tiny")
+    version, path = copied_store.write(
+        "tiny", stored.spec, stored.weights(), stored.onnx(), extra_files={"report.png": b"png"}
+    )
+    (path / "report.png").write_bytes(b"changed")
+    with pytest.raises(ArtifactError, match="report.png does not match"):
+        copied_store.open("tiny", version)
