@@ -123,6 +123,7 @@ def _add_column_options(parser: argparse.ArgumentParser) -> None:
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model name")
     parser.add_argument("--version", type=int, help="model version (default: the newest)")
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -222,7 +223,13 @@ def _load_scored(
         label_column=label_column,
         features=_require_features(frame.columns, detector.features),
     )
-    return detector, data, detector.detect(data.values)
+    from app.progress import WindowBar, wanted
+
+    bar = WindowBar(wanted(args.quiet))
+    try:
+        return detector, data, detector.detect(data.values, progress=bar)
+    finally:
+        bar.close()
 
 
 def _require_features(columns: Sequence[str], features: list[str]) -> list[str]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.engines import Engine
+from models.engines import Engine, Progress
 from models.errors import FeatureMismatch, InvalidInput, NonFiniteValues
 from models.scaling import Scaler
 from models.scoring import Event, find_events, severity, window_errors
@@ -43,9 +43,14 @@ class Detector:
     def threshold(self) -> float:
         return self.spec.threshold.value
 
-    def detect(self, values: np.ndarray, threshold: float | None = None) -> Detection:
-        """values  # (n_rows, n_features) in the model's feature order, raw units"""
-        return self._detect_rows(values, threshold, newest_only=False)
+    def detect(
+        self, values: np.ndarray, threshold: float | None = None, progress: Progress | None = None
+    ) -> Detection:
+        """values  # (n_rows, n_features) in the model's feature order, raw units
+
+        `progress(done, total)` hears how many windows are reconstructed, chunk by chunk.
+        """
+        return self._detect_rows(values, threshold, newest_only=False, progress=progress)
 
     def detect_last(self, values: np.ndarray, threshold: float | None = None) -> Detection:
         """Only the newest window: the call a dashboard makes on every refresh."""
@@ -64,7 +69,11 @@ class Detector:
         return self._score(scaled_windows, np.arange(n_windows), threshold)
 
     def _detect_rows(
-        self, values: np.ndarray, threshold: float | None, newest_only: bool
+        self,
+        values: np.ndarray,
+        threshold: float | None,
+        newest_only: bool,
+        progress: Progress | None = None,
     ) -> Detection:
         self._check_values(values, values.ndim == 2, "rows x features")
         n_rows = len(values)
@@ -72,13 +81,19 @@ class Detector:
         first_row = max(n_rows - self.lookback, 0) if newest_only else 0
         windows = temporalize(self.scaler.transform(values[first_row:]), self.lookback)
         end_rows = first_row + window_end_rows(n_rows - first_row, self.lookback)
-        return self._score(windows, end_rows, threshold)
+        return self._score(windows, end_rows, threshold, progress)
 
     def _score(
-        self, windows: np.ndarray, end_rows: np.ndarray, threshold: float | None
+        self,
+        windows: np.ndarray,
+        end_rows: np.ndarray,
+        threshold: float | None,
+        progress: Progress | None = None,
     ) -> Detection:
         cut = self.threshold if threshold is None else threshold
-        errors = window_errors(windows, self.engine.reconstruct(windows), self.spec.score_on)
+        errors = window_errors(
+            windows, self.engine.reconstruct(windows, progress), self.spec.score_on
+        )
         if not np.isfinite(errors.scores).all():
             # finite inputs that overflow inside the network: a model fault, never a score
             raise ArithmeticError("the model produced a non-finite reconstruction")
