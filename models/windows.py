@@ -31,7 +31,8 @@ def temporalize(values: np.ndarray, lookback: int, stride: int = 1) -> np.ndarra
         raise InvalidInput(f"lookback and stride must be >= 1, got {lookback} and {stride}")
     n_rows = values.shape[0]
     if n_rows < lookback:
-        raise NotEnoughRows(f"{n_rows} rows given, at least {lookback} (the lookback) are needed")
+        given = "1 row" if n_rows == 1 else f"{n_rows} rows"
+        raise NotEnoughRows(f"{given} given, at least {lookback} (the lookback) are needed")
     # sliding_window_view puts the window axis last: (n_windows, n_features, lookback).
     windows = sliding_window_view(values, lookback, axis=0)[::stride]
     return windows.transpose(0, 2, 1)
