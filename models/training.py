@@ -246,7 +246,7 @@ def choose_threshold(
 
 def library_versions() -> dict[str, str]:
     versions = {}
-    for package in ("rarewatch", "tensorflow-cpu", "keras", "numpy"):
+    for package in ("rarewatch", "tensorflow-cpu", "keras", "numpy", "onnxruntime", "tf2onnx"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
