@@ -15,13 +15,10 @@ from models.errors import RarewatchError
 
 Responses = dict[int | str, dict[str, Any]]
 
-# (status, code) of the answers documented below whose examples scripts/api_docs.py has not
-# captured yet: documented by their schema alone until the script runs again
-AWAITING_CAPTURE: set[tuple[int, str]] = set()
-
 
 def with_problems(responses: Responses, *errors: type[RarewatchError]) -> Responses:
-    """`responses` plus these errors' answers, with the examples app/examples.py has for them."""
+    """`responses` plus these errors' answers, each with the example app/examples.py captured
+    under its code (scripts/api_docs.py; tests/app check that none is missing)."""
     merged = copy.deepcopy(responses)
     for error in errors:
         answer = merged.setdefault(
@@ -31,22 +28,11 @@ def with_problems(responses: Responses, *errors: type[RarewatchError]) -> Respon
         captured = examples.PROBLEMS.get(error.status, {}).get(error.code)
         titles = {t for t in answer["description"].split(" or ") if t} | {error.title}
         answer["description"] = " or ".join(sorted(titles))
-        if captured is None:
-            AWAITING_CAPTURE.add((error.status, error.code))
-            continue
-        summary, value = captured
-        content = answer["content"]["application/json"]
-        content.setdefault("examples", {})[error.code] = {"summary": summary, "value": value}
+        if captured is not None:
+            summary, value = captured
+            content = answer["content"]["application/json"]
+            content.setdefault("examples", {})[error.code] = {"summary": summary, "value": value}
     return merged
-
-
-def ok_example(name: str) -> Responses:
-    """The 200 answer with the example app/examples.py captured under `name`, once it has."""
-    example = getattr(examples, name, None)
-    if example is None:
-        AWAITING_CAPTURE.add((200, name))
-        return {}
-    return examples.ok(example)
 
 
 def problem_openapi(app: FastAPI) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Regenerate app/examples.py (the OpenAPI examples) and docs/api.md from a real server.
+"""Regenerate app/examples.py (the OpenAPI examples) and docs/api.md from real servers.
 
 Every request and answer in both files is captured, never written by hand:
 
@@ -7,21 +7,34 @@ Every request and answer in both files is captured, never written by hand:
    libraries give the same model).
 2. A real server, `python -m app.cli --model-dir DIR serve --port P`, is started on a free
    127.0.0.1 port; once /readyz answers 200 it is sent the example requests and the refused
-   ones, and it is always stopped afterwards.
-3. The three answers a healthy server never gives are captured from an in-process server over
-   deliberately broken copies of the demo model: a copy with a tampered weights file, the only
-   model of its folder (503 model_unavailable, and 503 not_ready since nothing could load), and
-   a copy whose reconstruction bias is NaN, loaded by the real loader and registered without
-   the warm-up that would refuse it (500 internal_error: it really scores, and really fails).
-4. Both files are rewritten; app/examples.py goes through `ruff format`.
+   ones (limits and a reload without an admin key included), and it is always stopped afterwards.
+3. A second real server, started with RAREWATCH_API_KEYS, RAREWATCH_ADMIN_KEY and
+   RAREWATCH_CORS_ORIGINS in its environment, serves a folder of its own: version 1 of the demo
+   model and `pump`, a copy of it with one byte of its weights changed (so readiness and the
+   model list show an unavailable model). It is sent a request without a key (401), a reload
+   with an API key (403) and a CORS preflight; then version 1 is copied to version 2 and
+   reloaded with the admin key (200, and a second reload that changes nothing), and a tampered
+   copy written as version 3 is reloaded (409, version 2 still served).
+4. The answers a healthy server never gives come from in-process servers: over deliberately
+   broken copies of the demo model, a copy with a tampered weights file, the only model of its
+   folder (503 model_unavailable, and 503 not_ready since nothing could load), and a copy whose
+   reconstruction bias is NaN, loaded by the real loader and registered without the warm-up
+   that would refuse it (500 internal_error: it really scores, and really fails); and, over the
+   demo model with the default settings, 503 overloaded with Retry-After, sent while as many
+   detection requests as the settings admit are held half-sent.
+5. Both files are rewritten; app/examples.py goes through `ruff format`.
 
-Run it from anywhere (under a minute on two cores, nearly all of it training the demo model):
+Every answer's status and `code` (and, where the docs name one, its header) is checked as it is
+captured; the script stops at the first surprise.
+
+Run it from anywhere (about a minute on two cores, most of it training the demo model):
 
     .venv/bin/python scripts/api_docs.py [--model-dir DIR]
 
---model-dir trains the demo model into DIR, or reuses the one DIR already has (about 5 seconds
-then; it must be a demo model trained by the current code). RAREWATCH_* variables are
-ignored, so the examples always show the default settings.
+--model-dir trains the demo model into DIR, or reuses the one DIR already has (it must be a
+demo model trained by the current code); DIR is only read, the reload examples get a folder of
+their own. RAREWATCH_* variables are ignored, so the examples show the default settings (the
+second server's keys and origin are the script's own).
 
 Re-running gives the same files apart from three fields that cannot repeat: the model's
 `created` time and training `seconds` (only when the model is trained again), and the random
@@ -48,7 +61,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +93,16 @@ FIRST_ROW, N_ROWS = 1290, 9
 START_TIMEOUT_S = 120.0
 BROKEN_MODEL = "pump"  # the tampered copy's name
 DETECT = f"/v1/models/{DEMO_MODEL}/detect"
+RELOAD = f"/v1/models/{DEMO_MODEL}/reload"
+# the keys and the browser origin of the second server (made up for the examples)
+API_KEYS = ("client-key-1", "client-key-2")
+ADMIN_KEY = "admin-key"
+CORS_ORIGIN = "https://dash.example"
+SECURED_ENVIRONMENT = {
+    "RAREWATCH_API_KEYS": ",".join(API_KEYS),
+    "RAREWATCH_ADMIN_KEY": ADMIN_KEY,
+    "RAREWATCH_CORS_ORIGINS": CORS_ORIGIN,
+}
 
 
 # -- the example series ----------------------------------------------------------------------------
@@ -133,13 +156,25 @@ class Case:
     path: str
     body: bytes | None = None
     content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)  # sent besides the content type
+    answer_header: str | None = None  # a header the answer must carry (docs/api.md shows it)
 
 
-def refused_requests(sample: Sample, max_body_bytes: int) -> list[Case]:
-    """What the real server is sent to show its errors, in the order docs/api.md lists them."""
+@dataclass(frozen=True)
+class Refusal:
+    """A refused request and the server's answer to it."""
+
+    case: Case
+    answer: JSON
+    header: str = ""  # "Name: value" of the answer's header that case.answer_header names
+
+
+def refused_requests(sample: Sample, settings: Settings) -> list[Case]:
+    """What the demo server (default settings) is sent to show its errors."""
     values = sample.values
     five_rows = _json({"values": values[:5]})
     misnamed = ["temp" if feature == "temperature" else feature for feature in DEMO_FEATURES]
+    too_many_columns = [f"feature_{i}" for i in range(settings.max_features + 1)]
     no_zone = [t.removesuffix("Z") for t in sample.timestamps[:5]]
     backwards = sample.timestamps[:5][::-1]
     model = f"/v1/models/{DEMO_MODEL}"
@@ -147,6 +182,10 @@ def refused_requests(sample: Sample, max_body_bytes: int) -> list[Case]:
         Case(
             "invalid_json", 400, "invalid_json", "Not valid JSON",
             "POST", DETECT, b'{"values": [[1, 2, 3, 4, 5],',
+        ),
+        Case(
+            "forbidden", 403, "forbidden", "A reload while RAREWATCH_ADMIN_KEY is not set",
+            "POST", RELOAD,
         ),
         Case(
             "model_not_found", 404, "model_not_found", "No such model",
@@ -158,7 +197,12 @@ def refused_requests(sample: Sample, max_body_bytes: int) -> list[Case]:
         ),
         Case(
             "body_too_large", 413, "body_too_large", "Body over RAREWATCH_MAX_BODY_BYTES",
-            "POST", DETECT, b"[" * (max_body_bytes + 1),
+            "POST", DETECT, b"[" * (settings.max_body_bytes + 1),
+        ),
+        Case(
+            "limit_exceeded", 413, "limit_exceeded",
+            f"{len(too_many_columns):,} columns, over RAREWATCH_MAX_FEATURES",
+            "POST", DETECT, _json({"values": values[:5], "columns": too_many_columns}),
         ),
         Case(
             "unsupported_media_type", 415, "unsupported_media_type", "Not sent as JSON",
@@ -200,6 +244,27 @@ def refused_requests(sample: Sample, max_body_bytes: int) -> list[Case]:
     ]  # fmt: skip
 
 
+def secured_requests(sample: Sample) -> tuple[Case, Case, Case]:
+    """What the server with keys is sent: no key, an API key where the admin key belongs, and
+    (once a tampered version 3 is stored) a reload that must fail."""
+    return (
+        Case(
+            "unauthorized", 401, "unauthorized", "No API key while RAREWATCH_API_KEYS is set",
+            "POST", DETECT, _json({"values": sample.values[:5]}),
+            answer_header="WWW-Authenticate",
+        ),
+        Case(
+            "not_admin", 403, "forbidden", "An API key, not the admin key, on the admin route",
+            "POST", RELOAD, headers={"X-API-Key": API_KEYS[0]},
+        ),
+        Case(
+            "reload_failed", 409, "reload_failed",
+            "The newest stored version fails to load (a tampered copy)",
+            "POST", RELOAD, headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+        ),
+    )  # fmt: skip
+
+
 def fault_requests(sample: Sample) -> tuple[Case, Case, Case]:
     """not_ready and model_unavailable from a folder holding only the tampered copy;
     internal_error once the NaN copy is registered as the demo model."""
@@ -221,6 +286,14 @@ def fault_requests(sample: Sample) -> tuple[Case, Case, Case]:
     )  # fmt: skip
 
 
+def overload_request(sample: Sample) -> Case:
+    return Case(
+        "overloaded", 503, "overloaded",
+        "Every inference slot and every place in the queue taken",
+        "POST", f"{DETECT}/last", _json(sample.rows_body()), answer_header="Retry-After",
+    )  # fmt: skip
+
+
 def _json(body: JSON) -> bytes:
     return json.dumps(body).encode()
 
@@ -229,38 +302,78 @@ def _json(body: JSON) -> bytes:
 
 
 @dataclass
-class Captures:
-    """Everything the two files show, as the server answered it."""
+class Served:
+    """What the demo server (default settings) answered."""
 
-    sample: Sample
     health: JSON
-    ready: JSON
-    models: JSON
     model: JSON
     detect: JSON
     detect_last: JSON
     windows_request: JSON
     windows: JSON
-    problems: dict[str, tuple[Case, JSON]]  # name -> (request, answer), in listing order
+    refusals: list[Refusal]
 
 
-def send(client: httpx.Client, case: Case) -> JSON:
+@dataclass
+class Secured:
+    """What the server with keys answered, over a folder with a broken model beside the demo."""
+
+    ready: JSON
+    models: JSON
+    reload: JSON  # version 2 swapped in
+    reload_again: JSON  # nothing newer: nothing changed
+    cors_request: list[str]  # the preflight's headers, "Name: value"
+    cors_answer: list[str]  # the answer's status line and access-control headers
+    refusals: list[Refusal]
+
+
+@dataclass
+class Captures:
+    """Everything the two files show, as the servers answered it."""
+
+    sample: Sample
+    served: Served
+    secured: Secured
+    problems: dict[str, Refusal]  # name -> every refused request, by status, in capture order
+
+    @classmethod
+    def of(cls, sample: Sample, served: Served, secured: Secured, more: list[Refusal]) -> Captures:
+        refusals = sorted([*served.refusals, *secured.refusals, *more], key=lambda r: r.case.status)
+        problems = {refusal.case.name: refusal for refusal in refusals}
+        if len(problems) != len(refusals):
+            raise SystemExit("two refused requests have the same name")
+        return cls(sample, served, secured, problems)
+
+    def answer(self, name: str) -> JSON:
+        return self.problems[name].answer
+
+
+def send(client: httpx.Client, case: Case) -> Refusal:
     headers = {"content-type": case.content_type} if case.body is not None else {}
-    response = client.request(case.method, case.path, content=case.body, headers=headers)
+    response = client.request(
+        case.method, case.path, content=case.body, headers=headers | case.headers
+    )
     answer: JSON = response.json()
     if (response.status_code, answer.get("code")) != (case.status, case.code):
         raise SystemExit(
             f"{case.name}: expected {case.status} {case.code}, got {response.status_code}: {answer}"
         )
-    return answer
+    if case.answer_header is None:
+        return Refusal(case, answer)
+    value = response.headers.get(case.answer_header)
+    if value is None:
+        raise SystemExit(f"{case.name}: the answer has no {case.answer_header} header")
+    return Refusal(case, answer, f"{case.answer_header}: {value}")
 
 
-def get_ok(client: httpx.Client, path: str) -> JSON:
-    return _ok(client.get(path))
+def get_ok(client: httpx.Client, path: str, headers: dict[str, str] | None = None) -> JSON:
+    return _ok(client.get(path, headers=headers))
 
 
-def post_ok(client: httpx.Client, path: str, body: JSON) -> JSON:
-    return _ok(client.post(path, json=body))
+def post_ok(
+    client: httpx.Client, path: str, body: JSON | None, headers: dict[str, str] | None = None
+) -> JSON:
+    return _ok(client.post(path, json=body, headers=headers))
 
 
 def _ok(response: httpx.Response) -> JSON:
@@ -271,7 +384,7 @@ def _ok(response: httpx.Response) -> JSON:
     return answer
 
 
-def capture_from_server(client: httpx.Client, sample: Sample) -> Captures:
+def capture_from_server(client: httpx.Client, sample: Sample) -> Served:
     model = get_ok(client, f"/v1/models/{DEMO_MODEL}")
     if model["features"] != DEMO_FEATURES:
         raise SystemExit(f"the demo model's features changed: {model['features']}")
@@ -279,25 +392,76 @@ def capture_from_server(client: httpx.Client, sample: Sample) -> Captures:
     if post_ok(client, DETECT, sample.series_body()) != detect:
         raise SystemExit("rows and series of the same data got different answers")
     windows_request = sample.windows_body(model["lookback"])
-    max_body_bytes = Settings().max_body_bytes
-    return Captures(
-        sample=sample,
+    return Served(
         health=get_ok(client, "/healthz"),
-        ready=get_ok(client, "/readyz"),
-        models=get_ok(client, "/v1/models"),
         model=model,
         detect=detect,
         detect_last=post_ok(client, f"{DETECT}/last", sample.rows_body()),
         windows_request=windows_request,
         windows=post_ok(client, f"/v1/models/{DEMO_MODEL}/windows", windows_request),
-        problems={
-            case.name: (case, send(client, case))
-            for case in refused_requests(sample, max_body_bytes)
-        },
+        refusals=[send(client, case) for case in refused_requests(sample, Settings())],
     )
 
 
-def capture_faults(demo_store: ModelStore, work: Path, sample: Sample) -> dict[str, JSON]:
+def capture_secured(demo_store: ModelStore, work: Path, sample: Sample) -> Secured:
+    """The keys, CORS and the reloads, from a real server over a folder of its own."""
+    store = ModelStore(work / "secured")
+    _, source = demo_store.resolve(DEMO_MODEL)
+    shutil.copytree(source, store.root / DEMO_MODEL / "1")
+    tampered_copy(demo_store, store.root / BROKEN_MODEL / "1")
+    unauthorized, not_admin, reload_failed = secured_requests(sample)
+    key = {"X-API-Key": API_KEYS[1]}
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    with (
+        demo_server(store.root, work / "secured.log", SECURED_ENVIRONMENT) as url,
+        httpx.Client(base_url=url, timeout=60.0) as client,
+    ):
+        ready = get_ok(client, "/readyz")  # open to all, keys or not
+        models = get_ok(client, "/v1/models", key)
+        if [m["name"] for m in ready["unavailable"]] != [BROKEN_MODEL]:
+            raise SystemExit(f"the tampered {BROKEN_MODEL} is not listed as unavailable: {ready}")
+        refusals = [send(client, unauthorized), send(client, not_admin)]
+        cors_request, cors_answer = preflight(client)
+
+        shutil.copytree(store.root / DEMO_MODEL / "1", store.root / DEMO_MODEL / "2")
+        reload = post_ok(client, RELOAD, None, admin)
+        expected = {"name": DEMO_MODEL, "version": 2, "previous_version": 1, "reloaded": True}
+        if reload != expected:
+            raise SystemExit(f"reloading version 2 answered {reload}")
+        reload_again = post_ok(client, RELOAD, None, admin)
+        if reload_again["reloaded"] or reload_again["version"] != 2:
+            raise SystemExit(f"a reload without a newer version answered {reload_again}")
+
+        tampered_copy(store, store.root / DEMO_MODEL / "3")
+        refusals.append(send(client, reload_failed))
+        served = post_ok(client, DETECT, sample.rows_body(), key)["model"]["version"]
+        if served != 2:
+            raise SystemExit(f"after the failed reload version {served} answers, not version 2")
+    return Secured(ready, models, reload, reload_again, cors_request, cors_answer, refusals)
+
+
+def preflight(client: httpx.Client) -> tuple[list[str], list[str]]:
+    """A browser's CORS preflight from the allowed origin: answered without a key."""
+    request = {
+        "Origin": CORS_ORIGIN,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type, x-api-key",
+    }
+    response = client.options(DETECT, headers=request)
+    allowed = response.headers.get("access-control-allow-origin")
+    if response.status_code != 200 or allowed != CORS_ORIGIN:
+        raise SystemExit(f"the CORS preflight got {response.status_code}, origin {allowed}")
+    if "access-control-allow-credentials" in response.headers:
+        raise SystemExit("the CORS preflight allows credentials")
+    answer = [f"{response.http_version} {response.status_code} {response.reason_phrase}"] + [
+        f"{name}: {value}"
+        for name, value in response.headers.items()
+        if name.startswith("access-control-")
+    ]
+    return [f"{name}: {value}" for name, value in request.items()], answer
+
+
+def capture_faults(demo_store: ModelStore, work: Path, sample: Sample) -> list[Refusal]:
     not_ready, unavailable, internal = fault_requests(sample)
     broken_folder = work / "broken"
     tampered_copy(demo_store, broken_folder / BROKEN_MODEL / "1")
@@ -305,19 +469,70 @@ def capture_faults(demo_store: ModelStore, work: Path, sample: Sample) -> dict[s
     with quiet_rarewatch_log(), in_process_server(Settings(model_dir=broken_folder)) as server:
         app, url = server
         with httpx.Client(base_url=url, timeout=30.0) as client:
-            answers = {case.name: send(client, case) for case in (not_ready, unavailable)}
+            refusals = [send(client, case) for case in (not_ready, unavailable)]
             app.state.registry.add(nan_model)
-            answers[internal.name] = send(client, internal)
-    return answers
+            refusals.append(send(client, internal))
+    return refusals
 
 
-def check_claims(captures: Captures) -> None:
+def capture_overload(model_dir: Path, sample: Sample) -> Refusal:
+    """503 overloaded from the demo model with the default settings: as many detection requests
+    as they admit (running and queued) are sent all but their last bytes, which keeps them
+    admitted; the next one is refused. The held ones are then completed and must be served."""
+    settings = Settings(model_dir=model_dir)
+    bound = settings.max_concurrent_inferences + settings.max_queued_requests
+    case = overload_request(sample)
+    assert case.body is not None
+    with quiet_rarewatch_log(), in_process_server(settings) as server:
+        app, url = server
+        port = httpx.URL(url).port
+        assert port is not None
+        held = [hold(port, case.path, case.body) for _ in range(bound)]
+        try:
+            deadline = time.monotonic() + 30.0
+            while app.state.admission.admitted < bound:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the held requests were not admitted")
+                time.sleep(0.02)
+            with httpx.Client(base_url=url, timeout=30.0) as client:
+                refusal = send(client, case)
+        finally:
+            statuses = [complete(sock, case.body[-1:]) for sock in held]
+    if statuses != [200] * bound:
+        raise SystemExit(f"the held requests were answered {statuses}, not all 200")
+    if refusal.header != f"Retry-After: {settings.retry_after_s}":
+        raise SystemExit(f"the overload answer has {refusal.header!r}")
+    return refusal
+
+
+def hold(port: int, path: str, body: bytes) -> socket.socket:
+    """A detection request sent but for the last byte of its body: admitted, never finished."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30.0)
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    sock.sendall(head.encode() + body[:-1])
+    return sock
+
+
+def complete(sock: socket.socket, rest: bytes) -> int:
+    """Send the rest of a held request; its answer's status."""
+    with sock:
+        sock.sendall(rest)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else 0
+
+
+def check_claims(served: Served) -> None:
     """What docs/api.md says about the answers, checked on them: /detect/last's result is
     /detect's last one, and /windows scores its two windows as /detect does."""
-    results = captures.detect["results"]
-    if captures.detect_last["results"] != results[-1:]:
+    results = served.detect["results"]
+    if served.detect_last["results"] != results[-1:]:
         raise SystemExit("/detect/last did not answer /detect's last result")
-    for got, expected in zip(captures.windows["results"], (results[0], results[-1]), strict=True):
+    for got, expected in zip(served.windows["results"], (results[0], results[-1]), strict=True):
         if not math.isclose(got["score"], expected["score"], rel_tol=1e-6):
             raise SystemExit(f"/windows scored {got['score']}, /detect {expected['score']}")
 
@@ -361,13 +576,20 @@ def free_port() -> int:
 
 
 @contextmanager
-def demo_server(model_dir: Path, log_path: Path) -> Iterator[str]:
-    """`rarewatch serve` as a real process on a free port; yields its URL once /readyz is 200."""
+def demo_server(
+    model_dir: Path, log_path: Path, environment: dict[str, str] | None = None
+) -> Iterator[str]:
+    """`rarewatch serve` as a real process on a free port, with these RAREWATCH_* variables set;
+    yields its URL once /readyz is 200."""
     port = free_port()
     command = [sys.executable, "-m", "app.cli", "--model-dir", str(model_dir)]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [*command, "serve", "--port", str(port)], cwd=REPO, stdout=log, stderr=log
+            [*command, "serve", "--port", str(port)],
+            cwd=REPO,
+            stdout=log,
+            stderr=log,
+            env=os.environ | (environment or {}),
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -465,9 +687,9 @@ def severity_of(score: float, threshold: float, median: float) -> float:
 
 def severity_example(captures: Captures) -> SeverityExample:
     """The demo model's numbers; fails if any captured severity disagrees with the formula."""
-    threshold = float(captures.model["threshold"]["value"])
-    median = float(captures.model["validation_error_quantiles"]["0.5"])
-    for answer in (captures.detect, captures.detect_last, captures.windows):
+    threshold = float(captures.served.model["threshold"]["value"])
+    median = float(captures.served.model["validation_error_quantiles"]["0.5"])
+    for answer in (captures.served.detect, captures.served.detect_last, captures.served.windows):
         for result in answer["results"]:
             expected = severity_of(result["score"], threshold, median)
             if not math.isclose(result["severity"], expected, rel_tol=1e-9, abs_tol=1e-12):
@@ -475,7 +697,7 @@ def severity_example(captures: Captures) -> SeverityExample:
                     f"severity {result['severity']} of score {result['score']} is not what the "
                     f"documented formula gives ({expected}): update the formula in this script"
                 )
-    flagged = [r for r in captures.detect["results"] if r["is_anomaly"]]
+    flagged = [r for r in captures.served.detect["results"] if r["is_anomaly"]]
     if not flagged:
         raise SystemExit("the /detect example flags no window: choose other demo rows")
     return SeverityExample(threshold, median, severity_step(threshold, median), flagged[0])
@@ -484,16 +706,20 @@ def severity_example(captures: Captures) -> SeverityExample:
 # -- app/examples.py -------------------------------------------------------------------------------
 
 
-def render_examples(captures: Captures, faults: dict[str, JSON]) -> str:
-    by_status: dict[int, dict[str, tuple[str, JSON]]] = {}
-    for case, answer in all_problems(captures, faults):
-        by_status.setdefault(case.status, {})[case.name] = (case.summary, answer)
-    problems = {status: by_status[status] for status in sorted(by_status)}
+def render_examples(captures: Captures) -> str:
+    problems: dict[int, dict[str, tuple[str, JSON]]] = {}
+    for name, refusal in captures.problems.items():  # already by status
+        case = refusal.case
+        problems.setdefault(case.status, {})[name] = (case.summary, refusal.answer)
     sample = captures.sample
     source = f'''"""Examples for the OpenAPI document: requests and answers captured from `rarewatch serve --demo`.
 
 The detection examples are rows {FIRST_ROW}-{FIRST_ROW + N_ROWS - 1} of the demo data, around the vibration fault that starts
 at row {FIRST_ROW + sample.fault_index} (`index` counts the rows of the request).
+
+READY and MODEL_LIST come from a server whose folder also holds `{BROKEN_MODEL}`, a copy of the demo
+model with a tampered weights file. RELOAD_RESPONSE is the same server's reload of a version 2,
+stored while it served version 1.
 
 Generated by scripts/api_docs.py, with docs/api.md: run it again rather than editing this file.
 """
@@ -504,13 +730,13 @@ from typing import Any
 
 from app.schemas import Problem
 
-HEALTH: dict[str, Any] = {_literal(captures.health)}
+HEALTH: dict[str, Any] = {_literal(captures.served.health)}
 
-READY: dict[str, Any] = {_literal(captures.ready)}
+READY: dict[str, Any] = {_literal(captures.secured.ready)}
 
-MODEL_LIST: dict[str, Any] = {_literal(captures.models)}
+MODEL_LIST: dict[str, Any] = {_literal(captures.secured.models)}
 
-MODEL_INFO: dict[str, Any] = {_literal(captures.model)}
+MODEL_INFO: dict[str, Any] = {_literal(captures.served.model)}
 
 DETECT_ROWS: dict[str, Any] = {_literal(sample.rows_body())}
 
@@ -527,20 +753,23 @@ DETECT_REQUESTS: dict[str, Any] = {{
     }},
 }}
 
-DETECT_RESPONSE: dict[str, Any] = {_literal(captures.detect)}
+DETECT_RESPONSE: dict[str, Any] = {_literal(captures.served.detect)}
 
-DETECT_LAST_RESPONSE: dict[str, Any] = {_literal(captures.detect_last)}
+DETECT_LAST_RESPONSE: dict[str, Any] = {_literal(captures.served.detect_last)}
 
 WINDOWS_REQUESTS: dict[str, Any] = {{
     "windows": {{
-        "summary": "Two windows of {captures.model["lookback"]} rows (the demo model's lookback)",
-        "value": {_literal(captures.windows_request)},
+        "summary": "Two windows of {captures.served.model["lookback"]} rows (the demo model's lookback)",
+        "value": {_literal(captures.served.windows_request)},
     }},
 }}
 
-WINDOWS_RESPONSE: dict[str, Any] = {_literal(captures.windows)}
+WINDOWS_RESPONSE: dict[str, Any] = {_literal(captures.served.windows)}
 
-# status -> name -> (summary, answer)
+RELOAD_RESPONSE: dict[str, Any] = {_literal(captures.secured.reload)}
+
+# status -> name -> (summary, answer); app.openapi.with_problems shows the one named after an
+# error's code
 PROBLEMS: dict[int, dict[str, tuple[str, dict[str, Any]]]] = {_literal(problems)}
 
 
@@ -573,11 +802,6 @@ def problems(*statuses: int, only: set[str] | None = None) -> dict[int | str, di
     return responses
 '''
     return ruff_format(source, EXAMPLES_FILE)
-
-
-def all_problems(captures: Captures, faults: dict[str, JSON]) -> list[tuple[Case, JSON]]:
-    fault_cases = fault_requests(captures.sample)
-    return [*captures.problems.values(), *((case, faults[case.name]) for case in fault_cases)]
 
 
 def _literal(value: Any) -> str:
@@ -627,66 +851,96 @@ def _on_one_line(value: Any) -> bool:
     return numbers or len(json.dumps(value)) <= 72
 
 
-def render_docs(captures: Captures, faults: dict[str, JSON]) -> str:
+def render_docs(captures: Captures) -> str:
     sections = [
         doc_intro(),
         doc_running(),
         doc_conventions(),
-        doc_health(captures, faults),
+        doc_health(captures),
         doc_models(captures),
         doc_detect(captures),
         doc_results(captures, severity_example(captures)),
-        doc_errors(captures, faults),
+        doc_reload(captures),
+        doc_keys(captures),
+        doc_limits(captures),
+        doc_shutdown(),
+        doc_errors(captures),
         doc_client(captures),
     ]
     return "\n".join(sections)
 
 
 def doc_intro() -> str:
-    return """\
+    return f"""\
 # rarewatch HTTP API
 
 rarewatch serves its trained models over HTTP: send a multivariate series, get back a score per
 window, which windows are anomalous, how severe they are, which features caused them, and the
-events they form. Every example below was captured from a running server
-(`rarewatch serve --demo`, the demo model trained on rarewatch's demo data), except the 500
-and 503 errors, which come from the same app serving deliberately broken copies of that model.
-The same examples are in the OpenAPI document, so the interactive page at `/docs` can send
-them; `scripts/api_docs.py` captures them all again and rewrites both.
+events they form. Every example below was captured from a running server: most from
+`rarewatch serve --demo` (the demo model trained on rarewatch's demo data) with the default
+settings; the keys, CORS and reload examples from the same command started with
+`RAREWATCH_API_KEYS`, `RAREWATCH_ADMIN_KEY` and `RAREWATCH_CORS_ORIGINS` set, over a folder that
+also holds `{BROKEN_MODEL}`, a copy of the demo model with one byte of its weights changed; the 500
+and 503 errors from the same app serving deliberately broken copies of the model, or held at its
+bound of concurrent requests. The same examples are in the OpenAPI document, so the interactive
+page at `/docs` can send them; `scripts/api_docs.py` captures them all again and rewrites both.
 
 - [Running the server](#running-the-server)
 - [Conventions](#conventions)
 - [Health: `GET /healthz`, `GET /readyz`](#health)
-- [Models: `GET /v1/models`, `GET /v1/models/{name}`](#models)
-- [Detection: `POST /v1/models/{name}/detect`](#detect)
-- [The newest window: `POST /v1/models/{name}/detect/last`](#detect-last)
-- [Pre-made windows: `POST /v1/models/{name}/windows`](#windows)
+- [Models: `GET /v1/models`, `GET /v1/models/{{name}}`](#models)
+- [Detection: `POST /v1/models/{{name}}/detect`](#detect)
+- [The newest window: `POST /v1/models/{{name}}/detect/last`](#detect-last)
+- [Pre-made windows: `POST /v1/models/{{name}}/windows`](#windows)
 - [What a result means: score, severity, contributions, events](#results)
+- [Reloading a model: `POST /v1/models/{{name}}/reload`, SIGHUP](#reload)
+- [API keys, the admin key and CORS](#keys)
+- [Limits and overload](#limits)
+- [Shutting down: SIGTERM](#shutdown)
 - [Errors](#errors)
 - [The Python client](#client)
 """
 
 
-SETTINGS_TABLE = """\
+def _default(setting: str) -> Any:
+    """A setting's default, from app.settings (never from the environment)."""
+    default = Settings.model_fields[setting].default
+    return getattr(default, "value", default)  # an enum's value
+
+
+def settings_table() -> str:
+    d = _default
+    return f"""\
 | variable | default | meaning |
 |---|---|---|
-| `RAREWATCH_MODEL_DIR` | `artifacts` | the model folder (`NAME/VERSION/...`); `--model-dir` wins |
-| `RAREWATCH_HOST`, `RAREWATCH_PORT` | `127.0.0.1`, `8000` | where `rarewatch serve` listens (`--host`, `--port` win) |
-| `RAREWATCH_MAX_BODY_BYTES` | `16777216` (16 MiB) | larger request bodies get 413 before they are parsed |
-| `RAREWATCH_TOP_FEATURES` | `3` | how many features each result lists in `top_features` |
-| `RAREWATCH_MAX_OLDER_VERSIONS` | `2` | older versions (asked for with `?version=`) kept loaded at once |
-| `RAREWATCH_ENGINE` | `auto` | `auto`: ONNX Runtime for models stored with an ONNX graph (when onnxruntime is installed), else TensorFlow; `onnx` or `tensorflow` force one |
+| `RAREWATCH_MODEL_DIR` | `{d("model_dir")}` | the model folder (`NAME/VERSION/...`); `--model-dir` wins |
+| `RAREWATCH_HOST`, `RAREWATCH_PORT` | `{d("host")}`, `{d("port")}` | where `rarewatch serve` listens (`--host`, `--port` win) |
+| `RAREWATCH_MAX_BODY_BYTES` | `{d("max_body_bytes")}` ({d("max_body_bytes") / 2**20:g} MiB) | larger request bodies get 413 `body_too_large` before they are parsed |
+| `RAREWATCH_MAX_ROWS` | `{d("max_rows")}` | rows per request: of `values`, `timestamps`, a feature of `series`, a window ([limits](#limits)) |
+| `RAREWATCH_MAX_FEATURES` | `{d("max_features")}` | values per row, names in `columns`, features of `series` |
+| `RAREWATCH_MAX_WINDOWS` | `{d("max_windows")}` | windows per `/windows` request |
+| `RAREWATCH_MAX_CONCURRENT_INFERENCES` | `{d("max_concurrent_inferences")}` | detection requests parsed and scored at once; the others wait ([overload](#overload)) |
+| `RAREWATCH_MAX_QUEUED_REQUESTS` | `{d("max_queued_requests")}` | detection requests that may wait for one of those (or still be arriving); past it, 503 `overloaded` at once |
+| `RAREWATCH_RETRY_AFTER_S` | `{d("retry_after_s")}` | the `Retry-After` of a 503 `overloaded`, in seconds |
+| `RAREWATCH_SHUTDOWN_GRACE_S` | `{d("shutdown_grace_s")}` | after SIGTERM, how long requests in flight may take to complete ([shutdown](#shutdown)) |
+| `RAREWATCH_API_KEYS` | none | comma-separated keys; when set, every `/v1` route needs one of them ([keys](#keys)) |
+| `RAREWATCH_ADMIN_KEY` | none | the key for `POST /v1/models/{{name}}/reload`; without one the route answers 403 |
+| `RAREWATCH_CORS_ORIGINS` | none | comma-separated browser origins allowed to call the API (CORS) |
+| `RAREWATCH_TOP_FEATURES` | `{d("top_features")}` | how many features each result lists in `top_features` |
+| `RAREWATCH_MAX_OLDER_VERSIONS` | `{d("max_older_versions")}` | older versions (asked for with `?version=`) kept loaded at once |
+| `RAREWATCH_ENGINE` | `{d("engine")}` | `auto`: ONNX Runtime for models stored with an ONNX graph (when onnxruntime is installed), else TensorFlow; `onnx` or `tensorflow` force one |
 """
 
 
-def undocumented_settings() -> list[str]:
-    """Settings the table above does not name yet (reported, so that it is kept up to date)."""
-    documented = set(re.findall(r"RAREWATCH_(\w+)", SETTINGS_TABLE))
+def settings_table_drift() -> list[str]:
+    """Settings the table does not name, and names in it that are no setting (reported, so that
+    it is kept up to date)."""
+    documented = {name.lower() for name in re.findall(r"RAREWATCH_(\w+)", settings_table())}
+    settings = set(Settings.model_fields)
     return [
-        f"RAREWATCH_{name.upper()}"
-        for name in Settings.model_fields
-        if name.upper() not in documented
-    ]
+        *(f"RAREWATCH_{n.upper()} is not in the settings table" for n in sorted(settings - documented)),
+        *(f"RAREWATCH_{n.upper()} is in the settings table but no setting" for n in sorted(documented - settings)),
+    ]  # fmt: skip
 
 
 def doc_running() -> str:
@@ -702,16 +956,19 @@ loaded at start-up (its newest version), checked against its SHA-256 manifest, a
 scoring one series; the server starts listening only once that is done. A model whose artifact
 is broken is logged and skipped; the others are served. `--demo` first trains the demo model
 (`demo`, under a minute on two cores) if the folder has none, and writes its data to
-`demo.csv` in the model folder.
+`demo.csv` in the model folder. A new version written while it runs is served after a
+[reload](#reload) (`POST /v1/models/{{name}}/reload` or SIGHUP); SIGTERM [stops it](#shutdown)
+gracefully.
 
 Settings come from the environment:
 
-{SETTINGS_TABLE}
+{settings_table()}
 `GET /docs` is FastAPI's Swagger UI (it loads its script from the Swagger CDN, so it needs a
 browser that can reach it); `GET /openapi.json` is the OpenAPI document, with examples for every
-route and every error. `GET /metrics` is for Prometheus, in its text format: requests and
-latency by route, windows scored and anomalies flagged by model, the last score and the
-threshold by model, model loads by outcome.
+route and every error. `GET /metrics` is for Prometheus, in its text format: requests by route,
+method and status (overload refusals are the 503s), latency by route, windows scored and
+anomalies flagged by model, the last score and severity, the threshold and the version served by
+model, and model loads (at start and by reloads) by outcome.
 """
 
 
@@ -731,27 +988,33 @@ def doc_conventions() -> str:
   `RAREWATCH_MAX_OLDER_VERSIONS` of them stay in memory.
 - Timestamps are optional, ISO 8601 with a time zone (`Z` or an offset), one per row, strictly
   increasing; results and events then carry the timestamp of their row, as sent.
+- With `RAREWATCH_API_KEYS` set, every `/v1` request needs a key ([keys](#keys)); the examples
+  below leave it out.
 """
 
 
-def doc_health(captures: Captures, faults: dict[str, JSON]) -> str:
+def doc_health(captures: Captures) -> str:
     return f"""\
 <a id="health"></a>
 ## Health
 
 `GET /healthz` never touches a model: 200 as long as the process answers.
 
-{_block(captures.health)}
+{_block(captures.served.health)}
 
-`GET /readyz`: 200 with the models served, once they are loaded and warmed up.
+`GET /readyz`: 200 once the models are loaded and warmed up, with the models served and, under
+`unavailable`, the stored models that could not be loaded, with why (the model folder's path
+replaced by `$RAREWATCH_MODEL_DIR`; the server log has the details). Ready as long as at least
+one model is served. From the server whose folder also holds the broken `{BROKEN_MODEL}`:
 
-{_block(captures.ready)}
+{_block(captures.secured.ready)}
 
-503 `not_ready` when no model could be loaded (every stored model is broken, or there is none).
-The server only starts listening once loading is done, so while it loads, connections are
-refused rather than answered 503.
+503 `not_ready` when no model could be loaded (every stored model is broken, or there is none),
+and from the moment the server is asked to stop ([SIGTERM](#shutdown)); `unavailable` is there
+when stored models failed. The server only starts listening once loading is done, so while it
+loads, connections are refused rather than answered 503. From a folder holding only `{BROKEN_MODEL}`:
 
-{_block(faults["not_ready"])}
+{_block(captures.answer("not_ready"))}
 """
 
 
@@ -760,10 +1023,11 @@ def doc_models(captures: Captures) -> str:
 <a id="models"></a>
 ## Models
 
-`GET /v1/models` lists every model served, at its default (newest) version; `unavailable` names
-stored models that failed to load (the reason is in the server log).
+`GET /v1/models` lists every model served, at its default (newest) version, and under
+`unavailable` the stored models that failed to load, with why, as `/readyz` does. From the
+server whose folder also holds the broken `{BROKEN_MODEL}`:
 
-{_block(captures.models)}
+{_block(captures.secured.models)}
 
 `GET /v1/models/{{name}}[?version=V]` describes one version: its features and lookback, what a
 score averages over (`score_on`), the threshold and how it was chosen, the quantiles of the
@@ -776,13 +1040,13 @@ load it.
 curl -s http://127.0.0.1:8000/v1/models/{DEMO_MODEL}
 ```
 
-{_block(captures.model)}
+{_block(captures.served.model)}
 """
 
 
 def doc_detect(captures: Captures) -> str:
     sample = captures.sample
-    lookback = captures.model["lookback"]
+    lookback = captures.served.model["lookback"]
     last_row = N_ROWS - 1
     return f"""\
 <a id="detect"></a>
@@ -818,7 +1082,7 @@ features), the threshold applied, one result per window ({N_ROWS} rows and a loo
 {lookback} make
 {N_ROWS - lookback + 1} windows, `index` {lookback - 1} to {last_row}), and the events.
 
-{_block(captures.detect)}
+{_block(captures.served.detect)}
 
 <a id="detect-last"></a>
 ## `POST /v1/models/{{name}}/detect/last`
@@ -830,7 +1094,7 @@ Scoring one window takes about 0.2 ms with ONNX Runtime, so this route runs on t
 rather than in a thread pool (measured faster that way). With the body above, its result is
 the `/detect` result at `index` {last_row}, with an event only if that window is anomalous:
 
-{_block(captures.detect_last)}
+{_block(captures.served.detect_last)}
 
 <a id="windows"></a>
 ## `POST /v1/models/{{name}}/windows`
@@ -840,14 +1104,14 @@ and `threshold` as for `/detect`. One result per window; `index` is the window's
 the request and there are no timestamps. The first and the last window of the series above
 (they score as `/detect`'s results at `index` {lookback - 1} and {last_row}):
 
-{_block(captures.windows_request)}
+{_block(captures.served.windows_request)}
 
-{_block(captures.windows)}
+{_block(captures.served.windows)}
 """
 
 
 def doc_results(captures: Captures, severity: SeverityExample) -> str:
-    threshold = captures.model["threshold"]
+    threshold = captures.served.model["threshold"]
     if threshold["method"] == "quantile":
         chosen = (
             f"The demo model's is the {threshold['quantile']:g} quantile of the scores of\n"
@@ -857,7 +1121,7 @@ def doc_results(captures: Captures, severity: SeverityExample) -> str:
     else:
         chosen = f"The demo model's was chosen by `{threshold['method']}`."
     example = severity.result
-    flagged = [r for r in captures.detect["results"] if r["is_anomaly"]]
+    flagged = [r for r in captures.served.detect["results"] if r["is_anomaly"]]
     flagged_text = ", ".join(f"{r['severity']:.2f}" for r in flagged)
     t, step = severity.threshold, severity.step
     return f"""\
@@ -897,7 +1161,7 @@ and {t * step**3:#.3g} have severity 0.63, 0.86
 windows have severity {flagged_text}.
 - **top_features**: each feature's share of the window's squared error (the shares of all
   features sum to 1), the `RAREWATCH_TOP_FEATURES` largest first. The feature a fault broke
-  usually carries most of the error: `{captures.detect["events"][0]["top_feature"]}` above.
+  usually carries most of the error: `{captures.served.detect["events"][0]["top_feature"]}` above.
 - **events**: runs of consecutive anomalous windows. `start_index` / `end_index` (and
   timestamps) are the rows of the first and last anomalous windows' results, `n_windows` their
   number, `peak_index` / `peak_score` the highest-scoring window, and `top_feature` the feature
@@ -905,14 +1169,167 @@ windows have severity {flagged_text}.
 """
 
 
+def doc_reload(captures: Captures) -> str:
+    secured = captures.secured
+    return f"""\
+<a id="reload"></a>
+## Reloading a model: `POST /v1/models/{{name}}/reload`
+
+Serves a model's newest stored version without a restart: a version `rarewatch train` has just
+written, say, or a model new to the folder. The version is loaded, checked against its SHA-256
+manifest and warmed up, and only then swapped in (one assignment): requests never wait for it,
+those in flight finish on the version they started with, and none fails. Reloads run one after
+the other. The route needs the admin key ([`RAREWATCH_ADMIN_KEY`](#keys)), as `X-API-Key` or
+`Authorization: Bearer`; it has no body.
+
+Captured from the server started with keys, serving version 1 of the demo model, after version 1
+was copied to version 2 in its folder:
+
+```
+curl -s -X POST http://127.0.0.1:8000/v1/models/{DEMO_MODEL}/reload -H 'Authorization: Bearer {ADMIN_KEY}'
+```
+
+{_block(secured.reload)}
+
+When the newest stored version is the one served, nothing changes:
+
+{_block(secured.reload_again)}
+
+409 `reload_failed` when the newest version cannot be served, here version 3, a copy of version
+2 with one byte of its weights changed. The version served so far stays (`/detect` went on
+answering with version 2), and the next reload tries again:
+
+{_block(captures.answer("reload_failed"))}
+
+Without `RAREWATCH_ADMIN_KEY` (the default) the route is off: 403 to every request:
+
+{_block(captures.answer("forbidden"))}
+
+`kill -HUP <pid>` (or `docker kill --signal HUP <container>`) reloads every model the same way,
+admin key or not: every model in the folder and every one served, one after the other. A failure
+is logged and leaves that model as it was (a model that failed at start-up and now loads is
+served from then on); the others are still reloaded.
+"""
+
+
+def doc_keys(captures: Captures) -> str:
+    secured = captures.secured
+    unauthorized = captures.problems["unauthorized"]
+    cors_request = "\n".join(secured.cors_request)
+    cors_answer = "\n".join(secured.cors_answer)
+    return f"""\
+<a id="keys"></a>
+## API keys, the admin key and CORS
+
+By default the API is open to whoever can reach it. With `RAREWATCH_API_KEYS` set
+(comma-separated: `RAREWATCH_API_KEYS={",".join(API_KEYS)}`, say), every `/v1` route
+needs one of the keys, sent as `X-API-Key: {API_KEYS[0]}` or
+`Authorization: Bearer {API_KEYS[0]}`:
+
+```
+curl -s http://127.0.0.1:8000/v1/models -H 'X-API-Key: {API_KEYS[0]}'
+```
+
+`/healthz`, `/readyz`, `/metrics`, `/docs`, `/openapi.json` and the web page at `/` stay open
+(the page has a field for the key, sent to this server only). The key is checked before the
+body is read; keys are compared in constant time. The OpenAPI document then declares both ways
+of sending one, so `/docs` has an Authorize button. Keys travel in clear text over plain HTTP:
+put the server behind TLS (a reverse proxy) when they cross a network.
+
+401 `unauthorized` without a valid key, with `{unauthorized.header}`:
+
+{_block(unauthorized.answer)}
+
+`RAREWATCH_ADMIN_KEY` is the key for model administration, [reloads](#reload); it is also
+accepted wherever an API key is. An API key on the admin route gets 403, no key or a wrong one
+401:
+
+{_block(captures.answer("not_admin"))}
+
+`RAREWATCH_CORS_ORIGINS` (comma-separated, e.g. `{CORS_ORIGIN}`) lets web pages from those
+origins call the API from a browser: `GET` and `POST`, with the headers `Authorization`,
+`Content-Type` and `X-API-Key`, and `Retry-After` readable by the page; credentials (cookies)
+are never allowed. None by default, so browsers refuse cross-origin calls. A browser's preflight
+is answered before any key is checked; captured with
+`RAREWATCH_CORS_ORIGINS={CORS_ORIGIN}`:
+
+```
+OPTIONS /v1/models/{DEMO_MODEL}/detect
+{cors_request}
+```
+
+```
+{cors_answer}
+```
+"""
+
+
+def doc_limits(captures: Captures) -> str:
+    overloaded = captures.problems["overloaded"]
+    running, queued = _default("max_concurrent_inferences"), _default("max_queued_requests")
+    return f"""\
+<a id="limits"></a>
+## Limits and overload
+
+One request cannot take the server down:
+
+- A body over `RAREWATCH_MAX_BODY_BYTES` gets 413 `body_too_large`, refused from its
+  `Content-Length` before a byte of it is read, or while a chunked body is read.
+- The arrays of a parsed body are counted before the schema validates it, so an oversized
+  request costs a few length checks: rows (`RAREWATCH_MAX_ROWS`: of `values`, `timestamps`, a
+  feature of `series`, a window), features (`RAREWATCH_MAX_FEATURES`: values per row, names in
+  `columns`, features of `series`) and windows (`RAREWATCH_MAX_WINDOWS`). Past one, 413
+  `limit_exceeded` naming it; here {_default("max_features") + 1:,} names in `columns`:
+
+{_block(captures.answer("limit_exceeded"))}
+
+<a id="overload"></a>
+Nor can many: a detection request (`/detect`, `/detect/last`, `/windows`) is admitted when it
+arrives, before its body is read, and is parsed, validated and scored in one of
+`RAREWATCH_MAX_CONCURRENT_INFERENCES` slots; up to `RAREWATCH_MAX_QUEUED_REQUESTS` more wait
+for one (a request still arriving counts as waiting). Past both, the next one is answered at
+once with 503 `overloaded` and a `Retry-After` of `RAREWATCH_RETRY_AFTER_S` seconds: the queue,
+and so the latency of the requests in it, stays bounded. Retry after that long (with some
+jitter, so that refused clients do not all come back at once). `/healthz`, `/readyz`,
+`/metrics`, the model list and descriptions and reloads bypass the bound, so readiness still
+answers while the detection routes are full. Refusals are counted in `/metrics` (status 503),
+not logged one by one.
+
+Captured with the default settings ({running} slots, {queued} places in the queue) while
+{running + queued} detection requests were held half-sent; the answer carries `{overloaded.header}`:
+
+{_block(overloaded.answer)}
+"""
+
+
+def doc_shutdown() -> str:
+    grace = _default("shutdown_grace_s")
+    return f"""\
+<a id="shutdown"></a>
+## Shutting down: SIGTERM
+
+On SIGTERM (what `docker stop` and Kubernetes send; SIGINT, Ctrl-C, does the same) `/readyz`
+answers 503 `not_ready` ("not ready: shutting down") at once, so that load balancers stop
+sending requests; the server stops accepting connections, lets the requests in flight complete
+within `RAREWATCH_SHUTDOWN_GRACE_S` seconds ({grace} by default), and exits. Give the process
+longer than that before it is killed: `docker stop` waits 10 s unless told otherwise (`-t`),
+Kubernetes `terminationGracePeriodSeconds` (30 s by default). SIGHUP [reloads](#reload) every
+model.
+"""
+
+
 ERROR_TABLE = """\
 | code | status | when |
 |---|---|---|
 | `invalid_json` | 400 | empty body, malformed JSON, invalid UTF-8, nesting deeper than 1024 levels |
+| `unauthorized` | 401 | `RAREWATCH_API_KEYS` is set and a `/v1` request has no valid key; a reload without the admin key; carries `WWW-Authenticate` |
+| `forbidden` | 403 | a reload with an API key rather than the admin key, or while `RAREWATCH_ADMIN_KEY` is not set |
 | `model_not_found` | 404 | no model with that name, or no such version |
 | `not_found` | 404 | no such route |
 | `method_not_allowed` | 405 | e.g. `GET` on a detection route |
+| `reload_failed` | 409 | the newest stored version could not be loaded, verified or warmed up; the version served so far stays |
 | `body_too_large` | 413 | body over `RAREWATCH_MAX_BODY_BYTES`; refused from its `Content-Length` before it is read, or while reading a chunked body |
+| `limit_exceeded` | 413 | more rows, features or windows than `RAREWATCH_MAX_ROWS`, `RAREWATCH_MAX_FEATURES` or `RAREWATCH_MAX_WINDOWS` allow; the detail names which |
 | `unsupported_media_type` | 415 | `Content-Type` missing or not `application/json` (or `application/*+json`) |
 | `validation_error` | 422 | the body or query does not fit the schema: `null`, strings or booleans where numbers belong, unknown or missing fields, `threshold <= 0`, `version` not a positive integer; see `errors` |
 | `non_finite_values` | 422 | `NaN`, `Infinity`, `-Infinity`, numbers beyond a double (`1e400`), or values that overflow float32 once scaled (`1e300`) |
@@ -921,21 +1338,32 @@ ERROR_TABLE = """\
 | `invalid_timestamps` | 422 | not one per row, not ISO 8601, without a time zone, or not strictly increasing (duplicates included) |
 | `invalid_input` | 422 | both or neither of `values` and `series`; `columns` with `series`; series of different lengths; windows without `lookback` rows |
 | `internal_error` | 500 | a bug, including a non-finite score (never returned as a score); quote the `id` |
-| `not_ready` | 503 | `/readyz` when no model could be loaded |
+| `not_ready` | 503 | `/readyz` when no model could be loaded, or once shutdown has begun |
 | `model_unavailable` | 503 | a stored model or version whose artifact failed to load or verify (details in the log only) |
+| `overloaded` | 503 | every inference slot and every place in the queue is taken; retry after `Retry-After` seconds |
 """
 
 # shown earlier on the page; the rest are listed at the end of the errors section
-SHOWN_ABOVE = {"feature_mismatch", "validation_error", "internal_error", "not_ready"}
+SHOWN_ABOVE = {
+    "feature_mismatch",
+    "validation_error",
+    "internal_error",
+    "not_ready",
+    "reload_failed",
+    "forbidden",
+    "unauthorized",
+    "not_admin",
+    "limit_exceeded",
+    "overloaded",
+}
 
 
-def doc_errors(captures: Captures, faults: dict[str, JSON]) -> str:
-    problems = {case.name: answer for case, answer in all_problems(captures, faults)}
+def doc_errors(captures: Captures) -> str:
     listed = "\n".join(
-        f"{case.status} `{case.code}`, {_lowercase_first(case.summary)} "
-        f"(`{case.method} {case.path}`):\n\n{_block(answer)}\n"
-        for case, answer in all_problems(captures, faults)
-        if case.name not in SHOWN_ABOVE
+        f"{refusal.case.status} `{refusal.case.code}`, {_lowercase_first(refusal.case.summary)} "
+        f"({_request_text(refusal.case)}):\n\n{_block(refusal.answer)}\n"
+        for name, refusal in captures.problems.items()
+        if name not in SHOWN_ABOVE
     )
     return f"""\
 <a id="errors"></a>
@@ -943,24 +1371,29 @@ def doc_errors(captures: Captures, faults: dict[str, JSON]) -> str:
 
 Every error is `application/problem+json` (RFC 9457) with a stable `code`:
 
-{_block(problems["feature_mismatch"])}
+{_block(captures.answer("feature_mismatch"))}
 
 `type` is `urn:rarewatch:problem:<code>`; `title` is the same for every error of a code,
 `detail` says what is wrong and how to fix it. Validation errors add `errors`, where and why
 (`loc`, `type`, `msg`), at most the first 20:
 
-{_block(problems["validation_error"])}
+{_block(captures.answer("validation_error"))}
 
 No error ever contains the request body or a value from it (unlike FastAPI's default 422
 answer, which echoes every refused input). An internal error carries an `id`, also written to
 the server log with the traceback:
 
-{_block(problems["internal_error"])}
+{_block(captures.answer("internal_error"))}
 
 {ERROR_TABLE}
 Examples of the other codes, as captured:
 
 {listed}"""
+
+
+def _request_text(case: Case) -> str:
+    sent = "".join(f", `{name}: {value}`" for name, value in case.headers.items())
+    return f"`{case.method} {case.path}`{sent}"
 
 
 def _lowercase_first(text: str) -> str:
@@ -970,7 +1403,7 @@ def _lowercase_first(text: str) -> str:
 
 
 def doc_client(captures: Captures) -> str:
-    lookback = captures.model["lookback"]
+    lookback = captures.served.model["lookback"]
     return f"""\
 <a id="client"></a>
 ## The Python client
@@ -978,7 +1411,9 @@ def doc_client(captures: Captures) -> str:
 `app.client.Client` wraps the routes with httpx; answers are the JSON documents above, as
 dicts, and an error answer raises `RarewatchAPIError` with `status`, `code`, `title`, `detail`,
 `errors` and `id`. `values` may be lists, a numpy array or a pandas DataFrame (whose column
-names are sent as `columns`); timestamps may be strings or timezone-aware datetimes.
+names are sent as `columns`); timestamps may be strings or timezone-aware datetimes. It sends
+no API key and has no reload call (yet): with `RAREWATCH_API_KEYS` set, call the routes with an
+HTTP client that sends the `X-API-Key` header.
 
 ```python
 import pandas as pd
@@ -989,7 +1424,7 @@ frame = pd.read_csv("artifacts/demo.csv")  # written by `rarewatch serve --demo`
 features = ["load", "temperature", "pressure", "flow", "vibration"]
 
 with Client("http://127.0.0.1:8000") as rarewatch:
-    rarewatch.ready()                                    # {{"status": "ready", "models": [...]}}
+    rarewatch.ready()                     # {{"status": "ready", "models": [...], "unavailable": []}}
     recent = frame.tail(60)
     answer = rarewatch.detect_last("demo", values=recent[features], timestamps=recent["timestamp"])
     newest = answer["results"][0]
@@ -1025,18 +1460,21 @@ def regenerate(model_dir: Path, work: Path) -> None:
     ensure_demo_model(Settings(model_dir=model_dir))
     trained = time.monotonic()
     sample = demo_sample()
+    demo_store = ModelStore(model_dir)
     with (
         demo_server(model_dir, work / "server.log") as url,
         httpx.Client(base_url=url, timeout=30.0) as client,
     ):
-        captures = capture_from_server(client, sample)
-    check_claims(captures)
-    faults = capture_faults(ModelStore(model_dir), work, sample)
-    examples, docs = render_examples(captures, faults), render_docs(captures, faults)
+        served = capture_from_server(client, sample)
+    check_claims(served)
+    secured = capture_secured(demo_store, work, sample)
+    more = [*capture_faults(demo_store, work, sample), capture_overload(model_dir, sample)]
+    captures = Captures.of(sample, served, secured, more)
+    examples, docs = render_examples(captures), render_docs(captures)
     EXAMPLES_FILE.write_text(examples)
     DOCS_FILE.write_text(docs)
-    for name in undocumented_settings():
-        print(f"api_docs: {name} is not in the settings table (SETTINGS_TABLE)", file=sys.stderr)
+    for drift in settings_table_drift():
+        print(f"api_docs: {drift} (settings_table)", file=sys.stderr)
     done = time.monotonic()
     print(
         f"api_docs: wrote {EXAMPLES_FILE.relative_to(REPO)} and {DOCS_FILE.relative_to(REPO)} "

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from app import examples
 from app.deps import MetricsDep, RegistryDep, VersionQuery
 from app.lifecycle import reload_model
-from app.openapi import ok_example, with_problems
+from app.openapi import with_problems
 from app.problems import Forbidden, ReloadFailed, Unauthorized
 from app.responses import JSONResponse, model_info, model_list
 from app.schemas import ModelInfo, ModelList, ReloadResult
@@ -35,7 +35,8 @@ def list_models(registry: RegistryDep) -> Response:
     summary="Describe a model version",
     responses=with_problems(
         examples.ok(examples.MODEL_INFO)
-        | examples.problems(404, 503)
+        | examples.problems(404)
+        | examples.problems(503, only={"model_unavailable"})
         | examples.problems(422, only={"version_error"}),
         Unauthorized,
     ),
@@ -52,7 +53,7 @@ def describe_model(name: str, registry: RegistryDep, version: VersionQuery = Non
     response_model=ReloadResult,
     summary="Serve the newest stored version (admin)",
     responses=with_problems(
-        ok_example("RELOAD_RESPONSE")
+        examples.ok(examples.RELOAD_RESPONSE)
         | examples.problems(404, only={"model_not_found"})
         | examples.problems(422, only={"validation_error"}),
         Unauthorized,

@@ -22,6 +22,7 @@ from app.schemas import (
     ModelList,
     Problem,
     Readiness,
+    ReloadResult,
     WindowsRequest,
 )
 from app.serve import DEMO_MODEL, ensure_demo_model
@@ -77,6 +78,7 @@ def test_the_openapi_examples_are_valid_requests_and_answers() -> None:
     ModelList.model_validate(examples.MODEL_LIST)
     ModelInfo.model_validate(examples.MODEL_INFO)
     Readiness.model_validate(examples.READY)
+    ReloadResult.model_validate(examples.RELOAD_RESPONSE)
     for status, named in examples.PROBLEMS.items():
         for _, answer in named.values():
             assert Problem.model_validate(answer).status == status
