@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.perf.fixtures import BenchModel
-from bench.perf.timing import median_seconds
+from bench.perf.timing import interleaved_medians
 from models.artifact import ModelStore
 from models.loading import load_detector
 
@@ -38,15 +38,21 @@ def measure(
     for batch in batch_sizes:
         windows = rng.normal(size=(batch, model.lookback, model.n_features)).astype(np.float32)
         series = rng.normal(size=(batch + model.lookback - 1, model.n_features))
-        paths = {
+        onnx_paths = {
             "raw ONNX Runtime session": lambda w=windows: raw.run(None, {raw_input: w}),
             "OnnxEngine.reconstruct": lambda w=windows: onnx.engine.reconstruct(w),
             "Detector.detect (onnx)": lambda s=series: onnx.detect(s),
+        }
+        tensorflow_paths = {
             "TensorFlowEngine.reconstruct": lambda w=windows: tensorflow.engine.reconstruct(w),
             "Detector.detect (tensorflow)": lambda s=series: tensorflow.detect(s),
         }
-        for path, run in paths.items():
-            seconds = median_seconds(run, budget_s)
+        # The paths of one engine are timed interleaved, so their ratios survive a noisy machine;
+        # the two engines apart, since TensorFlow's lingering threads slow ONNX Runtime's calls.
+        medians = {}
+        for paths in (onnx_paths, tensorflow_paths):
+            medians |= interleaved_medians(paths, budget_s * len(paths))
+        for path, seconds in medians.items():
             per_s = batch / seconds
             rows.append(
                 Row(model.label, batch, path, per_s, per_s * model.flops_per_window() / 1e9)

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -46,16 +47,36 @@ def main() -> None:
         train_bench_model(root, model)
     store = ModelStore(root)
 
-    lines += _inprocess_section(store, batches, budget)
-    lines += _http_section(root, store, seconds, quick=args.quick)
-    lines += _training_section(quick=args.quick)
+    goals: list[Goal] = []
+    sections = _inprocess_section(store, batches, budget, goals)
+    sections += _http_section(root, store, seconds, args.quick, goals)
+    sections += _training_section(args.quick, goals)
+    lines += _goals_table(goals) + sections
     report = "\n".join(lines)
     print(report)
     if args.write:
         _replace_section(args.write, report)
 
 
-def _inprocess_section(store: ModelStore, batches, budget: float) -> list[str]:  # type: ignore[no-untyped-def]
+@dataclass(frozen=True)
+class Goal:
+    """One of the performance issue's goals, as measured in this run."""
+
+    name: str
+    measured: str
+    target: str
+    met: bool
+
+
+def _goals_table(goals: list[Goal]) -> list[str]:
+    lines = ["### Goals", "", "| goal | measured | target | met |", "|---|---:|---:|---|"]
+    lines += [
+        f"| {g.name} | {g.measured} | {g.target} | {'yes' if g.met else 'no'} |" for g in goals
+    ]
+    return [*lines, ""]
+
+
+def _inprocess_section(store: ModelStore, batches, budget: float, goals: list[Goal]) -> list[str]:  # type: ignore[no-untyped-def]
     lines = [
         "### In-process scoring",
         "",
@@ -74,10 +95,22 @@ def _inprocess_section(store: ModelStore, batches, budget: float) -> list[str]: 
                 f"| {r.model} | {r.batch} | {r.path} | {r.windows_per_s:,.0f} | {r.gflops:.2f} "
                 f"| {r.windows_per_s / raw[r.batch]:.2f} |"
             )
+            if r.path == "Detector.detect (onnx)" and r.batch >= 1024:
+                ratio = r.windows_per_s / raw[r.batch]
+                goals.append(
+                    Goal(
+                        f"bulk scoring vs raw ORT, {r.model}, batch {r.batch}",
+                        f"{ratio:.2f}x",
+                        ">= 0.9x",
+                        ratio >= 0.9,
+                    )
+                )
     return [*lines, ""]
 
 
-def _http_section(root: Path, store: ModelStore, seconds: int, quick: bool) -> list[str]:
+def _http_section(
+    root: Path, store: ModelStore, seconds: int, quick: bool, goals: list[Goal]
+) -> list[str]:
     python = sys.executable
     rarewatch_port, naive_port = http.free_port(), http.free_port()
     servers = {
@@ -141,6 +174,7 @@ def _http_section(root: Path, store: ModelStore, seconds: int, quick: bool) -> l
                     f"| {server.rss_mb():.0f} |"
                 )
             if label == "rarewatch":
+                rss_mb = server.rss_mb()
                 bulk["http"] = _median_post(
                     f"{server.url}/v1/models/{ARTICLE.name}/detect", bulk_body, 2 if quick else 7
                 )
@@ -153,8 +187,31 @@ def _http_section(root: Path, store: ModelStore, seconds: int, quick: bool) -> l
             f"\nConcurrency {concurrency}: rarewatch serves "
             f"{ours.requests_per_s / naive.requests_per_s:.0f}x the naive server's requests/s."
         )
+    ours16, naive16 = results["rarewatch", 16], results["naive (FastAPI + model.predict)", 16]
+    speedup = ours16.requests_per_s / naive16.requests_per_s
+    p50 = results["rarewatch", 1].p50_ms
+    goals += [
+        Goal("/detect/last, concurrency 16, vs naive", f"{speedup:.0f}x", ">= 60x", speedup >= 60),
+        Goal(
+            "/detect/last, concurrency 16, p99",
+            f"{ours16.p99_ms:.1f} ms",
+            "< 25 ms",
+            ours16.p99_ms < 25,
+        ),
+        Goal("/detect/last, concurrency 1, p50", f"{p50:.2f} ms", "< 2 ms", p50 < 2),
+        Goal("serving RSS (ONNX engine)", f"{rss_mb:.0f} MB", "< 250 MB", rss_mb < 250),
+    ]
     detector = load_detector(store, ARTICLE.name)
     bulk["in-process"] = median_seconds(lambda: detector.detect(bulk_values), 0.5 if quick else 3)
+    ratio = bulk["http"] / bulk["in-process"]
+    goals.append(
+        Goal(
+            f"/detect {BULK_ROWS:,} x {ARTICLE.n_features} vs in-process",
+            f"{ratio:.2f}x",
+            "<= 3x",
+            ratio <= 3,
+        )
+    )
     lines += [
         "",
         f"`POST /v1/models/article/detect` with {BULK_ROWS:,} rows x {ARTICLE.n_features} features "
@@ -178,10 +235,14 @@ def _median_post(url: str, body: bytes, repeats: int) -> float:
     return statistics.median(times)
 
 
-def _training_section(quick: bool) -> list[str]:
+def _training_section(quick: bool, goals: list[Goal]) -> list[str]:
     n_rows, epochs = (1500, 2) if quick else (10_000, 6)
     results = training_speed.measure(ARTICLE, n_rows, epochs)
     ours, plain = results
+    ratio = ours.windows_per_s / plain.windows_per_s
+    goals.append(
+        Goal("training throughput vs plain Keras", f"{ratio:.2f}x", ">= 0.95x", ratio >= 0.95)
+    )
     lines = [
         "### Training",
         "",
