@@ -10,17 +10,19 @@ event loop, so the counts need no lock.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 
-from app.problems import Overloaded
+from app.problems import Overloaded, RequestTimeout
 from app.settings import Settings
 
 
 class Admission:
-    def __init__(self, max_concurrent: int, max_queued: int, retry_after_s: int) -> None:
+    def __init__(
+        self, max_concurrent: int, max_queued: int, retry_after_s: int, timeout_s: float = 30.0
+    ) -> None:
         self.max_concurrent, self.max_queued = max_concurrent, max_queued
-        self.retry_after_s = retry_after_s
+        self.retry_after_s, self.timeout_s = retry_after_s, timeout_s
         self.admitted = 0  # running + waiting (or still being received)
         self.running = 0
         self.refused = 0  # since start, for the log and the load benchmark
@@ -32,6 +34,7 @@ class Admission:
             settings.max_concurrent_inferences,
             settings.max_queued_requests,
             settings.retry_after_s,
+            settings.request_timeout_s,
         )
 
     @asynccontextmanager
@@ -55,12 +58,33 @@ class Admission:
         finally:
             self.admitted -= 1
 
+    async def receive(self, body: Awaitable[bytes]) -> bytes:
+        """The request body, unless it takes longer than the time bound to arrive."""
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                return await body
+        except TimeoutError:
+            raise RequestTimeout(
+                f"the request body did not arrive within {self.timeout_s:g} s"
+            ) from None
+
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
-        """One of the `max_concurrent` inference slots; an admitted request waits its turn."""
-        async with self._slots:
-            self.running += 1
-            try:
-                yield
-            finally:
-                self.running -= 1
+        """One of the `max_concurrent` inference slots; an admitted request waits its turn, but
+        no longer than the time bound (then 503, as for a full queue)."""
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                await self._slots.acquire()
+        except TimeoutError:
+            self.refused += 1
+            raise Overloaded(
+                f"no inference slot came free within {self.timeout_s:g} s; retry after "
+                f"{self.retry_after_s} s",
+                self.retry_after_s,
+            ) from None
+        self.running += 1
+        try:
+            yield
+        finally:
+            self.running -= 1
+            self._slots.release()

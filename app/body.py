@@ -51,7 +51,9 @@ class StrictJSONRoute(APIRoute):
             require_json_content_type(request)
             state = request.app.state
             async with state.admission.admit():
-                body = await read_body(request, state.settings.max_body_bytes)
+                body = await state.admission.receive(
+                    read_body(request, state.settings.max_body_bytes)
+                )
                 async with state.admission.slot():
                     if len(body) > PARSE_IN_THREAD_BYTES:
                         parsed = await run_in_threadpool(parse_json, body)

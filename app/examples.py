@@ -55,7 +55,7 @@ MODEL_INFO: dict[str, Any] = {
     "name": "demo",
     "version": 1,
     "versions": [1],
-    "created": "2026-11-28T12:05:41+00:00",
+    "created": "2026-11-28T12:23:03+00:00",
     "features": ["load", "temperature", "pressure", "flow", "vibration"],
     "lookback": 5,
     "score_on": "window",
@@ -117,7 +117,7 @@ MODEL_INFO: dict[str, Any] = {
         "learning_rate": 0.001,
         "validation_fraction": 0.2,
         "seed": 0,
-        "seconds": 30.665,
+        "seconds": 25.297,
     },
     "library_versions": {
         "rarewatch": "0.1.0",
@@ -634,9 +634,9 @@ PROBLEMS: dict[int, dict[str, tuple[str, dict[str, Any]]]] = {
                 "title": "Internal server error",
                 "status": 500,
                 "detail": "the model produced a non-finite score; quote error id "
-                "f2c1f160885c49fb9018941a01b93c30 to the operator",
+                "342b743334f045ac9620386a0817f98b to the operator",
                 "code": "internal_error",
-                "id": "f2c1f160885c49fb9018941a01b93c30",
+                "id": "342b743334f045ac9620386a0817f98b",
             },
         )
     },

@@ -88,6 +88,14 @@ class Overloaded(RarewatchError):
         self.headers = {"Retry-After": str(retry_after_s)}
 
 
+class RequestTimeout(RarewatchError):
+    """The body did not arrive in time: a slow sender must not hold a place in the queue."""
+
+    code = "request_timeout"
+    status = 408
+    title = "Request timeout"
+
+
 class Unauthorized(RarewatchError):
     code = "unauthorized"
     status = 401

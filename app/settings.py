@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     max_concurrent_inferences: int = Field(default=4, ge=1)
     max_queued_requests: int = Field(default=16, ge=0)
     retry_after_s: int = Field(default=1, ge=1)
+    # time per request, for the parts a client or a crowd controls: receiving the body (408
+    # past it) and waiting for an inference slot (503 past it). Scoring itself is bounded by
+    # the row and window limits.
+    request_timeout_s: float = Field(default=30.0, gt=0)
     # on SIGTERM readiness fails at once; requests in flight get this long to complete
     shutdown_grace_s: int = Field(default=30, ge=0)
     # optional: when set, /v1 routes need one of these keys (X-API-Key or Authorization: Bearer)

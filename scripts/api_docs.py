@@ -922,6 +922,7 @@ def settings_table() -> str:
 | `RAREWATCH_MAX_CONCURRENT_INFERENCES` | `{d("max_concurrent_inferences")}` | detection requests parsed and scored at once; the others wait ([overload](#overload)) |
 | `RAREWATCH_MAX_QUEUED_REQUESTS` | `{d("max_queued_requests")}` | detection requests that may wait for one of those (or still be arriving); past it, 503 `overloaded` at once |
 | `RAREWATCH_RETRY_AFTER_S` | `{d("retry_after_s")}` | the `Retry-After` of a 503 `overloaded`, in seconds |
+| `RAREWATCH_REQUEST_TIMEOUT_S` | `{d("request_timeout_s")}` | a body still arriving after this many seconds gets 408 `request_timeout`; a request still waiting for an inference slot, 503 `overloaded` |
 | `RAREWATCH_SHUTDOWN_GRACE_S` | `{d("shutdown_grace_s")}` | after SIGTERM, how long requests in flight may take to complete ([shutdown](#shutdown)) |
 | `RAREWATCH_API_KEYS` | none | comma-separated keys; when set, every `/v1` route needs one of them ([keys](#keys)) |
 | `RAREWATCH_ADMIN_KEY` | none | the key for `POST /v1/models/{{name}}/reload`; without one the route answers 403 |
@@ -1327,6 +1328,7 @@ ERROR_TABLE = """\
 | `model_not_found` | 404 | no model with that name, or no such version |
 | `not_found` | 404 | no such route |
 | `method_not_allowed` | 405 | e.g. `GET` on a detection route |
+| `request_timeout` | 408 | the body was still arriving after `RAREWATCH_REQUEST_TIMEOUT_S` seconds (a slow sender cannot hold a place in the queue) |
 | `reload_failed` | 409 | the newest stored version could not be loaded, verified or warmed up; the version served so far stays |
 | `body_too_large` | 413 | body over `RAREWATCH_MAX_BODY_BYTES`; refused from its `Content-Length` before it is read, or while reading a chunked body |
 | `limit_exceeded` | 413 | more rows, features or windows than `RAREWATCH_MAX_ROWS`, `RAREWATCH_MAX_FEATURES` or `RAREWATCH_MAX_WINDOWS` allow; the detail names which |
@@ -1340,7 +1342,7 @@ ERROR_TABLE = """\
 | `internal_error` | 500 | a bug, including a non-finite score (never returned as a score); quote the `id` |
 | `not_ready` | 503 | `/readyz` when no model could be loaded, or once shutdown has begun |
 | `model_unavailable` | 503 | a stored model or version whose artifact failed to load or verify (details in the log only) |
-| `overloaded` | 503 | every inference slot and every place in the queue is taken; retry after `Retry-After` seconds |
+| `overloaded` | 503 | every inference slot and every place in the queue is taken, or no slot came free within `RAREWATCH_REQUEST_TIMEOUT_S`; retry after `Retry-After` seconds |
 """
 
 # shown earlier on the page; the rest are listed at the end of the errors section

@@ -89,3 +89,47 @@ def test_every_detection_route_counts_against_the_same_bound(
         assert_problem(refused, 503, "overloaded")
         engine.gate.set()
         assert [f.result().status_code for f in futures] == [200, 200]
+
+
+def test_a_request_waiting_longer_than_the_time_bound_for_a_slot_gets_a_503(
+    tiny_model: TinyModel,
+) -> None:
+    settings = Settings(
+        model_dir=tiny_model.store.root, max_concurrent_inferences=1, request_timeout_s=0.5
+    )
+    with running(settings) as server:
+        registry = server.app.state.registry
+        detector, engine = gated(registry.newest("tiny"))
+        registry.add(detector)
+        engine.gate.clear()
+        with httpx.Client(base_url=server.url, timeout=30) as http, ThreadPoolExecutor(1) as pool:
+            held: Future[httpx.Response] = pool.submit(post, http)
+            wait_for(lambda: engine.entered == 1)  # holding the only slot
+            problem = assert_problem(post(http), 503, "overloaded")
+            assert "no inference slot came free within 0.5 s" in problem["detail"]
+            engine.gate.set()
+            assert held.result().status_code == 200
+            assert post(http).status_code == 200
+
+
+def test_a_body_that_trickles_in_slower_than_the_time_bound_gets_a_408(
+    tiny_model: TinyModel,
+) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    settings = Settings(model_dir=tiny_model.store.root, request_timeout_s=0.5)
+    with running(settings) as server:
+        address = urlsplit(server.url)
+        with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
+            sock.sendall(
+                b"POST /v1/models/tiny/detect HTTP/1.1\r\nHost: test\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+                b'{"values": [[0.1,'  # and then nothing more: a slow (or stalled) sender
+            )
+            answer = sock.recv(65536).decode()
+        assert answer.startswith("HTTP/1.1 408")
+        assert "application/problem+json" in answer and '"code":"request_timeout"' in answer
+        assert server.app.state.admission.admitted == 0  # its place in the queue is free again
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            assert post(http, "/v1/models/tiny/detect").status_code == 200
