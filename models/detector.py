@@ -11,7 +11,7 @@ from models.errors import FeatureMismatch, InvalidInput, NonFiniteValues
 from models.scaling import Scaler
 from models.scoring import Event, find_events, severity, window_errors
 from models.spec import DetectorSpec
-from models.windows import temporalize, window_end_rows
+from models.windows import temporalize, transform_windows, window_end_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,8 @@ class Detector:
         self.name, self.version, self.spec, self.engine = name, version, spec, engine
         self.scaler = Scaler(tuple(spec.scaler.mean), tuple(spec.scaler.scale))
         self._normal_median = spec.validation_error_quantiles["0.5"]
+        weights = spec.error_weights
+        self._weights = None if weights is None else np.asarray(weights, dtype=np.float64)
 
     @property
     def features(self) -> list[str]:
@@ -91,9 +93,9 @@ class Detector:
         progress: Progress | None = None,
     ) -> Detection:
         cut = self.threshold if threshold is None else threshold
-        errors = window_errors(
-            windows, self.engine.reconstruct(windows, progress), self.spec.score_on
-        )
+        windows = transform_windows(windows, self.spec.window_transform)
+        reconstructed = self.engine.reconstruct(windows, progress)
+        errors = window_errors(windows, reconstructed, self.spec.score_on, self._weights)
         if not np.isfinite(errors.scores).all():
             # finite inputs that overflow inside the network: a model fault, never a score
             raise ArithmeticError("the model produced a non-finite reconstruction")

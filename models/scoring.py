@@ -21,10 +21,24 @@ class WindowErrors:
     contributions: np.ndarray  # (n_windows, n_features) each feature's share; rows sum to 1
 
 
+class ErrorWeighting(StrEnum):
+    """How each feature's squared error counts in the score."""
+
+    # plain MSE: a feature the network reconstructs badly even on normal data dominates scores
+    NONE = "none"
+    # divided by the feature's mean squared error on normal validation windows: each feature's
+    # error is measured in its own normal spread (a diagonal Mahalanobis distance on the errors)
+    NORMAL_SPREAD = "normal_spread"
+
+
 def window_errors(
-    windows: np.ndarray, reconstructed: np.ndarray, score_on: ScoreOn = ScoreOn.WINDOW
+    windows: np.ndarray,
+    reconstructed: np.ndarray,
+    score_on: ScoreOn = ScoreOn.WINDOW,
+    weights: np.ndarray | None = None,
 ) -> WindowErrors:
     """windows, reconstructed  # (n_windows, lookback, n_features)
+    weights  # (n_features,) or None: each feature's squared error is divided by its weight
 
     The score is the mean squared error over the scored timesteps (all of them, or only the
     last) and the features; contributions share out the same squared errors.
@@ -33,6 +47,8 @@ def window_errors(
         windows, reconstructed = windows[:, -1:], reconstructed[:, -1:]
     lookback, n_features = windows.shape[1], windows.shape[2]
     squared = np.square(reconstructed - windows, dtype=np.float64)
+    if weights is not None:
+        squared /= np.asarray(weights, dtype=np.float64)
     per_feature = squared.sum(axis=1)  # (n_windows, n_features)
     total = per_feature.sum(axis=1)  # (n_windows,)
     # A perfect reconstruction has no error to share out: give every feature an equal share
@@ -40,6 +56,40 @@ def window_errors(
     safe_total = np.where(total > 0, total, 1.0)[:, None]
     contributions = np.where(total[:, None] > 0, per_feature / safe_total, 1.0 / n_features)
     return WindowErrors(scores=total / (lookback * n_features), contributions=contributions)
+
+
+def normal_error_weights(
+    windows: np.ndarray, reconstructed: np.ndarray, score_on: ScoreOn = ScoreOn.WINDOW
+) -> np.ndarray:
+    """Each feature's mean squared error over normal windows (and the scored timesteps), the
+    weights of ErrorWeighting.NORMAL_SPREAD. Floored at 1 % of the features' mean, so that a
+    feature reconstructed (almost) perfectly on normal data, e.g. a constant one, neither divides
+    by zero nor multiplies its first deviation by millions.
+
+    windows, reconstructed  # (n_normal_windows, lookback, n_features) -> (n_features,)
+    """
+    if score_on is ScoreOn.LAST_STEP:
+        windows, reconstructed = windows[:, -1:], reconstructed[:, -1:]
+    per_feature = np.square(reconstructed - windows, dtype=np.float64).mean(axis=(0, 1))
+    floor = max(float(per_feature.mean()) * 1e-2, 1e-12)
+    return np.maximum(per_feature, floor)
+
+
+def smooth_scores(scores: np.ndarray, k: int) -> np.ndarray:
+    """Causal moving average: each score becomes the mean of itself and the k-1 scores before
+    it (fewer at the start). scores  # (n_windows,) in time order -> the same shape.
+
+    A lone noisy window no longer crosses the threshold on its own; a fault that lasts does.
+    """
+    if k < 1:
+        raise ValueError(f"the smoothing span must be >= 1, got {k}")
+    scores = np.asarray(scores, dtype=np.float64)
+    if k == 1 or len(scores) == 0:
+        return scores
+    sums = np.cumsum(np.r_[0.0, scores])
+    ends = np.arange(1, len(scores) + 1)
+    starts = np.maximum(ends - k, 0)
+    return (sums[ends] - sums[starts]) / (ends - starts)
 
 
 # the step used when the median normal error is not below the threshold (or not positive)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from models.scoring import ScoreOn
 from models.thresholds import ThresholdMethod
+from models.windows import WindowTransform
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
@@ -96,8 +97,10 @@ class DetectorSpec(_Strict):
     features: list[str]
     lookback: int = Field(ge=1)
     network: NetworkConfig
-    # absent from files written before it existed: they scored whole windows
+    # absent from files written before they existed: whole windows, plain MSE, no transform
     score_on: ScoreOn = ScoreOn.WINDOW
+    window_transform: WindowTransform = WindowTransform.NONE
+    error_weights: list[FiniteFloat] | None = None  # (n_features,) > 0, see ErrorWeighting
     layers: list[LayerRow]
     scaler: ScalerSpec
     threshold: ThresholdSpec
@@ -113,6 +116,10 @@ class DetectorSpec(_Strict):
             raise ValueError("features must be a non-empty list of distinct names")
         if len(self.scaler.mean) != n_features or len(self.scaler.scale) != n_features:
             raise ValueError("scaler length differs from the number of features")
+        if self.error_weights is not None and (
+            len(self.error_weights) != n_features or any(w <= 0 for w in self.error_weights)
+        ):
+            raise ValueError("error_weights needs one weight > 0 per feature")
         if "0.5" not in self.validation_error_quantiles:
             raise ValueError("validation_error_quantiles lacks the median ('0.5')")
         if not math.isfinite(self.threshold.value):

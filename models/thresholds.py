@@ -32,6 +32,11 @@ STORED_QUANTILES = (
 class ThresholdMethod(StrEnum):
     QUANTILE = "quantile"
     MAX_F1 = "max-f1"
+    POT = "pot"  # peaks over threshold: an extreme-value tail fitted to normal errors
+
+
+# POT fits its tail to the normal errors above this quantile (the top 10 %)
+POT_TAIL_QUANTILE = 0.9
 
 
 def quantile_threshold(normal_errors: np.ndarray, quantile: float) -> float:
@@ -41,6 +46,36 @@ def quantile_threshold(normal_errors: np.ndarray, quantile: float) -> float:
     if len(normal_errors) == 0:
         raise InvalidInput("no normal validation windows to set a threshold on")
     return float(np.quantile(normal_errors, quantile))
+
+
+def pot_threshold(
+    normal_errors: np.ndarray, quantile: float, tail_quantile: float = POT_TAIL_QUANTILE
+) -> float:
+    """The error exceeded with probability 1 - `quantile` under a generalized Pareto tail fitted
+    (method of moments) to the excesses of normal validation errors over their `tail_quantile`.
+
+    Unlike the empirical quantile, it can reach past the largest error seen: with 100 normal
+    windows, quantile 0.999 is an extrapolation, not the maximum.
+    """
+    if not 0.0 < tail_quantile < quantile < 1.0:
+        raise InvalidInput(
+            f"POT needs 0 < tail quantile ({tail_quantile}) < quantile ({quantile}) < 1"
+        )
+    if len(normal_errors) == 0:
+        raise InvalidInput("no normal validation windows to set a threshold on")
+    errors = np.asarray(normal_errors, dtype=np.float64)
+    start = float(np.quantile(errors, tail_quantile))
+    excesses = errors[errors > start] - start
+    if len(excesses) < 2 or float(excesses.var()) <= 0.0:
+        return float(np.quantile(errors, quantile))  # too few distinct tail points to fit
+    mean, var = float(excesses.mean()), float(excesses.var())
+    shape = 0.5 * (1.0 - mean * mean / var)
+    scale = 0.5 * mean * (1.0 + mean * mean / var)
+    tail_fraction = len(excesses) / len(errors)  # P(error > start)
+    ratio = tail_fraction / (1.0 - quantile)
+    if abs(shape) < 1e-6:
+        return start + scale * float(np.log(ratio))
+    return start + scale / shape * (ratio**shape - 1.0)
 
 
 def max_f1_threshold(errors: np.ndarray, labels: np.ndarray) -> float:

@@ -15,10 +15,16 @@ import numpy as np
 from models.data import Dataset, time_span
 from models.errors import InvalidInput
 from models.scaling import Scaler
-from models.scoring import ScoreOn, window_errors
+from models.scoring import ErrorWeighting, ScoreOn, normal_error_weights, window_errors
 from models.spec import DetectorSpec, NetworkConfig, ScalerSpec, ThresholdSpec, TrainingSummary
-from models.thresholds import ThresholdMethod, error_quantiles, max_f1_threshold, quantile_threshold
-from models.windows import temporalize
+from models.thresholds import (
+    ThresholdMethod,
+    error_quantiles,
+    max_f1_threshold,
+    pot_threshold,
+    quantile_threshold,
+)
+from models.windows import WindowTransform, temporalize, transform_windows
 
 # epoch, epochs, train loss, validation loss, seconds per epoch so far
 ProgressFn = Callable[[int, int, float, float, float], None]
@@ -37,6 +43,8 @@ class TrainingOptions:
     patience: int = 5  # epochs without a better validation loss before stopping
     network: NetworkConfig = field(default_factory=NetworkConfig)
     score_on: ScoreOn = ScoreOn.WINDOW
+    window_transform: WindowTransform = WindowTransform.NONE
+    error_weighting: ErrorWeighting = ErrorWeighting.NONE
 
     def check(self) -> None:
         if self.lookback < 1:
@@ -80,12 +88,18 @@ class _Split:
     validation_labels: np.ndarray  # (m,) the label of each window's last row
 
 
-def split_windows(data: Dataset, scaler_fit_rows: int, lookback: int, scaler: Scaler) -> _Split:
+def split_windows(
+    data: Dataset,
+    scaler_fit_rows: int,
+    lookback: int,
+    scaler: Scaler,
+    transform: WindowTransform = WindowTransform.NONE,
+) -> _Split:
     labels = data.labels if data.labels is not None else np.zeros(data.n_rows, np.int8)
     scaled = scaler.transform(data.values)
     parts = []
     for rows in (slice(0, scaler_fit_rows), slice(scaler_fit_rows, data.n_rows)):
-        windows = temporalize(scaled[rows], lookback)
+        windows = transform_windows(temporalize(scaled[rows], lookback), transform)
         window_labels = temporalize(labels[rows, None], lookback)[:, :, 0]  # (n, lookback)
         all_normal = np.logical_not(window_labels.any(axis=1))
         parts.append((windows, all_normal, window_labels[:, -1]))
@@ -113,7 +127,7 @@ def train_detector(
     labels = data.labels if data.labels is not None else np.zeros(data.n_rows, np.int8)
     normal_train_rows = data.values[:n_train_rows][labels[:n_train_rows] == 0]
     scaler = Scaler.fit(normal_train_rows)
-    split = split_windows(data, n_train_rows, options.lookback, scaler)
+    split = split_windows(data, n_train_rows, options.lookback, scaler, options.window_transform)
     if len(split.train_windows) == 0 or not split.validation_normal.any():
         raise InvalidInput("no window of all-normal rows in the training or the validation part")
 
@@ -124,7 +138,9 @@ def train_detector(
 
     engine = TensorFlowEngine(network, options.lookback, len(data.features))
     windows = split.validation_windows
-    errors = window_errors(windows, engine.reconstruct(windows), options.score_on).scores
+    reconstructed = engine.reconstruct(windows)
+    weights = error_weights(windows, reconstructed, split.validation_normal, options)
+    errors = window_errors(windows, reconstructed, options.score_on, weights).scores
     normal_errors = errors[split.validation_normal]
     threshold = choose_threshold(errors, split.validation_normal, split.validation_labels, options)
     start, end = time_span(data)
@@ -133,6 +149,8 @@ def train_detector(
         lookback=options.lookback,
         network=options.network,
         score_on=options.score_on,
+        window_transform=options.window_transform,
+        error_weights=None if weights is None else weights.tolist(),
         layers=layer_table(network),
         scaler=ScalerSpec(**scaler.to_json()),
         threshold=threshold,
@@ -224,6 +242,15 @@ def fit_network(
     return FittedNetwork(network, history.history["loss"], history.history["val_loss"])
 
 
+def error_weights(
+    windows: np.ndarray, reconstructed: np.ndarray, normal: np.ndarray, options: TrainingOptions
+) -> np.ndarray | None:
+    """The per-feature weights of `options.error_weighting`, from normal validation windows."""
+    if options.error_weighting is ErrorWeighting.NONE:
+        return None
+    return normal_error_weights(windows[normal], reconstructed[normal], options.score_on)
+
+
 def choose_threshold(
     errors: np.ndarray, normal: np.ndarray, labels: np.ndarray, options: TrainingOptions
 ) -> ThresholdSpec:
@@ -236,6 +263,12 @@ def choose_threshold(
     if options.threshold_method is ThresholdMethod.MAX_F1:
         return ThresholdSpec(
             value=max_f1_threshold(errors, labels), method=options.threshold_method
+        )
+    if options.threshold_method is ThresholdMethod.POT:
+        return ThresholdSpec(
+            value=pot_threshold(errors[normal], options.threshold_quantile),
+            method=options.threshold_method,
+            quantile=options.threshold_quantile,
         )
     return ThresholdSpec(
         value=quantile_threshold(errors[normal], options.threshold_quantile),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -36,6 +38,22 @@ def temporalize(values: np.ndarray, lookback: int, stride: int = 1) -> np.ndarra
     # sliding_window_view puts the window axis last: (n_windows, n_features, lookback).
     windows = sliding_window_view(values, lookback, axis=0)[::stride]
     return windows.transpose(0, 2, 1)
+
+
+class WindowTransform(StrEnum):
+    """What is done to each scaled window before the network sees it."""
+
+    NONE = "none"
+    # subtract each window's own mean, per feature: a level shift between training and scoring
+    # (drift) vanishes; the network reconstructs only the movement inside the window
+    CENTER = "center"
+
+
+def transform_windows(windows: np.ndarray, transform: WindowTransform) -> np.ndarray:
+    """windows  # (n_windows, lookback, n_features) -> the same shape (a new array unless NONE)"""
+    if transform is WindowTransform.CENTER:
+        return windows - windows.mean(axis=1, keepdims=True)
+    return windows
 
 
 def window_end_rows(n_rows: int, lookback: int, stride: int = 1) -> np.ndarray:

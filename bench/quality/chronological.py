@@ -1,0 +1,148 @@
+"""The honest protocol on the sheet-break data: 60/20/20 chronological, threshold from validation.
+
+    .venv/bin/python -m bench.quality.chronological ../shared/data/processminer/sheet-breaks.csv
+
+Same curve shift (-2) and features as the article. The first 60 % of rows train (normal windows
+only), the next 20 % validate (early stopping and the threshold; labels allowed there), the last
+20 % test. Training, the artifact and scoring are `rarewatch train` / `rarewatch score`'s code:
+models.training.train_detector, a ModelStore, models.loading.load_detector, Detector.detect.
+Every test row is scored by the window ending on it (the rows before it give the context).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import numpy as np
+
+from bench.quality import common
+from models.data import Dataset
+from models.thresholds import ThresholdMethod, max_f1_threshold
+from models.training import TrainingOptions
+
+TRAIN, VALIDATION = 0.6, 0.2
+
+
+def evaluate_model(
+    data: Dataset, options: TrainingOptions, label: str, n_train: int, n_fit: int
+) -> tuple[list[dict], np.ndarray, np.ndarray]:
+    """Train on rows [0, n_fit) (validation = rows [n_train, n_fit)), test on rows [n_fit, end)."""
+    fit_part = common.rows_of(data, slice(0, n_fit))
+    detector = common.train_and_load(fit_part, options)
+    labels = data.labels
+    assert labels is not None
+    test_scores = common.scores_for_rows(detector, data.values, n_fit, data.n_rows)
+    test_labels = labels[n_fit:]
+    spec = detector.spec
+    rows = [
+        common.metric_row(
+            label,
+            test_scores,
+            test_labels,
+            detector.threshold,
+            f"threshold {spec.threshold.method} from the validation part; "
+            f"{spec.training.epochs_run} epochs run (best {spec.training.best_epoch}), "
+            f"train loss {spec.training.train_loss:.3g}, "
+            f"validation loss {spec.training.validation_loss:.3g}",
+        )
+    ]
+    valid_scores = common.scores_for_rows(detector, data.values, n_train, n_fit)
+    valid_labels = labels[n_train:n_fit]
+    rows.append(common.pot_row(label, test_scores, test_labels, valid_scores[valid_labels == 0]))
+    n_valid = n_fit - n_train
+    rows.append(
+        common.smoothed_rows(
+            label,
+            np.r_[valid_scores, test_scores],
+            np.arange(n_valid),
+            valid_labels == 0,
+            np.arange(n_valid, n_valid + len(test_scores)),
+            test_labels,
+            options.threshold_quantile,
+        )
+    )
+    if spec.threshold.method is not ThresholdMethod.MAX_F1:
+        rows.append(
+            common.metric_row(
+                f"{label}, max-F1 threshold on validation",
+                test_scores,
+                test_labels,
+                max_f1_threshold(valid_scores, valid_labels),
+                "same model; threshold maximising F1 on the labelled validation part",
+            )
+        )
+    return rows, test_scores, test_labels
+
+
+def main(argv: list[str] | None = None) -> None:
+    from bench.quality.article import ARTICLE_THRESHOLD, article_options
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data", type=Path, help="sheet-breaks.csv")
+    common.add_common_arguments(parser)
+    parser.add_argument(
+        "--article-epochs", type=int, default=50, help="most epochs of the article baseline"
+    )
+    parser.add_argument("--no-article-baseline", action="store_true", help="skip the baseline")
+    args = parser.parse_args(argv)
+
+    result = common.new_result(
+        "chronological", "Sheet breaks, chronological 60/20/20 protocol", args.data, args.quick
+    )
+    data = common.sheet_breaks(args.data)
+    assert data.labels is not None
+    n_fit = round(data.n_rows * (TRAIN + VALIDATION))
+    n_validation = round(n_fit * VALIDATION / (TRAIN + VALIDATION))
+    n_train = n_fit - n_validation
+    options = common.apply_overrides(TrainingOptions(), args.settings)
+    options = dataclasses.replace(options, validation_fraction=n_validation / n_fit)
+    if args.quick:
+        options = dataclasses.replace(options, epochs=min(options.epochs, 2))
+    common.log(f"chronological: train rows 0-{n_train - 1}, validation to {n_fit - 1}, test after")
+
+    rows, _, test_labels = evaluate_model(data, options, args.label, n_train, n_fit)
+    result["settings"]["rarewatch"] = common.describe_options(options)
+    if not args.no_article_baseline:
+        baseline = article_options(2 if args.quick else args.article_epochs)
+        baseline = dataclasses.replace(
+            baseline, patience=5, validation_fraction=options.validation_fraction
+        )
+        common.log("article baseline")
+        b_rows, b_scores, _ = evaluate_model(data, baseline, "article method", n_train, n_fit)
+        b_rows[0]["note"] += (
+            f"; the article's network and last-step score with early stopping "
+            f"(patience 5, at most {baseline.epochs} epochs), "
+            "scaler on the normal training rows, threshold: quantile 0.99 of normal validation"
+        )
+        b_rows.append(
+            common.metric_row(
+                "article method, threshold 0.3", b_scores, test_labels, ARTICLE_THRESHOLD
+            )
+        )
+        rows += b_rows
+        result["settings"]["article_baseline"] = common.describe_options(baseline)
+    rows += common.trivial_rows(test_labels)
+    rows.append(
+        common.anchor_row(
+            "article method re-run (EVALUATION.md)", roc_auc=0.486, f1=0.031, note="early stopping"
+        )
+    )
+    result["rows"] = rows
+    n_positive = int(test_labels.sum())
+    result["notes"].append(
+        f"rows after the curve shift: {data.n_rows}; train rows 0-{n_train - 1}, "
+        f"validation rows {n_train}-{n_fit - 1} "
+        f"({int(data.labels[n_train:n_fit].sum())} positive), "
+        f"test rows {n_fit}-{data.n_rows - 1} ({len(test_labels)} rows, {n_positive} positive)"
+    )
+    common.finish(result, args.json)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,435 @@
+"""Shared by the quality benchmarks: data preparation, option overrides, metric rows, markdown."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.artifact import ModelStore
+from models.data import Dataset, read_table, select
+from models.detector import Detector
+from models.loading import load_detector
+from models.metrics import Confusion, evaluate
+from models.scoring import smooth_scores
+from models.spec import Activation, Architecture, NetworkConfig
+from models.thresholds import pot_threshold, quantile_threshold
+from models.training import TrainingOptions, train_detector
+
+REPO = Path(__file__).resolve().parents[2]
+
+# The article's preparation of the sheet-break data (../shared/EVALUATION.md, section 1).
+ARTICLE_SHIFT = 2
+ARTICLE_DROPPED = ["time", "x28", "x61"]
+LABEL = "y"
+# the risk a POT threshold variant is set at: one false alarm in 1000 normal windows
+POT_QUANTILE = 0.999
+# span of the smoothing variant, fixed beforehand: one window per row of the default lookback
+SMOOTHING = 5
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- data
+
+
+def curve_shift(labels: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray]:
+    """The article's curve shift: the `shift` rows before each event become positive and the
+    event rows themselves are removed (the goal is to warn before the event).
+
+    Returns (kept, shifted): a bool mask of the rows kept and the new labels of those rows.
+    """
+    events = np.flatnonzero(labels == 1)
+    shifted = np.zeros(len(labels), dtype=np.int8)
+    for k in range(1, shift + 1):
+        before = events - k
+        shifted[before[before >= 0]] = 1
+    kept = labels != 1
+    return kept, shifted[kept]
+
+
+def sheet_breaks(path: Path, shift: int = ARTICLE_SHIFT) -> Dataset:
+    """The sheet-break table, curve-shifted by -shift, without time, x28 and x61: 59 features."""
+    frame = read_table(path)
+    labels = frame[LABEL].to_numpy(dtype=np.int8)
+    kept, shifted = curve_shift(labels, shift)
+    frame = frame.loc[kept].reset_index(drop=True)
+    frame[LABEL] = shifted
+    present = [c for c in ARTICLE_DROPPED if c in frame.columns]
+    return select(frame, label_column=LABEL, exclude=present)
+
+
+def rows_of(data: Dataset, rows: slice, labelled: bool = True) -> Dataset:
+    """A contiguous part of a data set, optionally without its labels."""
+    labels = data.labels[rows] if labelled and data.labels is not None else None
+    times = data.times.iloc[rows].reset_index(drop=True) if data.times is not None else None
+    return Dataset(
+        data.features,
+        data.values[rows],
+        labels,
+        times,
+        data.time_column,
+        data.label_column if labels is not None else None,
+    )
+
+
+# ---------------------------------------------------------------- options
+
+
+def _enum(kind: type) -> Callable[[str], Any]:
+    return lambda text: kind(text)
+
+
+def _units(text: str) -> tuple[int, ...]:
+    return tuple(int(u) for u in text.replace("-", ",").split(",") if u)
+
+
+_TOP_LEVEL: dict[str, Callable[[str], Any]] = {
+    "lookback": int,
+    "epochs": int,
+    "batch_size": int,
+    "validation_fraction": float,
+    "threshold_quantile": float,
+    "seed": int,
+    "learning_rate": float,
+    "patience": int,
+}
+_NETWORK: dict[str, Callable[[str], Any]] = {
+    "units": _units,
+    "activation": _enum(Activation),
+    "architecture": _enum(Architecture),
+    "dropout": float,
+}
+
+
+def _option_parsers() -> dict[str, Callable[[str], Any]]:
+    """Every TrainingOptions field that `--set` can change, with how to read its value."""
+    parsers = dict(_TOP_LEVEL)
+    for field in dataclasses.fields(TrainingOptions):
+        default = field.default  # `network`, the one default_factory, is handled apart
+        if field.name in parsers or default is dataclasses.MISSING:
+            continue
+        if isinstance(default, str):  # a StrEnum
+            parsers[field.name] = _enum(type(default))
+        elif isinstance(default, bool):
+            parsers[field.name] = lambda text: text.lower() in ("1", "true", "yes")
+        elif isinstance(default, int | float):
+            parsers[field.name] = type(default)
+    return parsers
+
+
+def apply_overrides(options: TrainingOptions, settings: list[str]) -> TrainingOptions:
+    """`--set key=value` pairs on top of `options`; network fields may be given bare."""
+    parsers = _option_parsers()
+    top: dict[str, Any] = {}
+    network: dict[str, Any] = {}
+    for setting in settings:
+        key, _, value = setting.partition("=")
+        key = key.strip().replace("-", "_").removeprefix("network.")
+        if key in _NETWORK:
+            network[key] = _NETWORK[key](value)
+        elif key in parsers:
+            top[key] = parsers[key](value)
+        else:
+            known = sorted([*parsers, *_NETWORK])
+            raise SystemExit(f"--set {setting!r}: unknown option; known: {', '.join(known)}")
+    if network:
+        top["network"] = NetworkConfig(**{**options.network.model_dump(), **network})
+    return dataclasses.replace(options, **top)
+
+
+def describe_options(options: TrainingOptions) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for field in dataclasses.fields(options):
+        value = getattr(options, field.name)
+        if field.name == "network":
+            value = value.model_dump(mode="json")
+        elif isinstance(value, str):
+            value = str(value)
+        out[field.name] = value
+    return out
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="a few epochs (and files): CI mode")
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change one rarewatch training option, e.g. --set activation=relu",
+    )
+    parser.add_argument("--label", default="rarewatch defaults", help="name of the rarewatch row")
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def metric_row(
+    name: str, scores: np.ndarray, labels: np.ndarray, threshold: float, note: str = ""
+) -> dict[str, Any]:
+    """Precision, recall, F1, ROC AUC, PR AUC, FAR and MAR of `score > threshold`."""
+    result = evaluate(np.asarray(scores, np.float64), np.asarray(labels), float(threshold))
+    return _row(name, result.to_json(), note)
+
+
+def fixed_row(name: str, predicted: np.ndarray, labels: np.ndarray, note: str = "") -> dict:
+    """A row with no scores to rank (a trivial detector): no AUCs."""
+    confusion = Confusion.of(predicted, labels)
+    metrics = {
+        "n_scored": len(labels),
+        "n_positive": int(np.sum(labels)),
+        "threshold": None,
+        "precision": confusion.precision,
+        "recall": confusion.recall,
+        "f1": confusion.f1,
+        "false_positive_rate": confusion.false_positive_rate,
+        "roc_auc": None,
+        "pr_auc": None,
+        "confusion": dataclasses.asdict(confusion),
+    }
+    return _row(name, metrics, note)
+
+
+def _row(name: str, metrics: dict[str, Any], note: str) -> dict[str, Any]:
+    c = metrics["confusion"]
+    metrics["far"] = 100.0 * c["fp"] / (c["fp"] + c["tn"]) if c["fp"] + c["tn"] else 0.0
+    metrics["mar"] = 100.0 * c["fn"] / (c["fn"] + c["tp"]) if c["fn"] + c["tp"] else 0.0
+    return {"name": name, "kind": "measured", "note": note, **metrics}
+
+
+def pot_row(
+    label: str, scores: np.ndarray, labels: np.ndarray, normal_validation_scores: np.ndarray
+) -> dict[str, Any]:
+    """The same model's scores against a POT threshold (quantile POT_QUANTILE) fitted to its
+    normal validation scores: a threshold variant that needs no retraining."""
+    threshold = pot_threshold(normal_validation_scores, POT_QUANTILE)
+    return metric_row(
+        f"{label}, POT threshold",
+        scores,
+        labels,
+        threshold,
+        f"same model; extreme-value (POT) threshold at {POT_QUANTILE} from normal validation "
+        "scores (models.thresholds.pot_threshold)",
+    )
+
+
+def smoothed_rows(
+    label: str,
+    ordered_scores: np.ndarray,
+    validation: np.ndarray,
+    normal_validation: np.ndarray,
+    test: np.ndarray,
+    test_labels: np.ndarray,
+    quantile: float,
+) -> dict[str, Any]:
+    """The same model's scores smoothed over time (models.scoring.smooth_scores, span SMOOTHING),
+    against the `quantile` of the smoothed normal validation scores.
+
+    ordered_scores  # (n,) in time order; validation, test: indices into it
+    normal_validation  # (len(validation),) bool
+    """
+    smoothed = smooth_scores(ordered_scores, SMOOTHING)
+    threshold = quantile_threshold(smoothed[validation][normal_validation], quantile)
+    return metric_row(
+        f"{label}, smoothed scores",
+        smoothed[test],
+        test_labels,
+        threshold,
+        f"same model; each score averaged with the {SMOOTHING - 1} before it in time, threshold "
+        f"the {quantile} quantile of the smoothed normal validation scores",
+    )
+
+
+def trivial_rows(labels: np.ndarray) -> list[dict[str, Any]]:
+    rows = [
+        fixed_row("always-alarm (trivial)", np.ones(len(labels), bool), labels),
+        fixed_row("never-alarm (trivial)", np.zeros(len(labels), bool), labels),
+    ]
+    for row in rows:
+        row["kind"] = "trivial"
+    rows[0]["pr_auc"] = float(np.mean(labels))  # a constant score: PR AUC is the positive rate
+    rows[0]["roc_auc"] = 0.5
+    return rows
+
+
+def anchor_row(name: str, note: str = "", **figures: Any) -> dict[str, Any]:
+    """A published figure (not measured here): only the numbers the source gives."""
+    return {"name": name, "kind": "anchor", "note": note, **figures}
+
+
+# ---------------------------------------------------------------- provenance and output
+
+
+def git_commit() -> str:
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" + uncommitted changes" if dirty else "")
+
+
+def command_line() -> str:
+    """The command as it would be typed from the repository root."""
+    argv = list(sys.argv)
+    script = Path(argv[0])
+    if script.suffix == ".py":
+        try:
+            module = script.resolve().relative_to(REPO).with_suffix("")
+            argv[0:1] = ["-m", ".".join(module.parts)]
+        except ValueError:
+            argv[0] = str(script)
+    return ".venv/bin/python " + " ".join(shlex.quote(a) for a in argv)
+
+
+def new_result(protocol: str, title: str, data_path: Path, quick: bool) -> dict[str, Any]:
+    return {
+        "protocol": protocol,
+        "title": title,
+        "data": str(data_path),
+        "quick": quick,
+        "command": command_line(),
+        "commit": git_commit(),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "started": time.monotonic(),
+        "settings": {},
+        "rows": [],
+        "notes": [],
+    }
+
+
+def finish(result: dict[str, Any], json_path: Path | None) -> None:
+    result["seconds"] = round(time.monotonic() - result.pop("started"), 1)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result, indent=2, default=_json_default) + "\n")
+    print(render(result))
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return str(value)
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+COLUMNS = (
+    "precision",
+    "recall",
+    "F1",
+    "ROC AUC",
+    "PR AUC",
+    "FAR %",
+    "MAR %",
+    "TN",
+    "FP",
+    "FN",
+    "TP",
+)
+
+
+def render(result: dict[str, Any], heading: str = "###") -> str:
+    """One protocol as markdown: its table, settings, notes and provenance."""
+    lines = [f"{heading} {result['title']}", ""]
+    lines += _table(result["rows"])
+    if "variant" in result:
+        lines += ["", f"{heading}# {result['variant']['title']}", ""]
+        lines += _table(result["variant"]["rows"])
+    lines.append("")
+    for row in result["rows"] + result.get("variant", {}).get("rows", []):
+        if row.get("note"):
+            lines.append(f"- **{row['name']}**: {row['note']}")
+    for note in result["notes"]:
+        lines.append(f"- {note}")
+    if result["settings"]:
+        settings = json.dumps(result["settings"], default=_json_default)
+        lines.append(f"- settings: `{settings}`")
+    lines.append(
+        f"- command: `{result['command']}` ({result.get('seconds', '?')} s); "
+        f"commit {result['commit']}; {result['date']}"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _table(rows: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    lines.append("| row | " + " | ".join(COLUMNS) + " |")
+    lines.append("|---|" + "---:|" * len(COLUMNS))
+    for row in rows:
+        c = row.get("confusion") or {}
+        cells = [
+            _fmt(row.get("precision")),
+            _fmt(row.get("recall")),
+            _fmt(row.get("f1")),
+            _fmt(row.get("roc_auc")),
+            _fmt(row.get("pr_auc")),
+            _fmt(row.get("far"), 1),
+            _fmt(row.get("mar"), 1),
+            *(_fmt(c.get(k)) for k in ("tn", "fp", "fn", "tp")),
+        ]
+        name = row["name"] if row["kind"] != "anchor" else f"*{row['name']}* (published)"
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+# ---------------------------------------------------------------- training through the product
+
+
+def train_and_load(data: Dataset, options: TrainingOptions, name: str = "bench") -> Detector:
+    """Train with `rarewatch train`'s code, write the artifact, load it back as the service does."""
+    trained = train_detector(data, options)
+    with tempfile.TemporaryDirectory(prefix="rarewatch-bench-") as root:
+        store = ModelStore(root)
+        fields = {f.name for f in dataclasses.fields(trained)}
+        if "onnx" in fields and getattr(trained, "onnx", None) is not None:
+            store.write(name, trained.spec, trained.weights, trained.onnx)  # type: ignore[call-arg]
+        else:
+            store.write(name, trained.spec, trained.weights)
+        return load_detector(store, name)
+
+
+def scores_for_rows(detector: Detector, values: np.ndarray, first: int, stop: int) -> np.ndarray:
+    """The score of the window ending on each row first..stop-1, using the rows before `first`
+    as context (so every row from `first` on has a window); first >= lookback - 1."""
+    context = first - detector.lookback + 1
+    if context < 0:
+        raise ValueError(f"row {first} has fewer than lookback - 1 rows before it")
+    detection = detector.detect(values[context:stop])
+    return np.asarray(detection.scores, dtype=np.float64)

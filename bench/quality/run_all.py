@@ -1,0 +1,255 @@
+"""Run the three quality protocols one after another and write docs/benchmarks.md's quality part.
+
+    .venv/bin/python -m bench.quality.run_all ../shared/data            # the baseline section
+    .venv/bin/python -m bench.quality.run_all ../shared/data --lever "last-step score" \\
+        --set score_on=last_step --no-baselines                          # one row of levers
+
+DATA holds processminer/sheet-breaks.csv and skab/. Without --lever the run replaces the quality
+section (every table, the goals, the command, commit and date) and adds its row to the levers
+table as the baseline; with --lever it only adds (or replaces) that lever's row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a file: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.quality import common
+
+PROTOCOLS = ("article", "chronological", "skab")
+DOC = common.REPO / "docs" / "benchmarks.md"
+RESULTS = common.REPO / "bench" / "quality" / "results"
+QUALITY = ("<!-- quality:begin -->", "<!-- quality:end -->")
+LEVERS = ("<!-- levers:begin -->", "<!-- levers:end -->")
+BASELINE_ROW = "baseline (defaults)"
+LEVER_HEADER = (
+    "| lever | article F1 | article ROC AUC | chrono F1 | chrono ROC AUC | chrono F1, max-F1 "
+    "valid. / POT | SKAB F1 | SKAB FAR % | SKAB MAR % | SKAB F1 / FAR / MAR, POT | "
+    "SKAB anomaly-free F1 | command, commit, date |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
+)
+
+
+def data_path(root: Path, protocol: str) -> Path:
+    if protocol == "skab":
+        return root / "skab"
+    return root / "processminer" / "sheet-breaks.csv"
+
+
+def run(protocol: str, root: Path, args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    command = [sys.executable, "-m", f"bench.quality.{protocol}", str(data_path(root, protocol))]
+    shown = out.relative_to(common.REPO) if out.is_relative_to(common.REPO) else out
+    command += ["--json", str(shown), "--label", args.label]
+    command += [f"--set={s}" for s in args.settings]
+    if args.quick:
+        command.append("--quick")
+    if args.no_baselines:
+        command.append("--no-anomaly-free" if protocol == "skab" else "--no-article-baseline")
+    if protocol == "article" and args.article_epochs is not None:
+        command += ["--article-epochs", str(args.article_epochs)]
+    common.log(f"== {protocol}: {' '.join(command[1:])}")
+    subprocess.run(command, cwd=common.REPO, check=True, stdout=subprocess.DEVNULL)
+    result: dict[str, Any] = json.loads((common.REPO / shown).read_text())
+    return result
+
+
+def own_rows(result: dict[str, Any] | None, label: str) -> dict[str, dict[str, Any]]:
+    """The rows of the rarewatch model under `label`, keyed by what follows the label."""
+    if result is None:
+        return {}
+    rows = result["rows"] + result.get("variant", {}).get("rows", [])
+    return {r["name"][len(label) :]: r for r in rows if r["name"].startswith(label)}
+
+
+def _f(row: dict[str, Any] | None, key: str, digits: int = 3) -> str:
+    if row is None or row.get(key) is None:
+        return "-"
+    return f"{row[key]:.{digits}f}"
+
+
+def lever_row(name: str, results: dict[str, dict[str, Any]], label: str, command: str) -> str:
+    a = own_rows(results.get("article"), label).get("")
+    c = own_rows(results.get("chronological"), label)
+    s = own_rows(results.get("skab"), label)
+    any_result = next(iter(results.values()))
+    cells = [
+        name,
+        _f(a, "f1"),
+        _f(a, "roc_auc"),
+        _f(c.get(""), "f1"),
+        _f(c.get(""), "roc_auc"),
+        f"{_f(c.get(', max-F1 threshold on validation'), 'f1')} / "
+        f"{_f(c.get(', POT threshold'), 'f1')}",
+        _f(s.get(""), "f1"),
+        _f(s.get(""), "far", 1),
+        _f(s.get(""), "mar", 1),
+        f"{_f(s.get(', POT threshold'), 'f1')} / {_f(s.get(', POT threshold'), 'far', 1)} / "
+        f"{_f(s.get(', POT threshold'), 'mar', 1)}",
+        _f(s.get(", trained on anomaly-free.csv"), "f1"),
+        f"`{command}`; {any_result['commit']}; {any_result['date']}",
+    ]
+    return "| " + " | ".join(cells) + " |\n"
+
+
+def goals(results: dict[str, dict[str, Any]], label: str) -> str:
+    a = own_rows(results.get("article"), label).get("")
+    c = own_rows(results.get("chronological"), label).get("")
+    s = own_rows(results.get("skab"), label).get("")
+
+    def met(ok: bool | None) -> str:
+        return "-" if ok is None else ("**met**" if ok else "not met")
+
+    def check(row: dict[str, Any] | None, test: Any) -> bool | None:
+        return None if row is None or row.get("roc_auc") is None and "far" not in row else test(row)
+
+    lines = [
+        "| goal | measured (rarewatch row) | target | status |",
+        "|---|---|---|---|",
+        f"| sheet breaks, article protocol | F1 {_f(a, 'f1')}, ROC AUC {_f(a, 'roc_auc')} | "
+        f"F1 >= 0.15 and ROC AUC >= 0.85 | "
+        f"{met(check(a, lambda r: r['f1'] >= 0.15 and (r['roc_auc'] or 0) >= 0.85))} |",
+        f"| sheet breaks, chronological | F1 {_f(c, 'f1')}, ROC AUC {_f(c, 'roc_auc')} | "
+        f"F1 >= 0.10 and ROC AUC >= 0.70 | "
+        f"{met(check(c, lambda r: r['f1'] >= 0.10 and (r['roc_auc'] or 0) >= 0.70))} |",
+        f"| SKAB leaderboard | F1 {_f(s, 'f1')}, FAR {_f(s, 'far', 2)} %, MAR {_f(s, 'mar', 2)} % "
+        f"| F1 >= 0.80, FAR <= 13.5 %, MAR <= 28 % | "
+        f"{met(check(s, lambda r: r['f1'] >= 0.80 and r['far'] <= 13.5 and r['mar'] <= 28))} |",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def replace_between(text: str, markers: tuple[str, str], body: str) -> str:
+    begin, end = markers
+    block = f"{begin}\n{body}{end}"
+    if begin in text and end in text:
+        return re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+    return text.rstrip("\n") + "\n\n" + block + "\n"
+
+
+def update_levers(text: str, name: str, row: str) -> str:
+    begin, end = LEVERS
+    body = text.split(begin, 1)[1].split(end, 1)[0] if begin in text and end in text else ""
+    rows = [
+        line + "\n"
+        for line in body.splitlines()
+        if line.startswith("| ") and not line.startswith("| lever ")
+    ]
+    rows = [r for r in rows if r.split("|")[1].strip() != name]
+    rows.append(row)
+    rows.sort(key=lambda r: r.split("|")[1].strip() != BASELINE_ROW)  # the baseline first
+    return replace_between(text, LEVERS, LEVER_HEADER + "".join(rows))
+
+
+def skeleton() -> str:
+    return "# Benchmarks\n\n" + quality_skeleton()
+
+
+def quality_skeleton() -> str:
+    return (
+        "## Detection quality\n\n"
+        "Produced by `bench/quality/` (protocols: `../shared/EVALUATION.md`). Every figure below "
+        "comes from the command printed with it; thresholds and options come from training or "
+        "validation data only, never from test labels.\n\n"
+        f"{QUALITY[0]}\n{QUALITY[1]}\n\n"
+        "### Levers, one at a time\n\n"
+        "Each row changes one thing from the defaults (`--set`), runs the same scripts, and "
+        "reports the rarewatch row of each protocol (threshold: the model's own, from "
+        "validation).\n\n"
+        f"{LEVERS[0]}\n{LEVERS[1]}\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data", type=Path, help="folder with processminer/ and skab/")
+    parser.add_argument("--quick", action="store_true", help="a few epochs and files")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="K=V")
+    parser.add_argument("--label", default="rarewatch defaults")
+    parser.add_argument("--lever", help="record this run as one row of the levers table")
+    parser.add_argument("--only", default=",".join(PROTOCOLS), help="protocols to run")
+    parser.add_argument("--no-baselines", action="store_true", help="skip article/anomaly-free")
+    parser.add_argument("--article-epochs", type=int, help="epochs of the article baseline")
+    parser.add_argument(
+        "--doc", type=Path, help=f"document to update (default {DOC}; with --quick, a scratch copy)"
+    )
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder for the JSON")
+    parser.add_argument(
+        "--from-results",
+        action="store_true",
+        help="train nothing: rewrite the document from the JSON of an earlier run (same options)",
+    )
+    args = parser.parse_args(argv)
+    if args.lever:
+        args.label = args.lever
+
+    started = time.monotonic()
+    command = common.command_line()
+    slug = re.sub(r"[^a-z0-9]+", "-", (args.lever or "baseline").lower()).strip("-")
+    if args.quick:  # never overwrite real results or figures with quick-mode ones
+        slug = f"quick-{slug}"
+        args.doc = args.doc or args.results / "quick-benchmarks.md"
+    args.doc = args.doc or DOC
+    results: dict[str, dict[str, Any]] = {}
+    run_file = args.results / slug / "run.json"
+    for protocol in [p.strip() for p in args.only.split(",") if p.strip()]:
+        if protocol not in PROTOCOLS:
+            raise SystemExit(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
+        out = args.results / slug / f"{protocol}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if args.from_results:
+            results[protocol] = json.loads(out.read_text())
+        else:
+            results[protocol] = run(protocol, args.data, args, out)
+    if args.from_results:
+        run_info = json.loads(run_file.read_text())
+    else:
+        run_info = {
+            "command": command,
+            "minutes": round((time.monotonic() - started) / 60, 1),
+            "commit": common.git_commit(),
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        }
+        run_file.write_text(json.dumps(run_info, indent=2) + "\n")
+    command, minutes = run_info["command"], run_info["minutes"]
+
+    text = args.doc.read_text() if args.doc.exists() else skeleton()
+    if QUALITY[0] not in text:  # a document written by other benchmarks: add our part
+        text = text.rstrip("\n") + "\n\n" + quality_skeleton()
+    if not args.lever:
+        header = (
+            f"Run with `{command}`: {minutes:.1f} minutes on this machine; "
+            f"commit {run_info['commit']}; {run_info['date']}"
+            + (
+                " (**quick mode**: a few epochs and files, figures meaningless)"
+                if args.quick
+                else ""
+            )
+            + ".\n\n"
+        )
+        body = header + "#### Goals\n\n" + goals(results, args.label) + "\n"
+        for protocol in PROTOCOLS:
+            if protocol in results:
+                body += common.render(results[protocol], heading="####") + "\n"
+        text = replace_between(text, QUALITY, body)
+    text = update_levers(
+        text,
+        args.lever or BASELINE_ROW,
+        lever_row(args.lever or BASELINE_ROW, results, args.label, command),
+    )
+    args.doc.parent.mkdir(parents=True, exist_ok=True)
+    args.doc.write_text(text)
+    common.log(f"wrote {args.doc} ({minutes:.1f} minutes)")
+
+
+if __name__ == "__main__":
+    main()

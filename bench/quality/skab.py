@@ -1,0 +1,176 @@
+"""The SKAB leaderboard protocol, per file, plus the service's anomaly-free-trained variant.
+
+    .venv/bin/python -m bench.quality.skab ../shared/data/skab
+
+Leaderboard: for each experiment file (valve1/, valve2/, other/) separately, a model is trained
+on its first 400 rows (scaler, network, threshold: unlabelled, as the leaderboard does) and
+scores the rest; F1, FAR and MAR are pooled over all test rows. Variant, reported apart: one
+model trained on anomaly-free/anomaly-free.csv scores every file whole. Training and scoring
+are `rarewatch train` / `rarewatch score`'s code (train_detector, ModelStore, Detector.detect).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import numpy as np
+
+from bench.quality import common
+from models.data import Dataset, read_table, select
+from models.scoring import smooth_scores
+from models.thresholds import pot_threshold, quantile_threshold
+from models.training import TrainingOptions
+
+TRAIN_ROWS = 400
+TIME, LABEL, CHANGEPOINT = "datetime", "anomaly", "changepoint"
+ANOMALY_FREE = "anomaly-free"
+QUICK_FILES = 3
+
+
+def experiment_files(root: Path) -> list[Path]:
+    """Every labelled experiment: <group>/<n>.csv outside anomaly-free/, in a stable order."""
+    files = [p for p in root.glob("*/*.csv") if p.parent.name != ANOMALY_FREE]
+
+    def order(path: Path) -> tuple[str, int, str]:
+        stem = path.stem
+        return (path.parent.name, int(stem) if stem.isdigit() else -1, stem)
+
+    return sorted(files, key=order)
+
+
+def load(path: Path, features: list[str] | None = None) -> Dataset:
+    frame = read_table(path)
+    label = LABEL if LABEL in frame.columns else None
+    exclude = [c for c in (CHANGEPOINT,) if c in frame.columns]
+    if features is not None:
+        return select(frame, time_column=TIME, label_column=label, features=features)
+    return select(frame, time_column=TIME, label_column=label, exclude=exclude)
+
+
+def pooled_rows(name: str, ratios: list[np.ndarray], labels: list[np.ndarray], note: str) -> dict:
+    """Pooled metrics; each file's scores are divided by its own threshold, so 1 is the cut."""
+    return common.metric_row(name, np.concatenate(ratios), np.concatenate(labels), 1.0, note)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data", type=Path, help="the SKAB folder (valve1/, valve2/, other/, ...)")
+    common.add_common_arguments(parser)
+    parser.add_argument("--no-anomaly-free", action="store_true", help="skip the variant")
+    args = parser.parse_args(argv)
+
+    result = common.new_result("skab", "SKAB, leaderboard protocol", args.data, args.quick)
+    options = common.apply_overrides(TrainingOptions(), args.settings)
+    files = experiment_files(args.data)
+    if args.quick:
+        options = dataclasses.replace(options, epochs=min(options.epochs, 2))
+        files = files[:QUICK_FILES]
+    if not files:
+        raise SystemExit(f"{args.data}: no <group>/<n>.csv experiment files")
+
+    ratios, pot_ratios, smooth_ratios, labels, per_file = [], [], [], [], []
+    n_validation = round(TRAIN_ROWS * options.validation_fraction)
+    features: list[str] | None = None
+    for i, path in enumerate(files):
+        data = load(path)
+        features = features or data.features
+        assert data.labels is not None
+        common.log(f"skab {i + 1}/{len(files)}: {path.parent.name}/{path.name}")
+        detector = common.train_and_load(
+            common.rows_of(data, slice(0, TRAIN_ROWS), labelled=False), options
+        )
+        scores = common.scores_for_rows(detector, data.values, TRAIN_ROWS, data.n_rows)
+        ratios.append(scores / detector.threshold)
+        valid = common.scores_for_rows(detector, data.values, TRAIN_ROWS - n_validation, TRAIN_ROWS)
+        pot_ratios.append(scores / pot_threshold(valid, common.POT_QUANTILE))
+        smoothed = smooth_scores(np.r_[valid, scores], common.SMOOTHING)
+        cut = quantile_threshold(smoothed[: len(valid)], options.threshold_quantile)
+        smooth_ratios.append(smoothed[len(valid) :] / cut)
+        labels.append(data.labels[TRAIN_ROWS:])
+        per_file.append(
+            f"{path.parent.name}/{path.name}: epochs {detector.spec.training.epochs_run}"
+        )
+    rows = [
+        pooled_rows(
+            args.label,
+            ratios,
+            labels,
+            f"{len(files)} files; per file: trained on rows 0-{TRAIN_ROWS - 1} "
+            f"(the last {options.validation_fraction:.0%} of them validate), threshold "
+            f"{options.threshold_method} from them; ROC/PR AUC over scores / own threshold",
+        )
+    ]
+    rows.append(
+        pooled_rows(
+            f"{args.label}, POT threshold",
+            pot_ratios,
+            labels,
+            f"same models; per file, an extreme-value (POT) threshold at {common.POT_QUANTILE} "
+            "fitted to its validation rows' scores",
+        )
+    )
+    rows.append(
+        pooled_rows(
+            f"{args.label}, smoothed scores",
+            smooth_ratios,
+            labels,
+            f"same models; each score averaged with the {common.SMOOTHING - 1} before it, "
+            f"threshold the {options.threshold_quantile} quantile of the smoothed validation rows",
+        )
+    )
+    all_labels = np.concatenate(labels)
+    rows += common.trivial_rows(all_labels)
+    for name, f1, far, mar in (
+        ("Conv-AE", 0.78, 13.55, 28.02),
+        ("MSET", 0.78, 39.73, 14.13),
+        ("LSTM-AE", 0.74, 29.96, 25.92),
+        ("Isolation forest", 0.29, 2.56, 82.89),
+    ):
+        rows.append(common.anchor_row(f"{name} (SKAB leaderboard)", f1=f1, far=far, mar=mar))
+    result["notes"].append(
+        f"{len(all_labels)} test rows, {all_labels.mean():.1%} anomalous; "
+        "scores are per point, each test row scored by the window ending on it"
+    )
+    result["settings"]["rarewatch"] = common.describe_options(options)
+    result["rows"] = rows
+
+    if not args.no_anomaly_free:
+        free_path = args.data / ANOMALY_FREE / f"{ANOMALY_FREE}.csv"
+        common.log("skab anomaly-free variant")
+        free = load(free_path, features)
+        detector = common.train_and_load(free, options)
+        v_scores, v_labels = [], []
+        for path in files:
+            data = load(path, features)
+            assert data.labels is not None
+            detection = detector.detect(data.values)
+            v_scores.append(np.asarray(detection.scores, np.float64))
+            v_labels.append(data.labels[detection.window_end_rows])
+        scores, variant_labels = np.concatenate(v_scores), np.concatenate(v_labels)
+        variant = [
+            common.metric_row(
+                f"{args.label}, trained on anomaly-free.csv",
+                scores,
+                variant_labels,
+                detector.threshold,
+                f"one model ({detector.spec.training.epochs_run} epochs) scores all "
+                f"{len(files)} files whole ({len(scores)} rows; the first "
+                f"{detector.lookback - 1} rows of each file end no window)",
+            ),
+            *common.trivial_rows(variant_labels),
+        ]
+        result["variant"] = {
+            "title": "SKAB, the service's variant (trained once on anomaly-free.csv)",
+            "rows": variant,
+        }
+    common.finish(result, args.json)
+
+
+if __name__ == "__main__":
+    main()

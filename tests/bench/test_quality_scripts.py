@@ -1,0 +1,161 @@
+"""The quality benchmark scripts run end to end (quick mode) on small synthetic data laid out like
+the real sets, and write well-formed results. Nothing here looks at a score's value."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.quality import run_all
+from bench.quality.article import article_windows, shuffle_split
+from bench.quality.common import REPO, curve_shift
+
+SKAB_SENSORS = [
+    "Accelerometer1RMS",
+    "Accelerometer2RMS",
+    "Current",
+    "Pressure",
+    "Temperature",
+    "Thermocouple",
+    "Voltage",
+    "Volume Flow RateRMS",
+]
+METRIC_KEYS = {"name", "kind", "precision", "recall", "f1", "roc_auc", "pr_auc", "confusion"}
+
+
+def sheet_breaks_like(path: Path, n_rows: int = 420, seed: int = 0) -> None:
+    """time (M/D/YY H:MM), y with isolated breaks, x1..x61 with x28 categorical, x61 binary."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n_rows)
+    times = pd.date_range("1999-05-01", periods=n_rows, freq="2min")
+    frame = pd.DataFrame({"time": [f"{d.month}/{d.day}/{d:%y} {d.hour}:{d:%M}" for d in times]})
+    breaks = np.zeros(n_rows, dtype=int)
+    breaks[np.arange(13, n_rows - 3, 19)] = 1  # never two in a row; some in every part
+    frame["y"] = breaks
+    for i in range(1, 62):
+        frame[f"x{i}"] = np.sin(2 * np.pi * t / (20 + i)) + rng.normal(0, 0.1, n_rows)
+    frame["x28"] = rng.integers(0, 8, n_rows).astype(float)
+    frame["x61"] = rng.integers(0, 2, n_rows)
+    frame.to_csv(path, index=False)
+
+
+def skab_like(root: Path, seed: int = 0) -> None:
+    """valve1/, valve2/, other/ experiments and anomaly-free/anomaly-free.csv, `;`-separated."""
+    rng = np.random.default_rng(seed)
+
+    def table(n_rows: int, fault: slice | None) -> pd.DataFrame:
+        times = pd.date_range("2020-03-09 10:14:33", periods=n_rows, freq="s")
+        frame = pd.DataFrame({"datetime": times.strftime("%Y-%m-%d %H:%M:%S")})
+        for k, sensor in enumerate(SKAB_SENSORS):
+            frame[sensor] = np.cos(np.arange(n_rows) / (5 + k)) + rng.normal(0, 0.05, n_rows)
+        if fault is not None:
+            frame.loc[frame.index[fault], "Pressure"] += 3.0
+            labels = np.zeros(n_rows)
+            labels[fault] = 1.0
+            frame["anomaly"] = labels
+            frame["changepoint"] = np.r_[0.0, np.diff(labels) != 0].astype(float)
+        return frame
+
+    for group, names in (("valve1", ["0", "1"]), ("valve2", ["0"]), ("other", ["1"])):
+        (root / group).mkdir(parents=True)
+        for name in names:
+            table(560, slice(450, 500)).to_csv(root / group / f"{name}.csv", sep=";", index=False)
+    (root / "anomaly-free").mkdir()
+    table(700, None).to_csv(root / "anomaly-free" / "anomaly-free.csv", sep=";", index=False)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """`run_all --quick` on synthetic data: every script once, in its own process."""
+    root = tmp_path_factory.mktemp("data")
+    (root / "processminer").mkdir()
+    sheet_breaks_like(root / "processminer" / "sheet-breaks.csv")
+    skab_like(root / "skab")
+    doc, results = root / "benchmarks.md", root / "results"
+    doc.write_text("# Benchmarks\n\n<!-- perf:start -->\nperformance\n<!-- perf:end -->\n")
+    command = [sys.executable, "-m", "bench.quality.run_all", str(root), "--quick"]
+    command += ["--doc", str(doc), "--results", str(results)]
+    subprocess.run(command, cwd=REPO, check=True, capture_output=True, timeout=600)
+    return doc, results
+
+
+@pytest.mark.parametrize("protocol", ["article", "chronological", "skab"])
+def test_each_protocol_writes_well_formed_rows(quick_run, protocol: str) -> None:  # noqa: ANN001
+    _, results = quick_run
+    result = json.loads((results / "quick-baseline" / f"{protocol}.json").read_text())
+    assert result["quick"] is True and result["command"] and result["commit"]
+    measured = [row for row in result["rows"] if row["kind"] == "measured"]
+    kinds = {row["kind"] for row in result["rows"]}
+    assert measured and {"trivial", "anchor"} <= kinds
+    for row in measured:
+        assert row.keys() >= METRIC_KEYS
+        assert set(row["confusion"]) == {"tn", "fp", "fn", "tp"}
+        assert sum(row["confusion"].values()) == row["n_scored"]
+    if protocol == "skab":
+        assert result["variant"]["rows"][0]["kind"] == "measured"
+
+
+def test_the_runner_fills_the_quality_section_and_keeps_the_rest(quick_run) -> None:  # noqa: ANN001
+    doc, _ = quick_run
+    text = doc.read_text()
+    assert "<!-- perf:start -->\nperformance\n<!-- perf:end -->" in text
+    for marker in (*run_all.QUALITY, *run_all.LEVERS):
+        assert text.count(marker) == 1
+    assert "bench.quality.run_all" in text and "quick mode" in text
+    assert "| baseline (defaults) |" in text
+    for title in ("article's protocol", "chronological", "SKAB, leaderboard", "anomaly-free"):
+        assert title in text
+
+
+def test_a_lever_row_replaces_the_row_of_the_same_name() -> None:
+    text = run_all.update_levers("# B\n", "x", "| x | 1 |\n")
+    text = run_all.update_levers(text, "y", "| y | 2 |\n")
+    text = run_all.update_levers(text, "x", "| x | 3 |\n")
+    body = text.split(run_all.LEVERS[0])[1]
+    assert body.count("| x |") == 1 and "| x | 3 |" in body and "| y | 2 |" in body
+
+
+def test_the_split_draws_the_same_indices_as_sklearn() -> None:
+    model_selection = pytest.importorskip("sklearn.model_selection")
+    indices = np.arange(1003)
+    expected_train, expected_test = model_selection.train_test_split(
+        indices, test_size=0.2, random_state=123
+    )
+    train, test = shuffle_split(len(indices), 0.2, 123)
+    np.testing.assert_array_equal(train, expected_train)
+    np.testing.assert_array_equal(test, expected_test)
+
+
+def test_the_curve_shift_labels_the_two_rows_before_each_event_and_drops_it() -> None:
+    labels = np.array([0, 0, 0, 1, 0, 0, 0, 1, 0, 1])
+    kept, shifted = curve_shift(labels, 2)
+    assert kept.sum() == 7
+    np.testing.assert_array_equal(shifted, [0, 1, 1, 0, 1, 1, 1])
+
+
+def test_article_windows_skip_two_rows_and_are_labelled_by_their_last_row() -> None:
+    values = np.arange(20, dtype=float)[:, None]
+    labels = np.arange(20) % 2
+    windows, window_labels = article_windows(values, labels, lookback=5)
+    assert len(windows) == 20 - 5 - 1
+    np.testing.assert_array_equal(windows[0, :, 0], [2, 3, 4, 5, 6])
+    assert window_labels[0] == labels[6] and window_labels[-1] == labels[19]
+
+
+def test_the_document_can_be_rewritten_from_the_results_without_training(
+    quick_run,  # noqa: ANN001
+    tmp_path: Path,
+) -> None:
+    _, results = quick_run
+    doc = tmp_path / "rewritten.md"
+    run_all.main(
+        ["unused", "--quick", "--from-results", "--results", str(results), "--doc", str(doc)]
+    )
+    text = doc.read_text()
+    assert "| baseline (defaults) |" in text and "bench.quality.run_all" in text
