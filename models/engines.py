@@ -80,5 +80,10 @@ class OnnxEngine(Engine):
         )
         self._input = self._session.get_inputs()[0].name
 
+    @property
+    def session(self) -> Any:
+        """The ONNX Runtime session itself: the floor any wrapper is measured against."""
+        return self._session
+
     def _run(self, windows: np.ndarray) -> np.ndarray:
         return self._session.run(None, {self._input: windows})[0]
