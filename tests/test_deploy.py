@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
+
+import pytest
 
 from app.metrics import Metrics
 
@@ -66,3 +70,17 @@ def test_prometheus_scrapes_the_api_service_and_grafana_reads_prometheus() -> No
     provisioning = DEPLOY / "grafana" / "provisioning"
     datasource = (provisioning / "datasources" / "prometheus.yml").read_text()
     assert "uid: prometheus" in datasource and "url: http://prometheus:9090" in datasource
+
+
+@pytest.mark.skipif(
+    shutil.which("promtool") is None,
+    reason="promtool is not installed (apt-get install prometheus); .ci/run installs it",
+)
+def test_promtool_accepts_the_prometheus_config() -> None:
+    result = subprocess.run(
+        ["promtool", "check", "config", str(DEPLOY / "prometheus.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
