@@ -39,6 +39,7 @@ import orjson
 from app.settings import Settings
 from bench.perf import http
 from bench.perf.fixtures import ARTICLE, train_bench_model
+from bench.report import git_commit, replace_section
 from models.artifact import WEIGHTS_FILE, ModelStore
 
 START, END = "<!-- load:start -->", "<!-- load:end -->"
@@ -278,38 +279,21 @@ def main() -> None:
                 shutil.rmtree(root / ARTICLE.name / str(version))
         lines, passed = measure(store, args.seconds)
     header = [
-        f"Run on {dt.date.today().isoformat()} at commit {_commit()} with "
+        f"Run on {dt.date.today().isoformat()} at commit {git_commit()} with "
         f"`{_command()}` ({os.cpu_count()} cores, server and wrk on the same machine).",
         "",
     ]
     report = "\n".join(header + lines)
     print(report)
     if args.write:
-        _replace_section(args.write, report)
+        replace_section(
+            args.write, (START, END), report, "Reliability", "## Load at twice the capacity\n\n"
+        )
     sys.exit(0 if passed else 1)
-
-
-def _commit() -> str:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], capture_output=True, text=True).stdout.strip()
-
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--untracked-files=no")
-    return commit + (" (with uncommitted changes)" if dirty else "")
 
 
 def _command() -> str:
     return "python -m bench.load.run " + " ".join(sys.argv[1:])
-
-
-def _replace_section(path: Path, report: str) -> None:
-    text = path.read_text() if path.exists() else "# Reliability\n"
-    block = f"{START}\n{report}\n{END}"
-    if START in text and END in text:
-        text = text[: text.index(START)] + block + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n## Load at twice the capacity\n\n" + block + "\n"
-    path.write_text(text)
 
 
 if __name__ == "__main__":

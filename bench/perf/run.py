@@ -12,7 +12,6 @@ import argparse
 import datetime as dt
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ import orjson
 from bench.perf import http, inprocess, training_speed
 from bench.perf.fixtures import ARTICLE, SEED, train_bench_model
 from bench.perf.timing import median_seconds
+from bench.report import git_commit, replace_section
 from models.artifact import ModelStore
 from models.loading import load_detector
 
@@ -42,7 +42,7 @@ def main() -> None:
     batches = (1, 32) if args.quick else inprocess.BATCH_SIZES
 
     root = Path(tempfile.mkdtemp(prefix="rarewatch-perf-"))
-    lines = [f"Measured {dt.date.today()} at commit {_commit()} with `{_command()}`.", ""]
+    lines = [f"Measured {dt.date.today()} at commit {git_commit()} with `{_command()}`.", ""]
     for model in (ARTICLE, SEED):
         train_bench_model(root, model)
     store = ModelStore(root)
@@ -55,7 +55,7 @@ def main() -> None:
     report = "\n".join(lines)
     print(report)
     if args.write:
-        _replace_section(args.write, report)
+        replace_section(args.write, (START, END), f"## Performance\n\n{report}", "Benchmarks")
 
 
 @dataclass(frozen=True)
@@ -262,30 +262,8 @@ def _training_section(quick: bool, goals: list[Goal]) -> list[str]:
     return lines
 
 
-def _commit() -> str:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], capture_output=True, text=True).stdout.strip()
-
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    return commit + (
-        " (with uncommitted changes)"
-        if git("status", "--porcelain", "--untracked-files=no")
-        else ""
-    )
-
-
 def _command() -> str:
     return "python -m bench.perf.run " + " ".join(sys.argv[1:])
-
-
-def _replace_section(path: Path, report: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{START}\n## Performance\n\n{report}\n{END}"
-    if START in text and END in text:
-        text = text[: text.index(START)] + block + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
 
 
 if __name__ == "__main__":
