@@ -68,3 +68,13 @@ def test_runs_of_anomalous_windows_become_events_with_peak_and_top_feature() -> 
 
 def test_no_anomalies_means_no_events() -> None:
     assert find_events(np.zeros(4, bool), np.zeros(4), np.full((4, 2), 0.5)) == []
+
+
+def test_errors_too_large_for_float32_squares_still_give_finite_scores() -> None:
+    windows = np.zeros((2, 3, 2), np.float32)
+    reconstructed = np.full((2, 3, 2), 1e20, np.float32)  # squares overflow float32, not float64
+    reconstructed[1] = 1.0
+    errors = window_errors(windows, reconstructed)
+    assert np.isfinite(errors.scores).all()
+    assert errors.scores[0] == pytest.approx(1e40, rel=1e-6) and errors.scores[1] == 1.0
+    np.testing.assert_allclose(errors.contributions, 0.5)
