@@ -9,8 +9,10 @@ from __future__ import annotations
 import copy
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from app.settings import Settings
 from models.errors import InvalidInput
@@ -112,3 +114,33 @@ def _progress(epoch: int, epochs: int, loss: float, val_loss: float, per_epoch: 
 
 def _say(line: str) -> None:
     print(f"rarewatch serve: {line}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def serving_in_thread(app: Any, start_timeout_s: float = 60.0) -> Iterator[str]:
+    """`app` served by uvicorn in a thread on a port the OS picked; yields its URL and stops it
+    after. For tests and tools that need a real server in-process (the port is bound before the
+    server starts, so no other process can take it meanwhile)."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + start_timeout_s
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the in-thread server did not start")
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=start_timeout_s)
+        sock.close()
+        if thread.is_alive():
+            raise RuntimeError("the in-thread server did not stop")

@@ -57,7 +57,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,7 +66,6 @@ from typing import Any
 
 import httpx
 import numpy as np
-import uvicorn
 from fastapi import FastAPI
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,7 +74,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from app.main import create_app
-from app.serve import DEMO_MODEL, ensure_demo_model
+from app.serve import DEMO_MODEL, ensure_demo_model, serving_in_thread
 from app.settings import Settings
 from models.artifact import WEIGHTS_FILE, ModelStore
 from models.demo import DEMO_FEATURES, demo_frame
@@ -624,22 +622,8 @@ def wait_until_ready(url: str, process: subprocess.Popen[bytes], log_path: Path)
 def in_process_server(settings: Settings) -> Iterator[tuple[FastAPI, str]]:
     """create_app(settings) served by uvicorn in a thread; yields (app, URL)."""
     app = create_app(settings)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise SystemExit("the in-process server did not start")
-            time.sleep(0.02)
-        yield app, f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
+    with serving_in_thread(app, START_TIMEOUT_S) as url:
+        yield app, url
 
 
 @contextmanager

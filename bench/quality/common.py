@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import json
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.report import git_commit
 from models.artifact import ModelStore
 from models.data import Dataset, read_table, select
 from models.detector import Detector
@@ -274,27 +274,6 @@ def anchor_row(name: str, note: str = "", **figures: Any) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- provenance and output
-
-
-def git_commit() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + (" + uncommitted changes" if dirty else "")
 
 
 def command_line() -> str:

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from app.client import Client
 from app.main import create_app
+from app.serve import serving_in_thread
 from app.settings import Settings
 from tests.conftest import TinyModel
 
@@ -32,24 +29,8 @@ class Server:
 def running(settings: Settings) -> Iterator[Server]:
     """create_app(settings) served by uvicorn in a thread on a port the OS picked; stopped after."""
     app = create_app(settings)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))  # bound here, so no other process can take the port meanwhile
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.02)
-        yield Server(app, f"http://127.0.0.1:{port}")
-    finally:
-        server.should_exit = True
-        thread.join(timeout=START_TIMEOUT_S)
-        sock.close()
-        assert not thread.is_alive(), "the test server did not stop"
+    with serving_in_thread(app, START_TIMEOUT_S) as url:
+        yield Server(app, url)
 
 
 @pytest.fixture(scope="session")
