@@ -45,8 +45,11 @@ def _units(text: str) -> tuple[int, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from models.scaling import Scaling
+    from models.scoring import ErrorWeighting, ScoreOn
     from models.spec import Activation, Architecture
     from models.thresholds import ThresholdMethod
+    from models.windows import WindowTransform
 
     parser = OneLineParser(prog="rarewatch", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -70,6 +73,52 @@ def build_parser() -> argparse.ArgumentParser:
         "--threshold-method", choices=[m.value for m in ThresholdMethod], default="quantile"
     )
     train.add_argument("--threshold-quantile", type=float, default=0.99)
+    train.add_argument(
+        "--threshold-margin",
+        type=float,
+        default=1.0,
+        help="store the threshold times this (SKAB's autoencoders use 1.5)",
+    )
+    train.add_argument(
+        "--alarm-after",
+        type=int,
+        default=1,
+        metavar="K",
+        help="a row is anomalous once K windows in a row, the last ending on it, exceed the "
+        "threshold",
+    )
+    train.add_argument(
+        "--shift",
+        type=int,
+        default=0,
+        metavar="K",
+        help="with --label-column: the K rows before each event count as anomalous too "
+        "(left out of the normal windows)",
+    )
+    train.add_argument(
+        "--scaling",
+        choices=[s.value for s in Scaling],
+        default="standard",
+        help="standard (mean, standard deviation) or robust (median, interquartile range)",
+    )
+    train.add_argument(
+        "--window-transform",
+        choices=[t.value for t in WindowTransform],
+        default="none",
+        help="center: each window minus its mean; difference: each row minus the one before",
+    )
+    train.add_argument(
+        "--score-on",
+        choices=[s.value for s in ScoreOn],
+        default="window",
+        help="the error of every row of a window, or of its last row only (the article's)",
+    )
+    train.add_argument(
+        "--error-weighting",
+        choices=[w.value for w in ErrorWeighting],
+        default="none",
+        help="normal_spread: each feature's error divided by its mean on normal validation windows",
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--units", type=_units, default=(32, 16), help="encoder sizes, e.g. 32,16")
     train.add_argument("--activation", choices=[a.value for a in Activation], default="tanh")
@@ -154,9 +203,12 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
     from models.artifact import ModelStore, check_name
     from models.data import read_table, select
     from models.errors import InvalidInput
+    from models.scaling import Scaling
+    from models.scoring import ErrorWeighting, ScoreOn
     from models.spec import NetworkConfig
     from models.thresholds import ThresholdMethod
     from models.training import TrainingOptions, train_detector
+    from models.windows import WindowTransform
 
     check_name(args.name)
     method = ThresholdMethod(args.threshold_method)
@@ -180,6 +232,13 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
         threshold_quantile=args.threshold_quantile,
         seed=args.seed,
         network=network,
+        score_on=ScoreOn(args.score_on),
+        window_transform=WindowTransform(args.window_transform),
+        error_weighting=ErrorWeighting(args.error_weighting),
+        scaling=Scaling(args.scaling),
+        shift=args.shift,
+        threshold_margin=args.threshold_margin,
+        alarm_after=args.alarm_after,
     )
     options.check()
     data = select(

@@ -85,6 +85,24 @@ def select(
     return Dataset(features, values, labels, times, time_column, label_column)
 
 
+def label_before_events(labels: np.ndarray, shift: int) -> np.ndarray:
+    """The labels with the `shift` rows before each anomalous row marked anomalous too: the
+    article's curve shift as a training option. Those rows usually already drift towards the
+    event, so they are kept out of the normal windows the network learns and the threshold is
+    set on. Event rows stay anomalous (unlike the article's protocol, nothing is removed).
+
+    labels  # (n_rows,) 0/1 -> (n_rows,) int8
+    """
+    if shift < 0:
+        raise InvalidInput(f"shift must be >= 0, got {shift}")
+    marked = np.asarray(labels, dtype=np.int8).copy()
+    events = np.flatnonzero(marked == 1)
+    for k in range(1, shift + 1):
+        before = events - k
+        marked[before[before >= 0]] = 1
+    return marked
+
+
 def time_span(data: Dataset) -> tuple[str | None, str | None]:
     """First and last time as ISO 8601, or the raw text when it cannot be parsed as times."""
     if data.times is None or len(data.times) == 0:

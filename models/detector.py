@@ -11,6 +11,7 @@ from models.errors import FeatureMismatch, InvalidInput, NonFiniteValues
 from models.scaling import Scaler
 from models.scoring import Event, find_events, severity, window_errors
 from models.spec import DetectorSpec
+from models.thresholds import sustained
 from models.windows import temporalize, transform_windows, window_end_rows
 
 
@@ -23,6 +24,24 @@ class Detection:
     severity: np.ndarray  # (n_windows,) in [0, 1)
     contributions: np.ndarray  # (n_windows, n_features), rows sum to 1
     events: list[Event]
+
+    def newest(self) -> Detection:
+        """Only the last window's result, its alarm already decided with the windows before it."""
+        last = slice(-1, None)
+        scores, is_anomaly, contributions = (
+            self.scores[last],
+            self.is_anomaly[last],
+            self.contributions[last],
+        )
+        return Detection(
+            threshold=self.threshold,
+            window_end_rows=self.window_end_rows[last],
+            scores=scores,
+            is_anomaly=is_anomaly,
+            severity=self.severity[last],
+            contributions=contributions,
+            events=find_events(is_anomaly, scores, contributions),
+        )
 
 
 class Detector:
@@ -79,11 +98,14 @@ class Detector:
     ) -> Detection:
         self._check_values(values, values.ndim == 2, "rows x features")
         n_rows = len(values)
+        # the windows before the newest that the alarm rule looks at (spec.alarm_after)
+        earlier = self.spec.alarm_after - 1 if newest_only else 0
         # only the rows the scored windows need are scaled
-        first_row = max(n_rows - self.lookback, 0) if newest_only else 0
+        first_row = max(n_rows - self.lookback - earlier, 0) if newest_only else 0
         windows = temporalize(self.scaler.transform(values[first_row:]), self.lookback)
         end_rows = first_row + window_end_rows(n_rows - first_row, self.lookback)
-        return self._score(windows, end_rows, threshold, progress)
+        detection = self._score(windows, end_rows, threshold, progress)
+        return detection.newest() if earlier else detection
 
     def _score(
         self,
@@ -99,7 +121,7 @@ class Detector:
         if not np.isfinite(errors.scores).all():
             # finite inputs that overflow inside the network: a model fault, never a score
             raise ArithmeticError("the model produced a non-finite reconstruction")
-        is_anomaly = errors.scores > cut
+        is_anomaly = sustained(errors.scores > cut, self.spec.alarm_after)
         return Detection(
             threshold=cut,
             window_end_rows=end_rows,

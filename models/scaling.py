@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 
@@ -12,6 +13,18 @@ from models.errors import InvalidInput, NonFiniteValues
 # Below this spread a feature counts as constant: it is centred but not divided, so a
 # constant training feature neither divides by zero nor blows tiny noise up to huge z-scores.
 MIN_SCALE = 1e-8
+# the interquartile range of a normal distribution in standard deviations: robust scales divided
+# by it are comparable with standard ones (and scores keep their size)
+NORMAL_IQR = 1.3489795
+
+
+class Scaling(StrEnum):
+    """How the centre and the spread of each feature are measured on normal training rows."""
+
+    STANDARD = "standard"  # mean and standard deviation
+    # median and interquartile range / NORMAL_IQR: a few outlying or drifting rows in the
+    # training part move neither, so the usual rows keep their z-scores
+    ROBUST = "robust"
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,15 +33,25 @@ class Scaler:
     scale: tuple[float, ...]
 
     @classmethod
-    def fit(cls, rows: np.ndarray) -> Scaler:
-        """rows  # (n_rows, n_features), normal training rows only."""
+    def fit(cls, rows: np.ndarray, scaling: Scaling = Scaling.STANDARD) -> Scaler:
+        """rows  # (n_rows, n_features), normal training rows only.
+
+        `mean` and `scale` hold the centre and the spread of `scaling`: with ROBUST, the median
+        and the normalised interquartile range (the standard deviation where that range is 0,
+        e.g. a feature that is almost always the same value).
+        """
         if rows.ndim != 2 or rows.shape[0] == 0:
             raise InvalidInput("the scaler needs at least one row of training data")
         rows64 = rows.astype(np.float64, copy=False)
-        mean = rows64.mean(axis=0)
         std = rows64.std(axis=0)
-        scale = np.where(std > MIN_SCALE, std, 1.0)
-        return cls(tuple(float(m) for m in mean), tuple(float(s) for s in scale))
+        if scaling is Scaling.ROBUST:
+            q25, centre, q75 = np.quantile(rows64, [0.25, 0.5, 0.75], axis=0)
+            iqr = (q75 - q25) / NORMAL_IQR
+            spread = np.where(iqr > MIN_SCALE, iqr, std)
+        else:
+            centre, spread = rows64.mean(axis=0), std
+        scale = np.where(spread > MIN_SCALE, spread, 1.0)
+        return cls(tuple(float(m) for m in centre), tuple(float(s) for s in scale))
 
     @classmethod
     def from_json(cls, data: dict[str, list[float]]) -> Scaler:

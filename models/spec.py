@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from models.scaling import Scaling
 from models.scoring import ScoreOn
 from models.thresholds import ThresholdMethod
 from models.windows import WindowTransform
@@ -44,8 +45,9 @@ class NetworkConfig(_Strict):
 
 
 class ScalerSpec(_Strict):
-    mean: list[FiniteFloat]
+    mean: list[FiniteFloat]  # each feature's centre: the mean, or the median when robust
     scale: list[FiniteFloat]
+    method: Scaling = Scaling.STANDARD  # absent from files written before robust scaling
 
     @field_validator("scale")
     @classmethod
@@ -56,9 +58,10 @@ class ScalerSpec(_Strict):
 
 
 class ThresholdSpec(_Strict):
-    value: FiniteFloat
+    value: FiniteFloat  # margin x the threshold of `method`
     method: ThresholdMethod
     quantile: float | None = None
+    margin: float = Field(default=1.0, gt=0.0)
 
 
 class LayerRow(_Strict):
@@ -90,6 +93,7 @@ class TrainingSummary(_Strict):
     validation_fraction: float
     seed: int
     seconds: float
+    shift: int = 0  # rows before each labelled event that were counted as anomalous too
 
 
 class DetectorSpec(_Strict):
@@ -101,6 +105,9 @@ class DetectorSpec(_Strict):
     score_on: ScoreOn = ScoreOn.WINDOW
     window_transform: WindowTransform = WindowTransform.NONE
     error_weights: list[FiniteFloat] | None = None  # (n_features,) > 0, see ErrorWeighting
+    # a row is anomalous once this many windows in a row, the last ending on it, exceed the
+    # threshold (1: every window above the threshold); see models.thresholds.sustained
+    alarm_after: int = Field(default=1, ge=1)
     layers: list[LayerRow]
     scaler: ScalerSpec
     threshold: ThresholdSpec

@@ -96,6 +96,43 @@ def max_f1_threshold(errors: np.ndarray, labels: np.ndarray) -> float:
     return float((scores[best] + lower) / 2)
 
 
+def sustained(exceeds: np.ndarray, windows_in_a_row: int) -> np.ndarray:
+    """A window is an alarm once it and the `windows_in_a_row` - 1 windows before it all
+    exceed the threshold: a lone window over the line (noise) raises nothing, a fault that
+    lasts does, `windows_in_a_row` - 1 windows late. The first windows of a sequence, with
+    fewer windows before them, raise nothing. SKAB's published autoencoders use the same rule.
+
+    exceeds  # (n_windows,) bool, score > threshold, in time order -> (n_windows,) bool
+    """
+    exceeds = np.asarray(exceeds, dtype=bool)
+    if windows_in_a_row < 1:
+        raise InvalidInput(f"windows in a row must be >= 1, got {windows_in_a_row}")
+    if windows_in_a_row == 1 or len(exceeds) == 0:
+        return exceeds
+    # how many of the last `windows_in_a_row` windows (fewer at the start) exceed
+    counts = np.convolve(exceeds.astype(np.int64), np.ones(windows_in_a_row, np.int64))
+    return np.asarray(counts[: len(exceeds)] >= windows_in_a_row)
+
+
+def sustained_scores(scores: np.ndarray, windows_in_a_row: int) -> np.ndarray:
+    """The lowest of each window's score and the `windows_in_a_row` - 1 scores before it (the
+    first windows: -inf). `sustained(scores > t, k)` is exactly `sustained_scores(scores, k) > t`
+    for every threshold t, so these are the scores to rank when the alarm rule is on (ROC AUC).
+
+    scores  # (n_windows,) in time order -> (n_windows,) float64
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if windows_in_a_row < 1:
+        raise InvalidInput(f"windows in a row must be >= 1, got {windows_in_a_row}")
+    if windows_in_a_row == 1 or len(scores) == 0:
+        return scores
+    lowest = np.full(len(scores), -np.inf)
+    if len(scores) >= windows_in_a_row:
+        spans = np.lib.stride_tricks.sliding_window_view(scores, windows_in_a_row)
+        lowest[windows_in_a_row - 1 :] = spans.min(axis=1)
+    return lowest
+
+
 def error_quantiles(normal_errors: np.ndarray) -> dict[str, float]:
     """STORED_QUANTILES of the normal validation errors, keyed by the quantile as text."""
     values = np.quantile(normal_errors, STORED_QUANTILES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from models.data import Dataset, time_span
+from models.data import Dataset, label_before_events, time_span
 from models.errors import InvalidInput
-from models.scaling import Scaler
+from models.scaling import Scaler, Scaling
 from models.scoring import ErrorWeighting, ScoreOn, normal_error_weights, window_errors
 from models.spec import DetectorSpec, NetworkConfig, ScalerSpec, ThresholdSpec, TrainingSummary
 from models.thresholds import (
@@ -45,6 +46,10 @@ class TrainingOptions:
     score_on: ScoreOn = ScoreOn.WINDOW
     window_transform: WindowTransform = WindowTransform.NONE
     error_weighting: ErrorWeighting = ErrorWeighting.NONE
+    scaling: Scaling = Scaling.STANDARD
+    shift: int = 0  # rows before each labelled event kept out of the normal windows too
+    threshold_margin: float = 1.0  # the stored threshold is this times the method's
+    alarm_after: int = 1  # windows in a row above the threshold before a row is anomalous
 
     def check(self) -> None:
         if self.lookback < 1:
@@ -59,6 +64,12 @@ class TrainingOptions:
             raise InvalidInput(
                 f"threshold quantile must be between 0 and 1, got {self.threshold_quantile}"
             )
+        if self.shift < 0:
+            raise InvalidInput(f"shift must be >= 0, got {self.shift}")
+        if not self.threshold_margin > 0.0:
+            raise InvalidInput(f"threshold margin must be > 0, got {self.threshold_margin}")
+        if self.alarm_after < 1:
+            raise InvalidInput(f"alarm after must be >= 1 window, got {self.alarm_after}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +136,11 @@ def train_detector(
                 f"{data.n_rows} rows in all"
             )
     labels = data.labels if data.labels is not None else np.zeros(data.n_rows, np.int8)
+    if options.shift and data.labels is not None:
+        labels = label_before_events(labels, options.shift)
+        data = dataclasses.replace(data, labels=labels)
     normal_train_rows = data.values[:n_train_rows][labels[:n_train_rows] == 0]
-    scaler = Scaler.fit(normal_train_rows)
+    scaler = Scaler.fit(normal_train_rows, options.scaling)
     split = split_windows(data, n_train_rows, options.lookback, scaler, options.window_transform)
     if len(split.train_windows) == 0 or not split.validation_normal.any():
         raise InvalidInput("no window of all-normal rows in the training or the validation part")
@@ -151,8 +165,9 @@ def train_detector(
         score_on=options.score_on,
         window_transform=options.window_transform,
         error_weights=None if weights is None else weights.tolist(),
+        alarm_after=options.alarm_after,
         layers=layer_table(network),
-        scaler=ScalerSpec(**scaler.to_json()),
+        scaler=ScalerSpec(**scaler.to_json(), method=options.scaling),
         threshold=threshold,
         validation_error_quantiles=error_quantiles(normal_errors),
         training=TrainingSummary(
@@ -177,6 +192,7 @@ def train_detector(
             validation_fraction=options.validation_fraction,
             seed=options.seed,
             seconds=round(time.monotonic() - started, 3),
+            shift=options.shift,
         ),
         library_versions=library_versions(),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -254,26 +270,25 @@ def error_weights(
 def choose_threshold(
     errors: np.ndarray, normal: np.ndarray, labels: np.ndarray, options: TrainingOptions
 ) -> ThresholdSpec:
-    """The threshold of `options.threshold_method`, from validation data only.
+    """The threshold of `options.threshold_method`, from validation data only, times
+    `options.threshold_margin`.
 
     errors  # (n_windows,) validation scores
     normal  # (n_windows,) bool, the window touches no labelled row
     labels  # (n_windows,) the label of each window's last row (used by max-f1 only)
     """
-    if options.threshold_method is ThresholdMethod.MAX_F1:
-        return ThresholdSpec(
-            value=max_f1_threshold(errors, labels), method=options.threshold_method
-        )
-    if options.threshold_method is ThresholdMethod.POT:
-        return ThresholdSpec(
-            value=pot_threshold(errors[normal], options.threshold_quantile),
-            method=options.threshold_method,
-            quantile=options.threshold_quantile,
-        )
+    method, quantile = options.threshold_method, options.threshold_quantile
+    if method is ThresholdMethod.MAX_F1:
+        value, quantile_used = max_f1_threshold(errors, labels), None
+    elif method is ThresholdMethod.POT:
+        value, quantile_used = pot_threshold(errors[normal], quantile), quantile
+    else:
+        value, quantile_used = quantile_threshold(errors[normal], quantile), quantile
     return ThresholdSpec(
-        value=quantile_threshold(errors[normal], options.threshold_quantile),
-        method=options.threshold_method,
-        quantile=options.threshold_quantile,
+        value=value * options.threshold_margin,
+        method=method,
+        quantile=quantile_used,
+        margin=options.threshold_margin,
     )
 
 

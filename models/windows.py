@@ -47,12 +47,19 @@ class WindowTransform(StrEnum):
     # subtract each window's own mean, per feature: a level shift between training and scoring
     # (drift) vanishes; the network reconstructs only the movement inside the window
     CENTER = "center"
+    # each row minus the row before it, per feature (the first row of a window has no row
+    # before it inside the window: 0); a level shift shows only at its step, slow drift vanishes
+    DIFFERENCE = "difference"
 
 
 def transform_windows(windows: np.ndarray, transform: WindowTransform) -> np.ndarray:
     """windows  # (n_windows, lookback, n_features) -> the same shape (a new array unless NONE)"""
     if transform is WindowTransform.CENTER:
         return windows - windows.mean(axis=1, keepdims=True)
+    if transform is WindowTransform.DIFFERENCE:
+        differences = np.zeros_like(windows)
+        differences[:, 1:] = windows[:, 1:] - windows[:, :-1]
+        return differences
     return windows
 
 

@@ -23,6 +23,7 @@ if __package__ in (None, ""):  # run as a file: make `bench` importable
 import numpy as np
 
 from bench.quality import common
+from models.data import label_before_events
 from models.scaling import Scaler
 from models.scoring import ScoreOn, window_errors
 from models.spec import Activation, NetworkConfig
@@ -69,14 +70,21 @@ def article_options(epochs: int) -> TrainingOptions:
 
 
 def run_protocol(values: np.ndarray, labels: np.ndarray, options: TrainingOptions):  # noqa: ANN201
-    """Windows, split, scaler, fit, scores; returns (test scores, test labels, valid ..., info)."""
+    """Windows, split, scaler, fit, scores; returns (test scores, test labels, valid ..., info).
+
+    With `options.shift`, windows ending within `shift` rows before a positive one are left out
+    of the normal training and validation windows too (the test labels stay the protocol's).
+    """
     windows, window_labels = article_windows(values, labels, options.lookback)
+    # each window's last-row label after the training option's shift (window i ends on row i+L+1)
+    excluded = label_before_events(labels, options.shift)[options.lookback + 1 :]
     train_valid, test = shuffle_split(len(windows), 0.2, SPLIT_SEED)
     inner_train, inner_valid = shuffle_split(len(train_valid), 0.2, SPLIT_SEED)
     train, valid = train_valid[inner_train], train_valid[inner_valid]
-    train_normal = train[window_labels[train] == 0]
-    valid_normal = valid[window_labels[valid] == 0]
-    scaler = Scaler.fit(windows[train_normal][:, -1, :])  # the last row of each window
+    train_normal = train[excluded[train] == 0]
+    valid_normal = valid[excluded[valid] == 0]
+    # the last row of each window
+    scaler = Scaler.fit(windows[train_normal][:, -1, :], options.scaling)
 
     def scaled(index: np.ndarray) -> np.ndarray:
         part = windows[index]  # (n, lookback, n_features), a copy
@@ -90,7 +98,7 @@ def run_protocol(values: np.ndarray, labels: np.ndarray, options: TrainingOption
 
     valid_windows = scaled(valid)
     valid_reconstructed = engine.reconstruct(valid_windows)
-    weights = error_weights(valid_windows, valid_reconstructed, window_labels[valid] == 0, options)
+    weights = error_weights(valid_windows, valid_reconstructed, excluded[valid] == 0, options)
 
     def scores(index: np.ndarray) -> np.ndarray:
         part = scaled(index)
@@ -109,6 +117,7 @@ def run_protocol(values: np.ndarray, labels: np.ndarray, options: TrainingOption
         "validation_loss": float(min(fitted.validation_losses)),
     }
     ordered = scores(np.arange(len(windows)))  # every window, in time order
+    info["valid_normal_mask"] = excluded[valid] == 0
     info["ordered"], info["valid_index"], info["test_index"] = ordered, valid, test
     return ordered[test], window_labels[test], ordered[valid], window_labels[valid], info
 
@@ -174,15 +183,23 @@ def main(argv: list[str] | None = None) -> None:
     test_scores, test_labels, valid_scores, valid_labels, info = run_protocol(
         data.values, labels, options
     )
-    threshold = choose_threshold(valid_scores, valid_labels == 0, valid_labels, options)
+    threshold = choose_threshold(valid_scores, info.pop("valid_normal_mask"), valid_labels, options)
+    # the alarm rule (alarm_after) runs over the windows in time order, as Detector does
+    alarms = common.alarm_scores(info["ordered"], options.alarm_after)[info["test_index"]]
     rows = [
         common.metric_row(
             args.label,
-            test_scores,
+            alarms,
             test_labels,
             threshold.value,
-            f"threshold {threshold.method} from normal validation windows; "
-            f"{info['epochs_run']} epochs run, best {info['best_epoch']}",
+            f"threshold {threshold.method} from normal validation windows"
+            + (f" x {options.threshold_margin}" if options.threshold_margin != 1 else "")
+            + (
+                f", alarm after {options.alarm_after} windows in a row"
+                if options.alarm_after > 1
+                else ""
+            )
+            + f"; {info['epochs_run']} epochs run, best {info['best_epoch']}",
         ),
         common.pot_row(args.label, test_scores, test_labels, valid_scores[valid_labels == 0]),
         common.smoothed_rows(

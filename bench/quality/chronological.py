@@ -39,21 +39,25 @@ def evaluate_model(
     assert labels is not None
     test_scores = common.scores_for_rows(detector, data.values, n_fit, data.n_rows)
     test_labels = labels[n_fit:]
+    valid_scores = common.scores_for_rows(detector, data.values, n_train, n_fit)
+    valid_labels = labels[n_train:n_fit]
     spec = detector.spec
+    # the product's alarm rule (alarm_after) over the validation and test windows in time order
+    alarms = common.alarm_scores(np.r_[valid_scores, test_scores], spec.alarm_after)
     rows = [
         common.metric_row(
             label,
-            test_scores,
+            alarms[len(valid_scores) :],
             test_labels,
             detector.threshold,
-            f"threshold {spec.threshold.method} from the validation part; "
-            f"{spec.training.epochs_run} epochs run (best {spec.training.best_epoch}), "
+            f"threshold {spec.threshold.method} from the validation part"
+            + (f" x {spec.threshold.margin}" if spec.threshold.margin != 1 else "")
+            + (f", alarm after {spec.alarm_after} windows in a row" if spec.alarm_after > 1 else "")
+            + f"; {spec.training.epochs_run} epochs run (best {spec.training.best_epoch}), "
             f"train loss {spec.training.train_loss:.3g}, "
             f"validation loss {spec.training.validation_loss:.3g}",
         )
     ]
-    valid_scores = common.scores_for_rows(detector, data.values, n_train, n_fit)
-    valid_labels = labels[n_train:n_fit]
     rows.append(common.pot_row(label, test_scores, test_labels, valid_scores[valid_labels == 0]))
     n_valid = n_fit - n_train
     rows.append(

@@ -24,7 +24,7 @@ from models.loading import load_detector
 from models.metrics import Confusion, evaluate
 from models.scoring import smooth_scores
 from models.spec import Activation, Architecture, NetworkConfig
-from models.thresholds import pot_threshold, quantile_threshold
+from models.thresholds import pot_threshold, quantile_threshold, sustained_scores
 from models.training import TrainingOptions, train_detector
 
 REPO = Path(__file__).resolve().parents[2]
@@ -254,6 +254,18 @@ def smoothed_rows(
         f"same model; each score averaged with the {SMOOTHING - 1} before it in time, threshold "
         f"the {quantile} quantile of the smoothed normal validation scores",
     )
+
+
+def alarm_scores(ordered_scores: np.ndarray, windows_in_a_row: int) -> np.ndarray:
+    """Scores whose `> threshold` is the product's alarm rule (`alarm_after`, applied by
+    Detector): the lowest score of each window and the windows_in_a_row - 1 before it, in time
+    order. The very first windows, with nothing before them, keep their own score (the product
+    raises no alarm there; these rows are never test rows in the protocols that need it).
+
+    ordered_scores  # (n,) in time order -> (n,)
+    """
+    sustained = sustained_scores(ordered_scores, windows_in_a_row)
+    return np.where(np.isfinite(sustained), sustained, ordered_scores)
 
 
 def trivial_rows(labels: np.ndarray) -> list[dict[str, Any]]:

@@ -86,8 +86,10 @@ def main(argv: list[str] | None = None) -> None:
             common.rows_of(data, slice(0, TRAIN_ROWS), labelled=False), options
         )
         scores = common.scores_for_rows(detector, data.values, TRAIN_ROWS, data.n_rows)
-        ratios.append(scores / detector.threshold)
         valid = common.scores_for_rows(detector, data.values, TRAIN_ROWS - n_validation, TRAIN_ROWS)
+        # the product's alarm rule (alarm_after) over the validation and test rows in time order
+        alarms = common.alarm_scores(np.r_[valid, scores], detector.spec.alarm_after)
+        ratios.append(alarms[len(valid) :] / detector.threshold)
         pot_ratios.append(scores / pot_threshold(valid, common.POT_QUANTILE))
         smoothed = smooth_scores(np.r_[valid, scores], common.SMOOTHING)
         cut = quantile_threshold(smoothed[: len(valid)], options.threshold_quantile)
@@ -103,7 +105,14 @@ def main(argv: list[str] | None = None) -> None:
             labels,
             f"{len(files)} files; per file: trained on rows 0-{TRAIN_ROWS - 1} "
             f"(the last {options.validation_fraction:.0%} of them validate), threshold "
-            f"{options.threshold_method} from them; ROC/PR AUC over scores / own threshold",
+            f"{options.threshold_method} from them"
+            + (f" x {options.threshold_margin}" if options.threshold_margin != 1 else "")
+            + (
+                f", alarm after {options.alarm_after} windows in a row"
+                if options.alarm_after > 1
+                else ""
+            )
+            + "; ROC/PR AUC over scores / own threshold",
         )
     ]
     rows.append(
@@ -150,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
             data = load(path, features)
             assert data.labels is not None
             detection = detector.detect(data.values)
-            v_scores.append(np.asarray(detection.scores, np.float64))
+            v_scores.append(common.alarm_scores(detection.scores, detector.spec.alarm_after))
             v_labels.append(data.labels[detection.window_end_rows])
         scores, variant_labels = np.concatenate(v_scores), np.concatenate(v_labels)
         variant = [

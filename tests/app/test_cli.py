@@ -315,3 +315,46 @@ def test_train_stores_a_training_report_listed_in_the_manifest(workdir: Path) ->
     assert report.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     manifest = json.loads((folder / "manifest.json").read_text())
     assert "training-report.png" in manifest["files"]
+
+
+def test_the_train_flags_default_to_the_training_options_defaults() -> None:
+    from app.cli import build_parser
+    from models.training import TrainingOptions
+
+    args = vars(build_parser().parse_args(["train", "data.csv", "--name", "x"]))
+    defaults = TrainingOptions()
+    for field in (
+        "lookback",
+        "epochs",
+        "batch_size",
+        "validation_fraction",
+        "threshold_quantile",
+        "seed",
+        "score_on",
+        "window_transform",
+        "error_weighting",
+        "scaling",
+        "shift",
+        "threshold_margin",
+        "alarm_after",
+    ):
+        assert args[field] == getattr(defaults, field), field
+    assert args["threshold_method"] == defaults.threshold_method
+    assert tuple(args["units"]) == defaults.network.units
+    assert args["activation"] == defaults.network.activation
+    assert args["architecture"] == defaults.network.architecture
+
+
+def test_the_quality_flags_reach_the_stored_model(workdir: Path) -> None:
+    flags = ["--scaling", "robust", "--window-transform", "difference", "--shift", "2"]
+    flags += ["--threshold-margin", "1.5", "--alarm-after", "3", "--score-on", "last_step"]
+    flags += ["--error-weighting", "normal_spread"]
+    assert run(workdir, "train", str(workdir / "train.csv"), "--name", "opts", *TRAIN, *flags) == 0
+    spec = json.loads((workdir / "models" / "opts" / "1" / "detector.json").read_text())
+    assert spec["scaler"]["method"] == "robust"
+    assert spec["window_transform"] == "difference"
+    assert spec["training"]["shift"] == 2
+    assert spec["threshold"]["margin"] == 1.5
+    assert spec["alarm_after"] == 3
+    assert spec["score_on"] == "last_step"
+    assert spec["error_weights"] is not None
