@@ -9,6 +9,7 @@ from datetime import datetime
 
 import numpy as np
 
+from app.numeric_body import NumericRows
 from app.problems import InvalidTimestamps
 from app.schemas import DetectRequest, WindowsRequest
 from models.errors import FeatureMismatch, InvalidInput, NotEnoughRows
@@ -87,18 +88,26 @@ def check_timestamps(timestamps: list[str], n_rows: int) -> None:
 
 
 def _row_values(
-    rows: list[list[float]], columns: list[str] | None, features: list[str]
+    rows: list[list[float]] | NumericRows, columns: list[str] | None, features: list[str]
 ) -> np.ndarray:
     order = _column_order(columns, features)
     n_columns = len(features) if order is None else len(order)
-    i = _first_of_other_length(rows, n_columns)
+    if isinstance(rows, NumericRows):  # rectangular already: every row has the first's length
+        i = None if rows.n_columns == n_columns else 0
+        row_length = rows.n_columns
+    else:
+        i = _first_of_other_length(rows, n_columns)
+        row_length = 0 if i is None else len(rows[i])
     if i is not None:
         given = "" if columns is None else f" ({len(columns)} columns named)"
         raise FeatureMismatch(
-            f"row {i} has {len(rows[i])} values, expected {n_columns}{given}; the model's "
+            f"row {i} has {row_length} values, expected {n_columns}{given}; the model's "
             f"features are {_features(features)}"
         )
-    values = np.array(rows, dtype=np.float64).reshape(len(rows), n_columns)
+    if isinstance(rows, NumericRows):
+        values = rows.array
+    else:
+        values = np.array(rows, dtype=np.float64).reshape(len(rows), n_columns)
     return values if order is None else values[:, order]
 
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from app.numeric_body import NumericRows
 from app.problems import LimitExceeded
 from app.settings import Settings
 
@@ -30,6 +33,9 @@ class Limits:
         self._at_most(body.get("columns"), self.features, "`columns` names {n} features")
         if isinstance(values, list):
             self._rows(values, "a row of `values`")
+        if isinstance(values, NumericRows):  # parsed by the fast path: rectangular
+            self._at_most(values.array, self.rows, "`values` has {n} rows")
+            self._at_most(values.array[0], self.features, "a row of `values` has {n} values")
         if isinstance(series, dict):
             self._at_most(series, self.features, "`series` has {n} features")
             for column in series.values():
@@ -47,7 +53,7 @@ class Limits:
 
     @staticmethod
     def _at_most(items: Any, limit: int, what: str) -> None:
-        if isinstance(items, list | dict) and len(items) > limit:
+        if isinstance(items, list | dict | np.ndarray) and len(items) > limit:
             raise LimitExceeded(
                 f"{what.format(n=len(items))}; the limit is {limit} (see the server settings)"
             )

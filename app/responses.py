@@ -45,9 +45,12 @@ def detection_body(
     rows = detection.window_end_rows.tolist()
     times = [timestamps[r] for r in rows] if timestamps is not None else [None] * len(rows)
     k = min(top_features, len(features))
-    # largest shares first; argsort on the negated shares keeps ties in feature order
-    top = np.argsort(-detection.contributions, axis=1, kind="stable")[:, :k]
-    shares = np.take_along_axis(detection.contributions, top, axis=1).tolist()
+    top, shares = top_contributions(detection.contributions, k)
+    # every window's top features as one flat list, sliced per window below: one comprehension
+    # over all entries instead of one per window (a third of the time for 10,000 windows)
+    names = [features[f] for f in top.ravel().tolist()]
+    flat_shares = shares.ravel().tolist()
+    entries = [{"feature": n, "share": s} for n, s in zip(names, flat_shares, strict=True)]
     results = [
         {
             "index": row,
@@ -55,20 +58,17 @@ def detection_body(
             "score": score,
             "is_anomaly": flag,
             "severity": severity,
-            "top_features": [
-                {"feature": features[f], "share": s}
-                for f, s in zip(top_ids, top_shares, strict=True)
-            ],
+            "top_features": entries[i * k : (i + 1) * k],
         }
-        for row, time, score, flag, severity, top_ids, top_shares in zip(
-            rows,
-            times,
-            detection.scores.tolist(),
-            detection.is_anomaly.tolist(),
-            detection.severity.tolist(),
-            top.tolist(),
-            shares,
-            strict=True,
+        for i, (row, time, score, flag, severity) in enumerate(
+            zip(
+                rows,
+                times,
+                detection.scores.tolist(),
+                detection.is_anomaly.tolist(),
+                detection.severity.tolist(),
+                strict=True,
+            )
         )
     ]
     events = [
@@ -92,6 +92,31 @@ def detection_body(
         "results": results,
         "events": events,
     }
+
+
+def top_contributions(contributions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each window's k largest shares, largest first, equal shares in feature order (as a
+    stable sort of every share would give, without sorting every share).
+
+    contributions  # (n_windows, n_features) -> feature indices and shares, (n_windows, k) each
+    """
+    n_windows, n_features = contributions.shape
+    if k < n_features:
+        # the k-th largest share of each window (linear time), then every share above it and,
+        # of the shares equal to it, the first ones in feature order until there are k
+        kth = -np.partition(-contributions, k - 1, axis=1)[:, k - 1 : k]
+        above, equal = contributions >= kth, contributions == kth
+        if (above.sum(axis=1) != k).any():  # ties at the k-th share: keep the first ones
+            above &= ~equal
+            wanted_equal = k - above.sum(axis=1, keepdims=True)
+            above |= equal & (np.cumsum(equal, axis=1) <= wanted_equal)
+        chosen = above
+        candidates = np.nonzero(chosen)[1].reshape(n_windows, k)  # in feature order
+    else:
+        candidates = np.broadcast_to(np.arange(n_features), contributions.shape)
+    shares = np.take_along_axis(contributions, candidates, axis=1)
+    order = np.argsort(-shares, axis=1, kind="stable")
+    return np.take_along_axis(candidates, order, axis=1), np.take_along_axis(shares, order, axis=1)
 
 
 def model_summary(detector: Detector, versions: list[int]) -> dict[str, Any]:

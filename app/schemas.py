@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, WrapValidator
 
+from app.numeric_body import NumericRows
 from models.spec import TrainingSummary
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _keep_numeric_rows(value: object, validate: ValidatorFunctionWrapHandler) -> object:
+    # rows the fast path already read as finite numbers (app.numeric_body) need no second pass
+    return value if isinstance(value, NumericRows) else validate(value)
+
+
+Rows = Annotated[list[list[FiniteFloat]], WrapValidator(_keep_numeric_rows)]
 Threshold = Annotated[
     float | None,
     Field(
@@ -48,9 +57,7 @@ class _Response(BaseModel):
 class DetectRequest(_Request):
     """A series: rows as `values` (+ `columns`), or columnar as `series`; oldest row first."""
 
-    values: list[list[FiniteFloat]] | None = Field(
-        default=None, description="Rows x features, oldest row first."
-    )
+    values: Rows | None = Field(default=None, description="Rows x features, oldest row first.")
     columns: Columns = None
     series: dict[str, list[FiniteFloat]] | None = Field(
         default=None,
