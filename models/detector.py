@@ -9,7 +9,16 @@ import numpy as np
 from models.engines import Engine, Progress
 from models.errors import FeatureMismatch, InvalidInput, NonFiniteValues
 from models.scaling import Scaler
-from models.scoring import Event, find_events, severity, window_errors
+from models.scoring import (
+    Event,
+    WindowErrors,
+    errors_from_squares,
+    find_events,
+    joined,
+    scored_steps,
+    severity,
+    squared_errors,
+)
 from models.spec import DetectorSpec
 from models.thresholds import sustained
 from models.windows import temporalize, transform_windows, window_end_rows
@@ -115,9 +124,23 @@ class Detector:
         progress: Progress | None = None,
     ) -> Detection:
         cut = self.threshold if threshold is None else threshold
-        windows = transform_windows(windows, self.spec.window_transform)
-        reconstructed = self.engine.reconstruct(windows, progress)
-        errors = window_errors(windows, reconstructed, self.spec.score_on, self._weights)
+        transform, score_on = self.spec.window_transform, self.spec.score_on
+        n_steps, weights = scored_steps(self.lookback, score_on), self._weights
+
+        def chunk_errors(chunk: np.ndarray, reconstructed: np.ndarray) -> WindowErrors:
+            squares = squared_errors(chunk, reconstructed, score_on)
+            return errors_from_squares(squares, n_steps, weights)
+
+        # chunk by chunk (side by side where the engine runs chunks in parallel), each reduced
+        # to its scores and contributions while it is still in cache
+        errors = joined(
+            self.engine.map_chunks(
+                windows,
+                chunk_errors,
+                progress,
+                prepare=lambda chunk: transform_windows(chunk, transform),
+            )
+        )
         if not np.isfinite(errors.scores).all():
             # finite inputs that overflow inside the network: a model fault, never a score
             raise ArithmeticError("the model produced a non-finite reconstruction")

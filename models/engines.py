@@ -3,52 +3,110 @@
 Two engines behind one interface: ONNX Runtime on the graph exported at training time (no
 TensorFlow in the process; ~0.04 ms for one window here) and, for artifacts without ONNX, a
 tf.function traced once with a fixed input signature (~2 ms; model.predict costs 70-120 ms).
+
+Both cut large inputs into chunks and hand each chunk, with its reconstruction, to a function
+of the caller's (`map_chunks`): scoring then happens while the chunk is still in the CPU's
+cache, and the reconstruction of the whole input never has to exist at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import os
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import numpy as np
 
-# Large inputs are reconstructed in chunks so that memory stays bounded whatever the request.
-MAX_BATCH = 8192
 Progress = Callable[[int, int], None]  # windows done, windows in all
+ChunkFn = Callable[[np.ndarray, np.ndarray], Any]  # (windows, reconstructed) -> a chunk's result
+T = TypeVar("T")
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, as taskset or a container sets it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 class Engine:
     name = "engine"
+    # windows per chunk: memory stays bounded whatever the request
+    chunk_windows = 8192
+    # chunks reconstructed at the same time; 1 runs every chunk in the calling thread
+    workers = 1
 
     def __init__(self, lookback: int, n_features: int) -> None:
         self.window_shape = (lookback, n_features)
 
-    def reconstruct(self, windows: np.ndarray, progress: Progress | None = None) -> np.ndarray:
-        """windows  # (n_windows, lookback, n_features) -> float32, same shape
+    def map_chunks(
+        self,
+        windows: np.ndarray,
+        fn: Callable[[np.ndarray, np.ndarray], T],
+        progress: Progress | None = None,
+        prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> list[T]:
+        """`fn(chunk, reconstructed)` for each chunk of `windows`, results in input order.
 
-        `progress(done, total)` is called after each chunk of MAX_BATCH windows.
+        windows  # (n_windows, lookback, n_features), any dtype or layout (a strided view is fine)
+        prepare  # applied to each chunk before the network sees it; `fn` gets the prepared chunk
+        progress # progress(done, total) after each chunk, in the calling thread
         """
-        windows = np.ascontiguousarray(windows, dtype=np.float32)
         n_windows = len(windows)
-        if n_windows <= MAX_BATCH and progress is None:
-            return self._run(windows)
-        chunks = []
-        for start in range(0, n_windows, MAX_BATCH):
-            chunks.append(self._run(windows[start : start + MAX_BATCH]))
+        starts = range(0, max(n_windows, 1), self.chunk_windows)
+
+        def one(start: int) -> T:
+            chunk = windows[start : start + self.chunk_windows]
+            if prepare is not None:
+                chunk = prepare(chunk)
+            chunk = np.ascontiguousarray(chunk, dtype=np.float32)
+            # ONNX Runtime aborts the whole process on an empty batch: never call it with one
+            return fn(chunk, self._run(chunk) if len(chunk) else np.zeros_like(chunk))
+
+        results = []
+        for start, result in zip(starts, self._ordered(one, starts), strict=True):
+            results.append(result)
             if progress is not None:
-                progress(min(start + MAX_BATCH, n_windows), n_windows)
-        return np.concatenate(chunks) if chunks else self._run(windows)
+                progress(min(start + self.chunk_windows, n_windows), n_windows)
+        return results
+
+    def reconstruct(self, windows: np.ndarray, progress: Progress | None = None) -> np.ndarray:
+        """windows  # (n_windows, lookback, n_features) -> float32, same shape"""
+        parts = self.map_chunks(windows, lambda _, reconstructed: reconstructed, progress)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def warm_up(self) -> None:
         """Run once so that the first request pays no start-up cost."""
         self.reconstruct(np.zeros((1, *self.window_shape), dtype=np.float32))
 
+    def _ordered(self, fn: Callable[[int], T], starts: range) -> Iterator[T]:
+        if self.workers == 1 or len(starts) == 1:
+            return map(fn, starts)
+        return _pool(self.workers).map(fn, starts)
+
     def _run(self, windows: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
 
+_pools: dict[int, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """One pool per size, shared by every engine of the process: models loaded side by side do
+    not each keep threads, and concurrent requests queue their chunks on the same cores."""
+    with _pools_lock:
+        if workers not in _pools:
+            _pools[workers] = ThreadPoolExecutor(workers, thread_name_prefix="rarewatch-chunk")
+        return _pools[workers]
+
+
 class TensorFlowEngine(Engine):
-    """A tf.function traced once with a fixed input signature: any batch size, no retracing."""
+    """A tf.function traced once with a fixed input signature: any batch size, no retracing.
+    TensorFlow spreads each call over the cores itself, so chunks run one after another."""
 
     name = "tensorflow"
 
@@ -65,16 +123,26 @@ class TensorFlowEngine(Engine):
 
 
 class OnnxEngine(Engine):
-    """ONNX Runtime on the graph exported (and checked against Keras) at training time."""
+    """ONNX Runtime on the graph exported (and checked against Keras) at training time.
+
+    Each call runs on one thread, and large inputs are spread in small chunks over one thread
+    per core. An LSTM's matrices are too small for ONNX Runtime's own intra-op threads to keep
+    two cores busy, and chunks of a few hundred windows stay in cache where 16,384 windows at
+    once run slower per window (docs/benchmarks.md compares this with a default session).
+    """
 
     name = "onnx"
+    chunk_windows = 256
 
     def __init__(self, onnx_bytes: bytes, lookback: int, n_features: int) -> None:
         import onnxruntime
 
         super().__init__(lookback, n_features)
+        self.workers = available_cores()
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # errors only
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
         self._session = onnxruntime.InferenceSession(
             onnx_bytes, sess_options=options, providers=["CPUExecutionProvider"]
         )
@@ -82,7 +150,7 @@ class OnnxEngine(Engine):
 
     @property
     def session(self) -> Any:
-        """The ONNX Runtime session itself: the floor any wrapper is measured against."""
+        """The ONNX Runtime session itself (one thread per call)."""
         return self._session
 
     def _run(self, windows: np.ndarray) -> np.ndarray:

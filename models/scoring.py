@@ -43,26 +43,63 @@ def window_errors(
     The score is the mean squared error over the scored timesteps (all of them, or only the
     last) and the features; contributions share out the same squared errors.
     """
+    squares = squared_errors(windows, reconstructed, score_on)
+    return errors_from_squares(squares, scored_steps(windows.shape[1], score_on), weights)
+
+
+def scored_steps(lookback: int, score_on: ScoreOn) -> int:
+    """How many timesteps of a window its score averages over."""
+    return 1 if score_on is ScoreOn.LAST_STEP else lookback
+
+
+def squared_errors(
+    windows: np.ndarray, reconstructed: np.ndarray, score_on: ScoreOn = ScoreOn.WINDOW
+) -> np.ndarray:
+    """Each window's squared error per feature, summed over the scored timesteps.
+
+    windows, reconstructed  # (n_windows, lookback, n_features) -> (n_windows, n_features) float64
+    """
     if score_on is ScoreOn.LAST_STEP:
         windows, reconstructed = windows[:, -1:], reconstructed[:, -1:]
-    lookback, n_features = windows.shape[1], windows.shape[2]
-    # One pass over the windows in their own precision (float32 from the engines): the sum of
-    # squares over the lookback, per feature. This is the hot part of scoring; float64 squares
-    # of the whole windows cost twice as much.
+    # One pass over the windows in their own precision (float32 from the engines). This is the
+    # hot part of scoring; float64 squares of the whole windows cost twice as much.
     diff = reconstructed - windows
-    per_feature = np.einsum("nlf,nlf->nf", diff, diff)  # (n_windows, n_features)
+    per_feature = np.einsum("nlf,nlf->nf", diff, diff)
     if not np.isfinite(per_feature).all():  # float32 squares overflow past ~1.8e19: redo wide
         diff = np.subtract(reconstructed, windows, dtype=np.float64)
         per_feature = np.einsum("nlf,nlf->nf", diff, diff)
-    per_feature = per_feature.astype(np.float64, copy=False)
+    return per_feature.astype(np.float64, copy=False)
+
+
+def errors_from_squares(
+    squares: np.ndarray, n_steps: int, weights: np.ndarray | None = None
+) -> WindowErrors:
+    """Scores and contributions from `squared_errors`' sums over `n_steps` scored timesteps.
+
+    squares  # (n_windows, n_features); weights  # (n_features,) or None
+    """
+    n_features = squares.shape[1]
     if weights is not None:
-        per_feature = per_feature / np.asarray(weights, dtype=np.float64)
-    total = per_feature.sum(axis=1)  # (n_windows,)
-    # A perfect reconstruction has no error to share out: give every feature an equal share
-    # so that contributions always sum to 1.
-    safe_total = np.where(total > 0, total, 1.0)[:, None]
-    contributions = np.where(total[:, None] > 0, per_feature / safe_total, 1.0 / n_features)
-    return WindowErrors(scores=total / (lookback * n_features), contributions=contributions)
+        squares = squares / np.asarray(weights, dtype=np.float64)
+    total = squares.sum(axis=1)  # (n_windows,)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        contributions = squares / total[:, None]
+    perfect = total == 0
+    if perfect.any():
+        # A perfect reconstruction has no error to share out: give every feature an equal
+        # share so that contributions always sum to 1.
+        contributions[perfect] = 1.0 / n_features
+    return WindowErrors(scores=total / (n_steps * n_features), contributions=contributions)
+
+
+def joined(parts: list[WindowErrors]) -> WindowErrors:
+    """The errors of consecutive chunks of windows as one."""
+    if len(parts) == 1:
+        return parts[0]
+    return WindowErrors(
+        scores=np.concatenate([p.scores for p in parts]),
+        contributions=np.concatenate([p.contributions for p in parts]),
+    )
 
 
 def normal_error_weights(

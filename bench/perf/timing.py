@@ -1,8 +1,8 @@
 """Timing helpers: medians of repeated runs, bounded by a time budget.
 
-These machines are shared and noisy, so paths that are compared are timed interleaved (one call
-of each in turn, round after round): a slow spell then hits every path alike, and the ratio of
-their medians holds where separate timings drift apart.
+These machines are shared and noisy, so paths that are compared are timed interleaved (a short
+block of calls of each in turn, round after round): a slow spell then hits every path alike, and
+the ratio of their medians holds where separate timings drift apart.
 """
 
 from __future__ import annotations
@@ -18,9 +18,19 @@ def median_seconds(run: Callable[[], object], budget_s: float = 1.0, min_runs: i
 
 
 def interleaved_medians(
-    runs: dict[str, Callable[[], object]], budget_s: float = 1.0, min_rounds: int = 5
+    runs: dict[str, Callable[[], object]],
+    budget_s: float = 1.0,
+    min_rounds: int = 5,
+    block_s: float = 0.02,
+    settle_s: float = 0.005,
 ) -> dict[str, float]:
-    """Median wall time of each run, timed in turn round after round until `budget_s` is spent."""
+    """Median wall time of each run, timed in turn, block after block, until `budget_s` is spent.
+
+    Each round gives every run a block of calls (`block_s`, at least one call), after a pause of
+    `settle_s`: ONNX Runtime's default thread pool keeps spinning for a while after a call, and
+    without the pause a run timed right after a session with such a pool would share the cores
+    with its spinning threads.
+    """
     for run in runs.values():
         run()  # warm-up, not counted
     times: dict[str, list[float]] = {name: [] for name in runs}
@@ -28,8 +38,14 @@ def interleaved_medians(
     rounds = 0
     while (rounds < min_rounds or time.perf_counter() < deadline) and rounds < 10_000:
         for name, run in runs.items():
-            started = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - started)
+            time.sleep(settle_s)
+            block_end = time.perf_counter() + block_s
+            while True:
+                started = time.perf_counter()
+                run()
+                finished = time.perf_counter()
+                times[name].append(finished - started)
+                if finished >= block_end:
+                    break
         rounds += 1
     return {name: statistics.median(samples) for name, samples in times.items()}

@@ -61,7 +61,35 @@ def test_scoring_with_onnx_never_imports_tensorflow(tiny_model: TinyModel) -> No
 
 def test_progress_is_reported_after_each_chunk(tiny_model: TinyModel) -> None:
     detector = load_detector(tiny_model.store, "tiny")
-    windows = np.zeros((9000, 4, 3), np.float32)
+    chunk = detector.engine.chunk_windows
+    windows = np.zeros((3 * chunk + 5, 4, 3), np.float32)
     calls: list[tuple[int, int]] = []
     detector.engine.reconstruct(windows, progress=lambda done, total: calls.append((done, total)))
-    assert calls == [(8192, 9000), (9000, 9000)]
+    total = len(windows)
+    assert calls == [(chunk, total), (2 * chunk, total), (3 * chunk, total), (total, total)]
+
+
+@pytest.mark.parametrize("engine", ["onnx", "tensorflow"])
+def test_chunks_spread_over_threads_give_the_one_call_answer(tiny_model, engine) -> None:  # noqa: ANN001
+    detector = load_detector(tiny_model.store, "tiny", engine=engine)
+    windows = np.random.default_rng(1).normal(size=(2 * 8192 + 7, 4, 3)).astype(np.float32)
+    whole = detector.engine._run(windows)  # one call of the network on every window
+    np.testing.assert_allclose(detector.engine.reconstruct(windows), whole, rtol=1e-5, atol=1e-6)
+
+
+def test_map_chunks_prepares_each_chunk_and_keeps_the_order(tiny_model: TinyModel) -> None:
+    engine = load_detector(tiny_model.store, "tiny").engine
+    windows = np.arange(5 * engine.chunk_windows * 12, dtype=np.float64).reshape(-1, 4, 3)
+    firsts = engine.map_chunks(
+        windows,
+        lambda chunk, reconstructed: (chunk[0, 0, 0], reconstructed.shape),
+        prepare=lambda chunk: -chunk,
+    )
+    step = engine.chunk_windows * 12
+    assert [first for first, _ in firsts] == [-float(k * step) for k in range(5)]
+    assert {shape for _, shape in firsts} == {(engine.chunk_windows, 4, 3)}
+
+
+def test_no_windows_give_an_empty_reconstruction(tiny_model: TinyModel) -> None:
+    engine = load_detector(tiny_model.store, "tiny").engine
+    assert engine.reconstruct(np.zeros((0, 4, 3), np.float32)).shape == (0, 4, 3)
