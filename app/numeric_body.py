@@ -2,7 +2,8 @@
 
 A 10,000 x 59 body is 590,000 numbers. orjson makes each a Python float (~33 ms here), the schema
 then checks each (~7 ms) and numpy copies them into an array (~8 ms); simdjson parses the text
-and writes the numbers into one float64 buffer in ~12 ms, with no Python object per number.
+and writes the numbers into one float64 buffer in ~16 ms, checks included, with no Python
+object per number.
 
 The fast path only ever says yes or "not mine": any body it does not fully understand (other
 keys, nested or ragged rows, a non-number, a number simdjson cannot hold, broken JSON) goes to the
@@ -11,6 +12,9 @@ ordinary parser and the schema, which give the same answers and the same errors 
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,8 +44,34 @@ class NumericRows:
 def parse_rows_body(body: bytes) -> dict[str, Any] | None:
     """The body as the ordinary parser would give it, with `values` as NumericRows; None when
     the fast path does not apply."""
+    with _parser_for(len(body)) as parser:
+        return _read_rows_body(parser, body)
+
+
+# A parser sizes its buffers to the largest document it has read (~2.2x the body) and keeps
+# them: reusing one saves ~7 ms of allocation on a 11.6 MB body. One shared parser, for bodies
+# up to this size, bounds what it keeps; concurrent or larger bodies get a parser of their own.
+REUSED_PARSER_MAX_BYTES = 16 * 1024 * 1024
+_shared_parser = simdjson.Parser()
+_shared_parser_lock = threading.Lock()
+
+
+@contextmanager
+def _parser_for(size: int) -> Iterator[simdjson.Parser]:
+    if size <= REUSED_PARSER_MAX_BYTES and _shared_parser_lock.acquire(blocking=False):
+        try:
+            yield _shared_parser
+        finally:
+            _shared_parser_lock.release()
+    else:
+        yield simdjson.Parser()
+
+
+def _read_rows_body(parser: simdjson.Parser, body: bytes) -> dict[str, Any] | None:
+    """parse_rows_body's work. Every simdjson object it makes ends with this call: a parser
+    refuses a new document while objects of its last one live."""
     try:
-        document = simdjson.Parser().parse(body)
+        document = parser.parse(body)
     except (ValueError, RuntimeError):  # not JSON simdjson takes (e.g. an integer past 64
         # bits, which orjson reads as a float): the ordinary parser decides
         return None

@@ -95,28 +95,27 @@ def detection_body(
 
 
 def top_contributions(contributions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each window's k largest shares, largest first, equal shares in feature order (as a
-    stable sort of every share would give, without sorting every share).
+    """Each window's k largest shares, largest first, equal shares in feature order: the first
+    k of a stable sort of every share, without sorting every share.
 
     contributions  # (n_windows, n_features) -> feature indices and shares, (n_windows, k) each
     """
     n_windows, n_features = contributions.shape
-    if k < n_features:
-        # the k-th largest share of each window (linear time), then every share above it and,
-        # of the shares equal to it, the first ones in feature order until there are k
-        kth = -np.partition(-contributions, k - 1, axis=1)[:, k - 1 : k]
-        above, equal = contributions >= kth, contributions == kth
-        if (above.sum(axis=1) != k).any():  # ties at the k-th share: keep the first ones
-            above &= ~equal
-            wanted_equal = k - above.sum(axis=1, keepdims=True)
-            above |= equal & (np.cumsum(equal, axis=1) <= wanted_equal)
-        chosen = above
-        candidates = np.nonzero(chosen)[1].reshape(n_windows, k)  # in feature order
-    else:
-        candidates = np.broadcast_to(np.arange(n_features), contributions.shape)
-    shares = np.take_along_axis(contributions, candidates, axis=1)
-    order = np.argsort(-shares, axis=1, kind="stable")
-    return np.take_along_axis(candidates, order, axis=1), np.take_along_axis(shares, order, axis=1)
+    if k > MAX_PICKED_ONE_BY_ONE:
+        top = np.argsort(-contributions, axis=1, kind="stable")[:, :k]
+        return top, np.take_along_axis(contributions, top, axis=1)
+    # k passes of argmax, which returns the first of equal maxima: the stable sort's order
+    remaining = contributions.astype(np.float64, copy=True)
+    top = np.empty((n_windows, k), dtype=np.intp)
+    windows = np.arange(n_windows)
+    for rank in range(k):
+        top[:, rank] = picked = remaining.argmax(axis=1)
+        remaining[windows, picked] = -np.inf
+    return top, np.take_along_axis(contributions, top, axis=1)
+
+
+# up to this many top features, k argmax passes beat one sort of every share
+MAX_PICKED_ONE_BY_ONE = 8
 
 
 def model_summary(detector: Detector, versions: list[int]) -> dict[str, Any]:

@@ -173,6 +173,8 @@ class Event:
 def find_events(
     is_anomaly: np.ndarray, scores: np.ndarray, contributions: np.ndarray
 ) -> list[Event]:
+    if not is_anomaly.any():  # the usual answer, and the dashboard refresh's: nothing to group
+        return []
     flags = np.r_[False, is_anomaly.astype(bool), False].astype(np.int8)
     edges = np.diff(flags)
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1

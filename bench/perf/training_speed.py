@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.perf.fixtures import BenchModel, synthetic_frame
-from models.data import select
-from models.training import train_detector
+from models.data import Dataset, select
+from models.training import TrainingOptions, train_detector
 
 
 @dataclass(frozen=True)
@@ -21,32 +21,57 @@ class TrainingResult:
     wall_s: float  # the whole call, data preparation and (for rarewatch) ONNX export included
 
 
-def measure(model: BenchModel, n_rows: int, epochs: int) -> list[TrainingResult]:
+def measure(model: BenchModel, n_rows: int, epochs: int, rounds: int = 2) -> list[TrainingResult]:
+    """Both paths `rounds` times, in alternating order (ours first, then plain Keras first...):
+    whichever trains first in a process pays for TensorFlow's start, and the machine's speed
+    drifts; per-epoch times are pooled over the rounds before the median."""
     data = select(synthetic_frame(n_rows, model.n_features, seed=1))
     options = dataclasses.replace(model.options(epochs), patience=epochs + 1)
+    epochs_of: dict[str, list[float]] = {OURS: [], PLAIN: []}
+    walls: dict[str, list[float]] = {OURS: [], PLAIN: []}
+    n_windows = 0
+    for round_ in range(rounds):
+        for path in (OURS, PLAIN) if round_ % 2 == 0 else (PLAIN, OURS):
+            started = time.perf_counter()
+            if path == OURS:
+                seconds, n_windows = _ours(data, options)
+            else:
+                seconds = _plain_keras(model, data.values, options, n_windows or None)
+            walls[path].append(time.perf_counter() - started)
+            epochs_of[path] += seconds[1:] or seconds  # the first epoch traces the graph
+    return [
+        TrainingResult(path, n_windows / statistics.median(epochs_of[path]), min(walls[path]))
+        for path in (OURS, PLAIN)
+    ]
+
+
+OURS, PLAIN = "rarewatch train_detector", "plain Keras fit"
+
+
+def _ours(data: Dataset, options: TrainingOptions) -> tuple[list[float], int]:
+    """Seconds per epoch of train_detector, and how many training windows it fitted on."""
     epoch_seconds: list[float] = []
 
     def on_epoch(epoch: int, total: int, loss: float, val: float, per_epoch: float) -> None:
         epoch_seconds.append(per_epoch * epoch - sum(epoch_seconds))
 
-    started = time.perf_counter()
     trained = train_detector(data, options, on_epoch)
-    ours_wall = time.perf_counter() - started
-    n_windows = trained.spec.training.train_windows
-    ours = TrainingResult("rarewatch train_detector", _per_s(n_windows, epoch_seconds), ours_wall)
-    return [ours, _plain_keras(model, data.values, options, n_windows)]
+    return epoch_seconds, trained.spec.training.train_windows
 
 
-def _plain_keras(model: BenchModel, values: np.ndarray, options, n_windows: int) -> TrainingResult:  # type: ignore[no-untyped-def]
+def _plain_keras(
+    model: BenchModel, values: np.ndarray, options: TrainingOptions, n_windows: int | None
+) -> list[float]:
     """The same network, optimizer, batch size and windows, fitted the textbook way."""
     import keras
 
     from models.network import build_network
     from models.windows import temporalize
 
-    started = time.perf_counter()
     scaled = ((values - values.mean(0)) / values.std(0)).astype("float32")
     split = len(values) - round(len(values) * options.validation_fraction)
+    # as many windows as rarewatch fits on (all when ours has not run yet: the same count,
+    # since the synthetic data has no labels to exclude)
     train = np.ascontiguousarray(temporalize(scaled[:split], model.lookback))[:n_windows]
     valid = np.ascontiguousarray(temporalize(scaled[split:], model.lookback))
     keras.utils.set_random_seed(0)
@@ -71,11 +96,4 @@ def _plain_keras(model: BenchModel, values: np.ndarray, options, n_windows: int)
         verbose=0,
         callbacks=[Timer()],
     )
-    return TrainingResult(
-        "plain Keras fit", _per_s(n_windows, epoch_seconds), time.perf_counter() - started
-    )
-
-
-def _per_s(n_windows: int, epoch_seconds: list[float]) -> float:
-    steady = epoch_seconds[1:] or epoch_seconds
-    return n_windows / statistics.median(steady)
+    return epoch_seconds

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -127,14 +128,14 @@ def test_a_large_body_with_a_number_too_large_for_a_double_is_refused(
 
 @settings(max_examples=200, deadline=None)
 @given(
-    st.integers(1, 8).flatmap(
+    st.integers(1, 12).flatmap(
         lambda f: st.lists(
             st.lists(st.sampled_from([0.0, 0.25, 0.5, 1.0]), min_size=f, max_size=f),
             min_size=1,
             max_size=6,
         )
     ),
-    st.integers(1, 8),
+    st.integers(1, 12),  # past MAX_PICKED_ONE_BY_ONE too
 )
 def test_top_contributions_are_a_stable_sorts_first_k(rows: list[list[float]], k: int) -> None:
     shares = np.array(rows)
@@ -143,3 +144,13 @@ def test_top_contributions_are_a_stable_sorts_first_k(rows: list[list[float]], k
     expected = np.argsort(-shares, axis=1, kind="stable")[:, :k]
     np.testing.assert_array_equal(top, expected)
     np.testing.assert_array_equal(top_shares, np.take_along_axis(shares, expected, axis=1))
+
+
+def test_the_reused_parser_reads_on_after_a_refused_body_and_beside_other_threads() -> None:
+    good = orjson.dumps({"values": [[1.0, 2.0], [3.0, 4.0]]})
+    assert parse_rows_body(b'{"values": [[1, true]]}') is None
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(parse_rows_body, [good] * 64))
+    for parsed in [*answers, parse_rows_body(good)]:
+        assert parsed is not None
+        np.testing.assert_array_equal(parsed["values"].array, [[1.0, 2.0], [3.0, 4.0]])
