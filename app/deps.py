@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -20,10 +21,6 @@ VersionQuery = Annotated[
 ]
 
 
-async def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
-
-
 async def get_registry(request: Request) -> Registry:
     return request.app.state.registry  # type: ignore[no-any-return]
 
@@ -32,17 +29,28 @@ async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics  # type: ignore[no-any-return]
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 
 
-async def get_detector(registry: RegistryDep, name: str, version: VersionQuery = None) -> Detector:
+@dataclass(frozen=True, slots=True)
+class Scoring:
+    """What a detection route needs, resolved as one dependency: FastAPI's cost grows with the
+    number of dependencies, and /detect/last answers in well under a millisecond."""
+
+    detector: Detector
+    settings: Settings
+    metrics: Metrics
+
+
+async def get_scoring(request: Request, name: str, version: VersionQuery = None) -> Scoring:
+    state = request.app.state
+    registry: Registry = state.registry
     # the hot path stays on the event loop; only a first request for an old version loads
     detector = registry.cached(name, version)
     if detector is None:
         detector = await run_in_threadpool(registry.get, name, version)
-    return detector
+    return Scoring(detector, state.settings, state.metrics)
 
 
-DetectorDep = Annotated[Detector, Depends(get_detector)]
+ScoringDep = Annotated[Scoring, Depends(get_scoring)]

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Body, Response
 
 from app import examples
 from app.body import StrictJSONRoute
-from app.deps import DetectorDep, MetricsDep, SettingsDep
+from app.deps import Scoring, ScoringDep
 from app.inputs import rows_of, windows_of
 from app.openapi import with_problems
 from app.problems import LimitExceeded, Overloaded, Unauthorized
 from app.responses import JSONResponse, detection_body
 from app.schemas import DetectRequest, DetectResponse, WindowsRequest
+from models.detector import Detection
 
 router = APIRouter(prefix="/v1/models", tags=["detection"], route_class=StrictJSONRoute)
 
@@ -34,15 +35,13 @@ ERRORS = with_problems(
     summary="Score every window of a series",
     responses=examples.ok(examples.DETECT_RESPONSE) | ERRORS,
 )
-def detect(
-    body: DetectBody, detector: DetectorDep, settings: SettingsDep, metrics: MetricsDep
-) -> Response:
+def detect(body: DetectBody, scoring: ScoringDep) -> Response:
     """Cut the series into windows of `lookback` rows (n_rows - lookback + 1 of them), score
     each, flag those above the threshold, and group consecutive flagged windows into events."""
+    detector = scoring.detector
     rows = rows_of(body, detector.features)
     detection = detector.detect(rows.values, body.threshold)
-    metrics.detection(detector, detection)
-    return JSONResponse(detection_body(detector, detection, rows.timestamps, settings.top_features))
+    return answer(scoring, detection, rows.timestamps)
 
 
 # On the event loop, not in the thread pool: scoring one window takes ~0.2 ms, and measured
@@ -54,14 +53,12 @@ def detect(
     summary="Score only the newest window (the dashboard refresh)",
     responses=examples.ok(examples.DETECT_LAST_RESPONSE) | ERRORS,
 )
-async def detect_last(
-    body: DetectBody, detector: DetectorDep, settings: SettingsDep, metrics: MetricsDep
-) -> Response:
+async def detect_last(body: DetectBody, scoring: ScoringDep) -> Response:
     """The same body as /detect; only the window ending at the newest row is scored."""
+    detector = scoring.detector
     rows = rows_of(body, detector.features)
     detection = detector.detect_last(rows.values, body.threshold)
-    metrics.detection(detector, detection)
-    return JSONResponse(detection_body(detector, detection, rows.timestamps, settings.top_features))
+    return answer(scoring, detection, rows.timestamps)
 
 
 @router.post(
@@ -70,11 +67,16 @@ async def detect_last(
     summary="Score already-temporalized windows",
     responses=examples.ok(examples.WINDOWS_RESPONSE) | ERRORS,
 )
-def detect_windows(
-    body: WindowsBody, detector: DetectorDep, settings: SettingsDep, metrics: MetricsDep
-) -> Response:
+def detect_windows(body: WindowsBody, scoring: ScoringDep) -> Response:
     """Windows x lookback x features, as the network is fed; one result per window."""
+    detector = scoring.detector
     windows = windows_of(body, detector.features, detector.lookback)
     detection = detector.detect_windows(windows, body.threshold)
-    metrics.detection(detector, detection)
-    return JSONResponse(detection_body(detector, detection, None, settings.top_features))
+    return answer(scoring, detection, None)
+
+
+def answer(scoring: Scoring, detection: Detection, timestamps: list[str] | None) -> Response:
+    """Count the detection in the metrics and shape it into the JSON answer."""
+    scoring.metrics.detection(scoring.detector, detection)
+    body = detection_body(scoring.detector, detection, timestamps, scoring.settings.top_features)
+    return JSONResponse(body)
