@@ -167,9 +167,12 @@ class ReloadResult(_Response):
 
 
 class ThresholdInfo(_Response):
-    value: float
-    method: str = Field(description="quantile (of normal validation errors) or max-f1.")
+    value: float = Field(description="The threshold scores are compared with (margin included).")
+    method: str = Field(
+        description="quantile (of normal validation errors), max-f1 or pot (peaks over threshold)."
+    )
     quantile: float | None
+    margin: float = Field(description="The factor the method's threshold was multiplied by.")
 
 
 class NetworkInfo(_Response):
@@ -195,6 +198,14 @@ class ModelInfo(_Response):
     lookback: int
     score_on: str = Field(
         description="What a score averages over: the whole window, or its last step."
+    )
+    scaling: str = Field(description="How rows are scaled: standard (mean/std) or robust.")
+    window_transform: str = Field(
+        description="What is done to each scaled window before the network: none, center or "
+        "difference."
+    )
+    alarm_after: int = Field(
+        description="A window is flagged once this many windows in a row exceed the threshold."
     )
     threshold: ThresholdInfo
     validation_error_quantiles: dict[str, float] = Field(

@@ -49,11 +49,13 @@ def test_a_model_is_described_with_quantiles_training_and_its_layer_table(
 
     ModelInfo.model_validate(info)
     spec = tiny_model.store.open("tiny").spec
-    assert info["threshold"] == {
-        "value": spec.threshold.value,
-        "method": "quantile",
-        "quantile": 0.99,
-    }
+    assert info["threshold"] == spec.threshold.model_dump(mode="json")
+    assert set(info["threshold"]) == {"value", "method", "quantile", "margin"}
+    assert (info["scaling"], info["window_transform"], info["alarm_after"]) == (
+        str(spec.scaler.method),
+        str(spec.window_transform),
+        spec.alarm_after,
+    )
     assert info["validation_error_quantiles"]["0.5"] < info["threshold"]["value"]
     assert info["training"]["rows"] == len(tiny_frame())
     assert [layer["layer"] for layer in info["layers"]] == [row.name for row in spec.layers]
