@@ -55,11 +55,19 @@ MODEL_INFO: dict[str, Any] = {
     "name": "demo",
     "version": 1,
     "versions": [1],
-    "created": "2026-11-28T13:05:44+00:00",
+    "created": "2026-11-28T13:50:09+00:00",
     "features": ["load", "temperature", "pressure", "flow", "vibration"],
     "lookback": 5,
     "score_on": "window",
-    "threshold": {"value": 0.03426257576346397, "method": "quantile", "quantile": 0.99},
+    "scaling": "standard",
+    "window_transform": "none",
+    "alarm_after": 1,
+    "threshold": {
+        "value": 0.03426257576346397,
+        "method": "quantile",
+        "quantile": 0.99,
+        "margin": 1.0,
+    },
     "validation_error_quantiles": {
         "0": 0.004136216528713703,
         "0.01": 0.0051501114306040105,
@@ -117,7 +125,8 @@ MODEL_INFO: dict[str, Any] = {
         "learning_rate": 0.001,
         "validation_fraction": 0.2,
         "seed": 0,
-        "seconds": 16.886,
+        "seconds": 22.357,
+        "shift": 0,
     },
     "library_versions": {
         "rarewatch": "0.1.0",
@@ -634,9 +643,9 @@ PROBLEMS: dict[int, dict[str, tuple[str, dict[str, Any]]]] = {
                 "title": "Internal server error",
                 "status": 500,
                 "detail": "the model produced a non-finite score; quote error id "
-                "198249ce75d442f1b3674e3c72b14fb2 to the operator",
+                "fd8bfac42751408abb3a1be0f8da595c to the operator",
                 "code": "internal_error",
-                "id": "198249ce75d442f1b3674e3c72b14fb2",
+                "id": "fd8bfac42751408abb3a1be0f8da595c",
             },
         )
     },

@@ -84,7 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["Retry-After"],
         )
     install_problem_handlers(app)
-    for routes in (health, monitoring, models, detect):
+    # detection first: routes are matched in order, and /detect/last is the hot path
+    for routes in (detect, health, monitoring, models):
         app.include_router(routes.router)
     app.include_router(page.router)  # the web page at GET /, out of the OpenAPI document
     app.openapi = partial(problem_openapi, app)  # type: ignore[method-assign]
