@@ -202,16 +202,13 @@ def main(argv: list[str] | None = None) -> None:
             + f"; {info['epochs_run']} epochs run, best {info['best_epoch']}",
         ),
         common.pot_row(args.label, test_scores, test_labels, valid_scores[valid_labels == 0]),
-        common.smoothed_rows(
-            args.label,
-            info.pop("ordered"),
-            info.pop("valid_index"),
-            valid_labels == 0,
-            info.pop("test_index"),
-            test_labels,
-            options.threshold_quantile,
-        ),
     ]
+    in_time_order = (info.pop("ordered"), info.pop("valid_index"), valid_labels == 0)
+    test_index = info.pop("test_index")
+    for variant in (common.smoothed_rows, common.relative_rows):
+        rows.append(
+            variant(args.label, *in_time_order, test_index, test_labels, options.threshold_quantile)
+        )
     if options.threshold_method is not ThresholdMethod.MAX_F1:
         rows.append(
             common.metric_row(

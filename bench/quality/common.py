@@ -37,6 +37,8 @@ LABEL = "y"
 POT_QUANTILE = 0.999
 # span of the smoothing variant, fixed beforehand: one window per row of the default lookback
 SMOOTHING = 5
+# windows of recent history the relative-score variant divides by, fixed before any run
+RELATIVE_SPAN = 100
 
 
 def log(message: str) -> None:
@@ -253,6 +255,42 @@ def smoothed_rows(
         threshold,
         f"same model; each score averaged with the {SMOOTHING - 1} before it in time, threshold "
         f"the {quantile} quantile of the smoothed normal validation scores",
+    )
+
+
+def relative_scores(ordered_scores: np.ndarray, span: int = RELATIVE_SPAN) -> np.ndarray:
+    """Each score divided by the median of the `span` scores before it (fewer at the start; the
+    first keeps ratio 1): a threshold on these follows the normal level when it moves (drift),
+    while a short burst still stands out. ordered_scores  # (n,) in time order -> (n,)"""
+    import pandas as pd
+
+    scores = np.asarray(ordered_scores, dtype=np.float64)
+    recent = pd.Series(scores).rolling(span, min_periods=1).median().shift(1).to_numpy(copy=True)
+    recent[0] = scores[0] if len(scores) else 1.0
+    return scores / np.maximum(recent, 1e-12)
+
+
+def relative_rows(
+    label: str,
+    ordered_scores: np.ndarray,
+    validation: np.ndarray,
+    normal_validation: np.ndarray,
+    test: np.ndarray,
+    test_labels: np.ndarray,
+    quantile: float,
+) -> dict[str, Any]:
+    """The same model's scores relative to their recent level (relative_scores), against the
+    `quantile` of the relative normal validation scores: a threshold that moves with the normal
+    level. Arguments as smoothed_rows."""
+    relative = relative_scores(ordered_scores)
+    threshold = quantile_threshold(relative[validation][normal_validation], quantile)
+    return metric_row(
+        f"{label}, relative to the recent level",
+        relative[test],
+        test_labels,
+        threshold,
+        f"same model; each score divided by the median of the {RELATIVE_SPAN} scores before "
+        f"it, threshold the {quantile} quantile of those ratios on normal validation windows",
     )
 
 

@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     if not files:
         raise SystemExit(f"{args.data}: no <group>/<n>.csv experiment files")
 
-    ratios, pot_ratios, smooth_ratios, labels, per_file = [], [], [], [], []
+    ratios, pot_ratios, smooth_ratios, relative_ratios, labels, per_file = [], [], [], [], [], []
     n_validation = round(TRAIN_ROWS * options.validation_fraction)
     features: list[str] | None = None
     for i, path in enumerate(files):
@@ -94,6 +94,9 @@ def main(argv: list[str] | None = None) -> None:
         smoothed = smooth_scores(np.r_[valid, scores], common.SMOOTHING)
         cut = quantile_threshold(smoothed[: len(valid)], options.threshold_quantile)
         smooth_ratios.append(smoothed[len(valid) :] / cut)
+        relative = common.relative_scores(np.r_[valid, scores])
+        cut = quantile_threshold(relative[: len(valid)], options.threshold_quantile)
+        relative_ratios.append(relative[len(valid) :] / cut)
         labels.append(data.labels[TRAIN_ROWS:])
         per_file.append(
             f"{path.parent.name}/{path.name}: epochs {detector.spec.training.epochs_run}"
@@ -131,6 +134,16 @@ def main(argv: list[str] | None = None) -> None:
             labels,
             f"same models; each score averaged with the {common.SMOOTHING - 1} before it, "
             f"threshold the {options.threshold_quantile} quantile of the smoothed validation rows",
+        )
+    )
+    rows.append(
+        pooled_rows(
+            f"{args.label}, relative to the recent level",
+            relative_ratios,
+            labels,
+            f"same models; each score divided by the median of the {common.RELATIVE_SPAN} "
+            f"before it, threshold the {options.threshold_quantile} quantile of those ratios on "
+            "the validation rows",
         )
     )
     all_labels = np.concatenate(labels)
