@@ -11,10 +11,12 @@ cache, and the reconstruction of the whole input never has to exist at once.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -24,12 +26,21 @@ ChunkFn = Callable[[np.ndarray, np.ndarray], Any]  # (windows, reconstructed) ->
 T = TypeVar("T")
 
 
-def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity, as taskset or a container sets it)."""
+def available_cores(cgroup_cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """The cores this process may use: its CPU affinity (taskset, `docker --cpuset-cpus`),
+    capped by a cgroup v2 CPU quota (`docker --cpus 1.5` gives 2), so that a container limited
+    to one core does not run a thread per core of its host."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = cgroup_cpu_max.read_text().split()
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):  # no cgroup v2 file, or one we cannot read: no quota
+        pass
+    return cores
 
 
 class Engine:

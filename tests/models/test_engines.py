@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -5,6 +6,7 @@ import numpy as np
 import pytest
 
 from models.artifact import ModelStore
+from models.engines import available_cores
 from models.errors import InvalidInput
 from models.loading import load_detector
 from tests.conftest import TINY_FEATURES, TinyModel, tiny_frame, with_fault
@@ -93,3 +95,15 @@ def test_map_chunks_prepares_each_chunk_and_keeps_the_order(tiny_model: TinyMode
 def test_no_windows_give_an_empty_reconstruction(tiny_model: TinyModel) -> None:
     engine = load_detector(tiny_model.store, "tiny").engine
     assert engine.reconstruct(np.zeros((0, 4, 3), np.float32)).shape == (0, 4, 3)
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "expected"),
+    [("max 100000", None), ("150000 100000", 2), ("50000 100000", 1), ("garbled", None)],
+)
+def test_a_cgroup_cpu_quota_caps_the_chunk_threads(tmp_path, cpu_max, expected) -> None:  # noqa: ANN001
+    quota_file = tmp_path / "cpu.max"
+    quota_file.write_text(cpu_max + "\n")
+    affinity = len(os.sched_getaffinity(0))
+    assert available_cores(quota_file) == min(affinity, expected or affinity)
+    assert available_cores(tmp_path / "missing") == affinity
