@@ -54,7 +54,9 @@ def measure(
         # the two engines apart, since TensorFlow's lingering threads slow ONNX Runtime's calls.
         medians = {}
         for paths in (onnx_paths, tensorflow_paths):
-            medians |= interleaved_medians(paths, budget_s * len(paths))
+            medians |= interleaved_medians(
+                paths, budget_s * len(paths), block_s=min(0.25, budget_s / 4)
+            )
         for path, seconds in medians.items():
             per_s = batch / seconds
             rows.append(
