@@ -14,6 +14,7 @@ import orjson
 from starlette.responses import Response
 
 from app.registry import Registry
+from app.results_json import results_json
 from models.detector import Detection, Detector
 from models.spec import DetectorSpec
 
@@ -46,31 +47,16 @@ def detection_body(
     times = [timestamps[r] for r in rows] if timestamps is not None else [None] * len(rows)
     k = min(top_features, len(features))
     top, shares = top_contributions(detection.contributions, k)
-    # every window's top features as one flat list, sliced per window below: one comprehension
-    # over all entries instead of one per window (a third of the time for 10,000 windows)
-    names = [features[f] for f in top.ravel().tolist()]
-    flat_shares = shares.ravel().tolist()
-    entries = [{"feature": n, "share": s} for n, s in zip(names, flat_shares, strict=True)]
-    results = [
-        {
-            "index": row,
-            "timestamp": time,
-            "score": score,
-            "is_anomaly": flag,
-            "severity": severity,
-            "top_features": entries[i * k : (i + 1) * k],
-        }
-        for i, (row, time, score, flag, severity) in enumerate(
-            zip(
-                rows,
-                times,
-                detection.scores.tolist(),
-                detection.is_anomaly.tolist(),
-                detection.severity.tolist(),
-                strict=True,
-            )
-        )
-    ]
+    results = results_json(
+        detection.window_end_rows,
+        times,
+        detection.scores,
+        detection.is_anomaly,
+        detection.severity,
+        top,
+        shares,
+        features,
+    )
     events = [
         {
             "start_index": rows[e.start],
