@@ -62,7 +62,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    app = FastAPI(title="rarewatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="rarewatch",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        # rarewatch exports its own Prometheus metrics; without this FastAPI asks OpenTelemetry
+        # on every request whether a provider was configured
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     app.state.settings = settings
     app.state.registry = Registry(
         ModelStore(settings.model_dir), settings.max_older_versions, settings.engine

@@ -10,6 +10,8 @@ against orjson's for the same answer built from dicts.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import orjson
 
@@ -20,6 +22,14 @@ def _texts(values: np.ndarray) -> list[bytes]:
         return []
     contiguous = np.ascontiguousarray(values)  # orjson writes C-contiguous arrays only
     return orjson.dumps(contiguous, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
+
+
+@functools.lru_cache(maxsize=64)
+def _feature_prefixes(features: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The text before each top feature's share, `{"feature":NAME,"share":`, for the first top
+    feature of a window and (after a comma) for the others; made once per model."""
+    first = [b'{"feature":' + orjson.dumps(name) + b',"share":' for name in features]
+    return np.array(first, dtype=object), np.array([b"," + t for t in first], dtype=object)
 
 
 def results_json(
@@ -41,10 +51,7 @@ def results_json(
     n_windows, k = top.shape
     if n_windows == 0:
         return orjson.Fragment(b"[]")
-    # the text before each top feature's share: `{"feature":NAME,"share":`, after a comma but
-    # for the first
-    first = np.array([b'{"feature":' + orjson.dumps(name) + b',"share":' for name in features])
-    rest = np.array([b"," + text for text in first.tolist()])
+    first, rest = _feature_prefixes(tuple(features))
     times = [b"null" if t is None else orjson.dumps(t) for t in timestamps]
     columns: list[list[bytes]] = [
         [b',{"index":'] * n_windows,

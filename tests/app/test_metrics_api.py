@@ -58,3 +58,24 @@ def test_requests_are_counted_by_route_template_and_status(http: httpx.Client) -
     assert not any("no-such-model" in str(labels) for _, labels in after)
     latency = "rarewatch_http_request_duration_seconds_count"
     assert value(after, latency, route=route) > value(before, latency, route=route)
+
+
+def test_methods_nobody_uses_share_one_series(http: httpx.Client) -> None:
+    before = scrape(http)
+    for method in ("PROPFIND", "MKCOL", "PROPFIND"):  # methods the HTTP parser knows
+        http.request(method, "/healthz")
+    after = scrape(http)
+    methods = {
+        dict(labels)["method"] for name, labels in after if name == "rarewatch_http_requests_total"
+    }
+    assert "other" in methods and not methods & {"PROPFIND", "MKCOL"}
+    others = {
+        labels: count
+        for (name, labels), count in after.items()
+        if name == "rarewatch_http_requests_total" and dict(labels)["method"] == "other"
+    }
+    assert (
+        sum(others.values())
+        - sum(before.get(("rarewatch_http_requests_total", labels), 0.0) for labels in others)
+        == 3
+    )
