@@ -24,12 +24,12 @@ import numpy as np
 
 from bench.quality import common
 from models.data import label_before_events
-from models.scaling import Scaler
-from models.scoring import ScoreOn, window_errors
+from models.scaling import Scaler, Scaling
+from models.scoring import ErrorWeighting, ScoreOn, window_errors
 from models.spec import Activation, NetworkConfig
 from models.thresholds import ThresholdMethod, max_f1_threshold
 from models.training import TrainingOptions, choose_threshold, error_weights, fit_network
-from models.windows import temporalize, transform_windows
+from models.windows import WindowTransform, temporalize, transform_windows
 
 ARTICLE_LOOKBACK = 5
 ARTICLE_THRESHOLD = 0.3  # fixed by hand in the article after a validation precision/recall plot
@@ -57,7 +57,8 @@ def article_windows(values: np.ndarray, labels: np.ndarray, lookback: int):  # n
 
 
 def article_options(epochs: int) -> TrainingOptions:
-    """LSTM 32-16 relu autoencoder, Adam 1e-4, batch 64, MSE, no early stopping, last-step score."""
+    """LSTM 32-16 relu autoencoder, Adam 1e-4, batch 64, MSE, no early stopping, last-step score;
+    every other option pinned to the article's way, whatever rarewatch's defaults become."""
     return TrainingOptions(
         lookback=ARTICLE_LOOKBACK,
         epochs=epochs,
@@ -66,6 +67,12 @@ def article_options(epochs: int) -> TrainingOptions:
         patience=epochs,  # never stops early
         network=NetworkConfig(units=(32, 16), activation=Activation.RELU),
         score_on=ScoreOn.LAST_STEP,
+        window_transform=WindowTransform.NONE,
+        error_weighting=ErrorWeighting.NONE,
+        scaling=Scaling.STANDARD,
+        shift=0,
+        threshold_margin=1.0,
+        alarm_after=1,
     )
 
 
