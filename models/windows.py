@@ -35,6 +35,10 @@ def temporalize(values: np.ndarray, lookback: int, stride: int = 1) -> np.ndarra
     if n_rows < lookback:
         given = "1 row" if n_rows == 1 else f"{n_rows} rows"
         raise NotEnoughRows(f"{given} given, at least {lookback} (the lookback) are needed")
+    if n_rows == lookback:  # one window, the dashboard refresh's case: no view machinery
+        window = values[None]
+        window.flags.writeable = False  # read-only, as every other answer of this function
+        return window
     # sliding_window_view puts the window axis last: (n_windows, n_features, lookback).
     windows = sliding_window_view(values, lookback, axis=0)[::stride]
     return windows.transpose(0, 2, 1)

@@ -77,3 +77,12 @@ def test_window_k_holds_rows_k_times_stride_onwards(
     for k, end in enumerate(ends):
         np.testing.assert_array_equal(windows[k], values[end - lookback + 1 : end + 1])
         assert end - lookback + 1 == k * stride
+
+
+def test_exactly_lookback_rows_make_the_one_window_they_are() -> None:
+    values = np.arange(12.0).reshape(4, 3)
+    windows = temporalize(values, 4)
+    assert windows.shape == (1, 4, 3)
+    np.testing.assert_array_equal(windows[0], values)
+    np.testing.assert_array_equal(windows, temporalize(np.vstack([values, values]), 4)[:1])
+    assert np.shares_memory(windows, values) and not windows.flags.writeable
