@@ -76,8 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--threshold-margin",
         type=float,
-        default=1.0,
-        help="store the threshold times this (SKAB's autoencoders use 1.5)",
+        default=1.5,
+        help="store the threshold times this (1.5, as SKAB's published autoencoders; 1: the "
+        "method's own threshold)",
     )
     train.add_argument(
         "--alarm-after",

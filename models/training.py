@@ -48,7 +48,10 @@ class TrainingOptions:
     error_weighting: ErrorWeighting = ErrorWeighting.NONE
     scaling: Scaling = Scaling.STANDARD
     shift: int = 0  # rows before each labelled event kept out of the normal windows too
-    threshold_margin: float = 1.0  # the stored threshold is this times the method's
+    # the stored threshold is this times the method's: SKAB's published autoencoders put their
+    # limit at 3/2 of a quantile; measured in docs/benchmarks.md, it lowered false alarms on
+    # every data set without costing F1 (a threshold, so rankings and ROC AUC are unchanged)
+    threshold_margin: float = 1.5
     alarm_after: int = 1  # windows in a row above the threshold before a row is anomalous
 
     def check(self) -> None:

@@ -134,7 +134,7 @@ def test_the_alarm_rule_is_a_plain_threshold_on_its_scores(
 
 def test_the_margin_and_the_alarm_rule_are_stored_and_applied() -> None:
     data = select(tiny_frame(300), time_column="time", label_column="y")
-    plain = train_detector(data, QUICK).spec
+    plain = train_detector(data, dataclasses.replace(QUICK, threshold_margin=1.0)).spec
     options = dataclasses.replace(QUICK, threshold_margin=1.5, alarm_after=3)
     spec = train_detector(data, options).spec
     assert spec.threshold.value == pytest.approx(1.5 * plain.threshold.value)

@@ -52,7 +52,9 @@ def test_the_spec_records_the_training_data_and_threshold(tiny_model) -> None:  
     assert spec.training.rows == 600
     assert spec.training.time_start == "2026-01-01T00:00:00+00:00"
     assert spec.threshold.method is ThresholdMethod.QUANTILE and spec.threshold.quantile == 0.99
-    assert spec.threshold.value == pytest.approx(spec.validation_error_quantiles["0.99"])
+    assert spec.threshold.value == pytest.approx(
+        spec.threshold.margin * spec.validation_error_quantiles["0.99"]
+    )
     assert spec.training.best_epoch <= spec.training.epochs_run <= spec.training.epochs
     assert sum(row.params for row in spec.layers) > 0
 
