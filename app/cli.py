@@ -203,6 +203,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
     from app.saving import save_trained
     from models.artifact import ModelStore, check_name
     from models.data import read_table, select
+    from models.describe import threshold_method
     from models.errors import InvalidInput
     from models.scaling import Scaling
     from models.scoring import ErrorWeighting, ScoreOn
@@ -262,7 +263,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
         f"trained {args.name} version {version} on {summary.train_windows} normal windows of "
         f"{len(data.features)} features: best epoch {summary.best_epoch}/{summary.epochs_run}, "
         f"validation loss {summary.validation_loss:.4g}, threshold {threshold.value:.4g} "
-        f"({threshold.method}); saved to {path}"
+        f"({threshold_method(threshold)}); saved to {path}"
     )
 
 

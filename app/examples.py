@@ -38,7 +38,7 @@ MODEL_LIST: dict[str, Any] = {
             "versions": [1],
             "features": ["load", "temperature", "pressure", "flow", "vibration"],
             "lookback": 5,
-            "threshold": 0.03426257576346397,
+            "threshold": 0.05139386364519595,
             "threshold_method": "quantile",
         }
     ],
@@ -55,7 +55,7 @@ MODEL_INFO: dict[str, Any] = {
     "name": "demo",
     "version": 1,
     "versions": [1],
-    "created": "2026-11-28T13:50:09+00:00",
+    "created": "2026-11-28T15:07:16+00:00",
     "features": ["load", "temperature", "pressure", "flow", "vibration"],
     "lookback": 5,
     "score_on": "window",
@@ -63,10 +63,10 @@ MODEL_INFO: dict[str, Any] = {
     "window_transform": "none",
     "alarm_after": 1,
     "threshold": {
-        "value": 0.03426257576346397,
+        "value": 0.05139386364519595,
         "method": "quantile",
         "quantile": 0.99,
-        "margin": 1.0,
+        "margin": 1.5,
     },
     "validation_error_quantiles": {
         "0": 0.004136216528713703,
@@ -125,7 +125,7 @@ MODEL_INFO: dict[str, Any] = {
         "learning_rate": 0.001,
         "validation_fraction": 0.2,
         "seed": 0,
-        "seconds": 22.357,
+        "seconds": 18.297,
         "shift": 0,
     },
     "library_versions": {
@@ -201,10 +201,10 @@ DETECT_RESPONSE: dict[str, Any] = {
         "name": "demo",
         "version": 1,
         "lookback": 5,
-        "threshold": 0.03426257576346397,
+        "threshold": 0.05139386364519595,
         "features": ["load", "temperature", "pressure", "flow", "vibration"],
     },
-    "threshold": 0.03426257576346397,
+    "threshold": 0.05139386364519595,
     "n_windows": 5,
     "results": [
         {
@@ -236,7 +236,7 @@ DETECT_RESPONSE: dict[str, Any] = {
             "timestamp": "2026-01-10T00:00:00Z",
             "score": 0.3020915389060974,
             "is_anomaly": True,
-            "severity": 0.9151828690757642,
+            "severity": 0.7472855334773872,
             "top_features": [
                 {"feature": "vibration", "share": 0.8752470110521274},
                 {"feature": "pressure", "share": 0.05186817158962996},
@@ -248,7 +248,7 @@ DETECT_RESPONSE: dict[str, Any] = {
             "timestamp": "2026-01-10T00:10:00Z",
             "score": 0.5795642626285553,
             "is_anomaly": True,
-            "severity": 0.959472891266446,
+            "severity": 0.8476349245364262,
             "top_features": [
                 {"feature": "vibration", "share": 0.8600528344865915},
                 {"feature": "pressure", "share": 0.06059799103794049},
@@ -260,7 +260,7 @@ DETECT_RESPONSE: dict[str, Any] = {
             "timestamp": "2026-01-10T00:20:00Z",
             "score": 0.8112119436264038,
             "is_anomaly": True,
-            "severity": 0.9723167008378725,
+            "severity": 0.8826511903969684,
             "top_features": [
                 {"feature": "vibration", "share": 0.7877524486259172},
                 {"feature": "pressure", "share": 0.09599726316429875},
@@ -288,10 +288,10 @@ DETECT_LAST_RESPONSE: dict[str, Any] = {
         "name": "demo",
         "version": 1,
         "lookback": 5,
-        "threshold": 0.03426257576346397,
+        "threshold": 0.05139386364519595,
         "features": ["load", "temperature", "pressure", "flow", "vibration"],
     },
-    "threshold": 0.03426257576346397,
+    "threshold": 0.05139386364519595,
     "n_windows": 1,
     "results": [
         {
@@ -299,7 +299,7 @@ DETECT_LAST_RESPONSE: dict[str, Any] = {
             "timestamp": "2026-01-10T00:20:00Z",
             "score": 0.8112119436264038,
             "is_anomaly": True,
-            "severity": 0.9723167008378725,
+            "severity": 0.8826511903969684,
             "top_features": [
                 {"feature": "vibration", "share": 0.7877524486259172},
                 {"feature": "pressure", "share": 0.09599726316429875},
@@ -351,10 +351,10 @@ WINDOWS_RESPONSE: dict[str, Any] = {
         "name": "demo",
         "version": 1,
         "lookback": 5,
-        "threshold": 0.03426257576346397,
+        "threshold": 0.05139386364519595,
         "features": ["load", "temperature", "pressure", "flow", "vibration"],
     },
-    "threshold": 0.03426257576346397,
+    "threshold": 0.05139386364519595,
     "n_windows": 2,
     "results": [
         {
@@ -374,7 +374,7 @@ WINDOWS_RESPONSE: dict[str, Any] = {
             "timestamp": None,
             "score": 0.8112119436264038,
             "is_anomaly": True,
-            "severity": 0.9723167008378725,
+            "severity": 0.8826511903969684,
             "top_features": [
                 {"feature": "vibration", "share": 0.7877524486259172},
                 {"feature": "pressure", "share": 0.09599726316429875},
@@ -643,9 +643,9 @@ PROBLEMS: dict[int, dict[str, tuple[str, dict[str, Any]]]] = {
                 "title": "Internal server error",
                 "status": 500,
                 "detail": "the model produced a non-finite score; quote error id "
-                "fd8bfac42751408abb3a1be0f8da595c to the operator",
+                "00b7ca2da2da4a1ab2ed0a01107665bc to the operator",
                 "code": "internal_error",
-                "id": "fd8bfac42751408abb3a1be0f8da595c",
+                "id": "00b7ca2da2da4a1ab2ed0a01107665bc",
             },
         )
     },

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from models.artifact import ModelStore
 from models.errors import RarewatchError
-from models.spec import DetectorSpec
+from models.spec import DetectorSpec, ThresholdSpec
 
 
 def summary_line(store: ModelStore, name: str, version: int) -> str:
@@ -14,20 +14,20 @@ def summary_line(store: ModelStore, name: str, version: int) -> str:
         return f"{name}  v{version}  UNUSABLE: {exc.detail}"
     t = spec.threshold
     return (
-        f"{name}  v{version}  lookback {spec.lookback}  threshold {t.value:.4g} ({t.method})  "
+        f"{name}  v{version}  lookback {spec.lookback}  threshold {t.value:.4g} "
+        f"({threshold_method(t)})  "
         f"{spec.n_features} features: {', '.join(spec.features)}"
     )
 
 
 def describe(name: str, version: int, spec: DetectorSpec) -> str:
     t, training, net = spec.threshold, spec.training, spec.network
-    quantile = f" q={t.quantile}" if t.quantile is not None else ""
     lines = [
         f"{name} version {version} (created {spec.created})",
         f"features ({spec.n_features}): {', '.join(spec.features)}",
         f"lookback {spec.lookback}; {net.architecture} {'-'.join(map(str, net.units))} "
         f"{net.activation}, dropout {net.dropout}",
-        f"threshold {t.value:.6g} ({t.method}{quantile})",
+        f"threshold {t.value:.6g} ({threshold_method(t, detail=True)})",
         "normal validation errors: "
         + "  ".join(f"q{q}={v:.4g}" for q, v in spec.validation_error_quantiles.items()),
         f"trained on {training.train_windows} windows ({training.rows} rows"
@@ -42,3 +42,13 @@ def describe(name: str, version: int, spec: DetectorSpec) -> str:
         lines.append(f"{row.name:<16}{row.type:<18}{shape:<22}{row.params:>10,}")
     lines.append(f"{'total':<56}{sum(r.params for r in spec.layers):>10,}")
     return "\n".join(lines)
+
+
+def threshold_method(threshold: ThresholdSpec, detail: bool = False) -> str:
+    """How the threshold was chosen, e.g. `quantile, margin x1.5` (`quantile q=0.99, ...`)."""
+    text = str(threshold.method)
+    if detail and threshold.quantile is not None:
+        text += f" q={threshold.quantile}"
+    if threshold.margin != 1:
+        text += f", margin x{threshold.margin:g}"
+    return text
