@@ -19,6 +19,7 @@ from models.files import write_atomically
 if TYPE_CHECKING:  # the CLI imports its heavy modules per command, so `--help` stays fast
     from models.data import Dataset
     from models.detector import Detection, Detector
+    from models.training import TrainingOptions
 
 EXIT_USAGE = 2
 
@@ -199,20 +200,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
-    from app.saving import save_trained
-    from models.artifact import ModelStore, check_name
-    from models.data import read_table, select
-    from models.describe import threshold_method
+def training_options(args: argparse.Namespace) -> TrainingOptions:
+    """The TrainingOptions the train flags ask for; with no flag, TrainingOptions' defaults."""
     from models.errors import InvalidInput
     from models.scaling import Scaling
     from models.scoring import ErrorWeighting, ScoreOn
     from models.spec import NetworkConfig
     from models.thresholds import ThresholdMethod
-    from models.training import TrainingOptions, train_detector
+    from models.training import TrainingOptions
     from models.windows import WindowTransform
 
-    check_name(args.name)
     method = ThresholdMethod(args.threshold_method)
     if method is ThresholdMethod.MAX_F1 and not args.label_column:
         raise InvalidInput("--threshold-method max-f1 needs labelled data: give --label-column")
@@ -225,7 +222,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
         )
     except ValueError as exc:
         raise InvalidInput(str(exc).splitlines()[-1].strip()) from None
-    options = TrainingOptions(
+    return TrainingOptions(
         lookback=args.lookback,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -242,6 +239,17 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
         threshold_margin=args.threshold_margin,
         alarm_after=args.alarm_after,
     )
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
+    from app.saving import save_trained
+    from models.artifact import ModelStore, check_name
+    from models.data import read_table, select
+    from models.describe import threshold_method
+    from models.training import train_detector
+
+    check_name(args.name)
+    options = training_options(args)
     options.check()
     data = select(
         read_table(args.data),

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.cli import main
+from app.cli import build_parser, main, training_options
+from models.training import TrainingOptions
 from tests.conftest import tiny_frame, with_fault
 
 TRAIN = [
@@ -358,3 +359,8 @@ def test_the_quality_flags_reach_the_stored_model(workdir: Path) -> None:
     assert spec["alarm_after"] == 3
     assert spec["score_on"] == "last_step"
     assert spec["error_weights"] is not None
+
+
+def test_train_without_flags_trains_with_the_libraries_defaults() -> None:
+    args = build_parser().parse_args(["train", "data.csv", "--name", "x"])
+    assert training_options(args) == TrainingOptions()
