@@ -23,7 +23,7 @@ from app.main import create_app
 from app.serve import graceful_server
 from app.settings import Settings
 from models.artifact import ModelStore
-from tests.app.faults import copy_model, gated, wait_for
+from tests.app.faults import WAIT_S, copy_model, gated, wait_for
 from tests.app.test_bad_input import JSON_TYPE, body, rows
 from tests.conftest import TINY_FEATURES, TinyModel, tiny_frame
 
@@ -83,27 +83,40 @@ def test_sighup_serves_a_newly_trained_version_without_a_restart(
 def test_sigterm_lets_the_requests_in_flight_complete_then_exits(
     store: ModelStore, tmp_path: Path
 ) -> None:
-    # each scores ~20 000 windows: a few hundred ms, so several are in flight at once
     heavy = body(values=tiny_frame(20_000)[TINY_FEATURES].to_numpy().tolist())
     log = tmp_path / "serve.log"
+    # Six requests surely in flight when the signal goes: each client has sent half its body and
+    # sends the rest only after the signal. (Timing alone no longer does it: six requests of
+    # 20,000 rows all finish within half a second.)
+    signal_sent = threading.Event()
 
-    def detect(url: str) -> tuple[int, float]:
+    def body_in_two_halves(half_sent: threading.Event) -> Iterator[bytes]:
+        yield heavy[: len(heavy) // 2]
+        half_sent.set()
+        assert signal_sent.wait(WAIT_S)
+        yield heavy[len(heavy) // 2 :]
+
+    def detect(url: str, half_sent: threading.Event) -> tuple[int, float]:
         with httpx.Client(timeout=60) as http:
             response = http.post(
-                url + "/v1/models/tiny/detect", content=heavy, headers={"content-type": JSON_TYPE}
+                url + "/v1/models/tiny/detect",
+                content=body_in_two_halves(half_sent),
+                headers={"content-type": JSON_TYPE},
             )
             return response.status_code, time.monotonic()
 
+    halves_sent = [threading.Event() for _ in range(6)]
     with serve_process(store, log) as (process, url), ThreadPoolExecutor(6) as pool:
-        futures = [pool.submit(detect, url) for _ in range(6)]
-        time.sleep(0.5)  # all six sent and being parsed, scored or waiting for a slot
+        futures = [pool.submit(detect, url, half_sent) for half_sent in halves_sent]
+        assert all(half_sent.wait(WAIT_S) for half_sent in halves_sent)
         process.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
+        signal_sent.set()
         answers = [f.result() for f in futures]
         process.wait(timeout=30)
 
     assert [status for status, _ in answers] == [200] * 6
-    assert max(done for _, done in answers) > signalled  # some were still in flight
+    assert min(done for _, done in answers) > signalled  # all six answered after the signal
     assert process.returncode in (0, -signal.SIGTERM)
     assert "Application shutdown complete" in log.read_text()
 
