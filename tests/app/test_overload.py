@@ -3,6 +3,7 @@ once; the queue never grows past its bound, queued requests are served, health b
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -115,7 +116,6 @@ def test_a_request_waiting_longer_than_the_time_bound_for_a_slot_gets_a_503(
 def test_a_body_that_trickles_in_slower_than_the_time_bound_gets_a_408(
     tiny_model: TinyModel,
 ) -> None:
-    import socket
     from urllib.parse import urlsplit
 
     settings = Settings(model_dir=tiny_model.store.root, request_timeout_s=0.5)
@@ -127,9 +127,28 @@ def test_a_body_that_trickles_in_slower_than_the_time_bound_gets_a_408(
                 b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
                 b'{"values": [[0.1,'  # and then nothing more: a slow (or stalled) sender
             )
-            answer = sock.recv(65536).decode()
+            answer = read_answer(sock)
         assert answer.startswith("HTTP/1.1 408")
         assert "application/problem+json" in answer and '"code":"request_timeout"' in answer
         assert server.app.state.admission.admitted == 0  # its place in the queue is free again
         with httpx.Client(base_url=server.url, timeout=30) as http:
             assert post(http, "/v1/models/tiny/detect").status_code == 200
+
+
+def read_answer(sock: socket.socket) -> str:
+    """One whole HTTP answer from a raw socket: headers and body can come in separate writes
+    (uvicorn with httptools sends them so), so read until the Content-Length is in."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, rest = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection before the whole body"
+        rest += chunk
+    return (head + b"\r\n\r\n" + rest).decode()
