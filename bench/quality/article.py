@@ -199,14 +199,10 @@ def main(argv: list[str] | None = None) -> None:
             alarms,
             test_labels,
             threshold.value,
-            f"threshold {threshold.method} from normal validation windows"
-            + (f" x {options.threshold_margin}" if options.threshold_margin != 1 else "")
-            + (
-                f", alarm after {options.alarm_after} windows in a row"
-                if options.alarm_after > 1
-                else ""
-            )
-            + f"; {info['epochs_run']} epochs run, best {info['best_epoch']}",
+            "threshold "
+            + common.decision_note(threshold.method, options.threshold_margin, options.alarm_after)
+            + f" from normal validation windows; {info['epochs_run']} epochs run, "
+            f"best {info['best_epoch']}",
         ),
         common.pot_row(args.label, test_scores, test_labels, valid_scores[valid_labels == 0]),
     ]

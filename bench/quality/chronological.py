@@ -50,10 +50,10 @@ def evaluate_model(
             alarms[len(valid_scores) :],
             test_labels,
             detector.threshold,
-            f"threshold {spec.threshold.method} from the validation part"
-            + (f" x {spec.threshold.margin}" if spec.threshold.margin != 1 else "")
-            + (f", alarm after {spec.alarm_after} windows in a row" if spec.alarm_after > 1 else "")
-            + f"; {spec.training.epochs_run} epochs run (best {spec.training.best_epoch}), "
+            "threshold "
+            + common.decision_note(spec.threshold.method, spec.threshold.margin, spec.alarm_after)
+            + f" from the validation part; {spec.training.epochs_run} epochs run "
+            f"(best {spec.training.best_epoch}), "
             f"train loss {spec.training.train_loss:.3g}, "
             f"validation loss {spec.training.validation_loss:.3g}",
         )

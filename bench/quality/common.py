@@ -246,13 +246,14 @@ def smoothed_rows(
     ordered_scores  # (n,) in time order; validation, test: indices into it
     normal_validation  # (len(validation),) bool
     """
-    smoothed = smooth_scores(ordered_scores, SMOOTHING)
-    threshold = quantile_threshold(smoothed[validation][normal_validation], quantile)
-    return metric_row(
+    return _rescored_row(
         f"{label}, smoothed scores",
-        smoothed[test],
+        smooth_scores(ordered_scores, SMOOTHING),
+        validation,
+        normal_validation,
+        test,
         test_labels,
-        threshold,
+        quantile,
         f"same model; each score averaged with the {SMOOTHING - 1} before it in time, threshold "
         f"the {quantile} quantile of the smoothed normal validation scores",
     )
@@ -282,16 +283,39 @@ def relative_rows(
     """The same model's scores relative to their recent level (relative_scores), against the
     `quantile` of the relative normal validation scores: a threshold that moves with the normal
     level. Arguments as smoothed_rows."""
-    relative = relative_scores(ordered_scores)
-    threshold = quantile_threshold(relative[validation][normal_validation], quantile)
-    return metric_row(
+    return _rescored_row(
         f"{label}, relative to the recent level",
-        relative[test],
+        relative_scores(ordered_scores),
+        validation,
+        normal_validation,
+        test,
         test_labels,
-        threshold,
+        quantile,
         f"same model; each score divided by the median of the {RELATIVE_SPAN} scores before "
         f"it, threshold the {quantile} quantile of those ratios on normal validation windows",
     )
+
+
+def _rescored_row(
+    name: str,
+    rescored: np.ndarray,
+    validation: np.ndarray,
+    normal_validation: np.ndarray,
+    test: np.ndarray,
+    test_labels: np.ndarray,
+    quantile: float,
+    note: str,
+) -> dict[str, Any]:
+    """A row for scores recomputed in time order: the test part against the `quantile` of the
+    normal validation part."""
+    threshold = quantile_threshold(rescored[validation][normal_validation], quantile)
+    return metric_row(name, rescored[test], test_labels, threshold, note)
+
+
+def decision_note(method: object, margin: float, alarm_after: int) -> str:
+    """How a rarewatch row decides: e.g. `quantile x 1.5, alarm after 4 windows in a row`."""
+    note = str(method) + (f" x {margin}" if margin != 1 else "")
+    return note + (f", alarm after {alarm_after} windows in a row" if alarm_after > 1 else "")
 
 
 def alarm_scores(ordered_scores: np.ndarray, windows_in_a_row: int) -> np.ndarray:

@@ -108,14 +108,10 @@ def main(argv: list[str] | None = None) -> None:
             labels,
             f"{len(files)} files; per file: trained on rows 0-{TRAIN_ROWS - 1} "
             f"(the last {options.validation_fraction:.0%} of them validate), threshold "
-            f"{options.threshold_method} from them"
-            + (f" x {options.threshold_margin}" if options.threshold_margin != 1 else "")
-            + (
-                f", alarm after {options.alarm_after} windows in a row"
-                if options.alarm_after > 1
-                else ""
+            + common.decision_note(
+                options.threshold_method, options.threshold_margin, options.alarm_after
             )
-            + "; ROC/PR AUC over scores / own threshold",
+            + " from them; ROC/PR AUC over scores / own threshold",
         )
     ]
     rows.append(

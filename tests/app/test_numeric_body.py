@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.numeric_body import FAST_PATH_BYTES, NumericRows, parse_rows_body
+from app.numeric_body import FAST_PATH_BYTES, KEYS, NumericRows, parse_rows_body
 from app.responses import top_contributions
+from app.schemas import DetectRequest
 from tests.app.test_bad_input import assert_problem
 from tests.conftest import TINY_FEATURES, tiny_frame
 
@@ -154,3 +155,7 @@ def test_the_reused_parser_reads_on_after_a_refused_body_and_beside_other_thread
     for parsed in [*answers, parse_rows_body(good)]:
         assert parsed is not None
         np.testing.assert_array_equal(parsed["values"].array, [[1.0, 2.0], [3.0, 4.0]])
+
+
+def test_the_fast_path_knows_every_rows_field_of_the_request_schema() -> None:
+    assert set(KEYS) == set(DetectRequest.model_fields) - {"series"}
