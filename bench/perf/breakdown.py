@@ -1,0 +1,109 @@
+"""Where a large /detect request's time goes in-process: reading the body and writing the answer.
+
+    python -m bench.perf.breakdown
+
+For 10,000 rows x 59 features: the body read the ordinary way (orjson, the request schema, numpy)
+against the simdjson fast path (app/numeric_body.py), and the answer written from a dict per
+window (the plain way) against app/results_json.py. Each pair is timed interleaved in one process
+on a briefly trained article-sized model; prints a markdown table with the commit and date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from app.body import parse_json, parse_rows_request
+from app.inputs import rows_of
+from app.responses import detection_body, top_contributions
+from app.schemas import DetectRequest
+from bench.perf.fixtures import ARTICLE, train_bench_model
+from bench.perf.timing import interleaved_medians
+from bench.report import git_commit
+from models.detector import Detection, Detector
+from models.loading import load_detector
+
+ROWS = 10_000
+TOP_FEATURES = 3
+
+
+def read_body(parse: Any, body: bytes, features: list[str]) -> np.ndarray:
+    """The body to the detector's input array, as the route does after admission."""
+    return rows_of(DetectRequest.model_validate(parse(body)), features).values
+
+
+def answer_as_dicts(detector: Detector, detection: Detection) -> bytes:
+    """The plain way: a dict per window and per top feature, then orjson."""
+    top, shares = top_contributions(detection.contributions, TOP_FEATURES)
+    features = detector.features
+    results = [
+        {
+            "index": row,
+            "timestamp": None,
+            "score": score,
+            "is_anomaly": flag,
+            "severity": severity,
+            "top_features": [
+                {"feature": features[f], "share": s} for f, s in zip(ids, values, strict=True)
+            ],
+        }
+        for row, score, flag, severity, ids, values in zip(
+            detection.window_end_rows.tolist(),
+            detection.scores.tolist(),
+            detection.is_anomaly.tolist(),
+            detection.severity.tolist(),
+            top.tolist(),
+            shares.tolist(),
+            strict=True,
+        )
+    ]
+    return orjson.dumps({"results": results})
+
+
+def main() -> None:
+    store = train_bench_model(Path(tempfile.mkdtemp(prefix="rarewatch-breakdown-")), ARTICLE)
+    detector = load_detector(store, ARTICLE.name)
+    values = np.random.default_rng(0).normal(size=(ROWS, ARTICLE.n_features))
+    body = orjson.dumps({"values": values.tolist()})
+    features = detector.features
+    np.testing.assert_array_equal(
+        read_body(parse_json, body, features), read_body(parse_rows_request, body, features)
+    )
+    reading = interleaved_medians(
+        {
+            "orjson + schema + numpy": lambda: read_body(parse_json, body, features),
+            "simdjson fast path": lambda: read_body(parse_rows_request, body, features),
+        },
+        budget_s=6,
+        block_s=0.25,
+    )
+    detection = detector.detect(values)
+    writing = interleaved_medians(
+        {
+            "a dict per window, then orjson": lambda: answer_as_dicts(detector, detection),
+            "app/results_json.py, then orjson": lambda: orjson.dumps(
+                detection_body(detector, detection, None, TOP_FEATURES),
+                option=orjson.OPT_SERIALIZE_NUMPY,
+            ),
+        },
+        budget_s=6,
+        block_s=0.25,
+    )
+    print(
+        f"Measured {dt.date.today()} at commit {git_commit()} with "
+        "`python -m bench.perf.breakdown`.\n"
+    )
+    print(f"| step ({ROWS:,} rows x {ARTICLE.n_features} features) | path | median ms |")
+    print("|---|---|---:|")
+    for step, medians in (("read the body", reading), ("write the answer", writing)):
+        for path, seconds in medians.items():
+            print(f"| {step} | {path} | {seconds * 1e3:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
