@@ -67,7 +67,7 @@ class Metrics:
         )
 
         # the labelled series, looked up once per label values: prometheus_client checks the
-        # values and takes a lock on every labels() call (~3 us), six times a request
+        # values and takes a lock on every labels() call, six times a request
         self.request_series = _remembered(self.requests.labels)
         self.latency_series = _remembered(self.latency.labels)
         self.windows_series = _remembered(self.windows.labels)

@@ -1,9 +1,9 @@
 """A fast path for large detection bodies: `values` parsed by simdjson straight into a float array.
 
-A 10,000 x 59 body is 590,000 numbers. orjson makes each a Python float (~33 ms here), the schema
-then checks each (~7 ms) and numpy copies them into an array (~8 ms); simdjson parses the text
-and writes the numbers into one float64 buffer in ~16 ms, checks included, with no Python
-object per number.
+A 10,000 x 59 body is 590,000 numbers. orjson makes each a Python float, the schema then checks
+each and numpy copies them into an array; simdjson parses the text and writes the numbers into
+one float64 buffer, with no Python object per number (`python -m bench.perf.breakdown` times
+both ways; docs/benchmarks.md has the figures).
 
 The fast path only ever says yes or "not mine": any body it does not fully understand (other
 keys, nested or ragged rows, a non-number, a number simdjson cannot hold, broken JSON) goes to the
@@ -48,8 +48,8 @@ def parse_rows_body(body: bytes) -> dict[str, Any] | None:
         return _read_rows_body(parser, body)
 
 
-# A parser sizes its buffers to the largest document it has read (~2.2x the body) and keeps
-# them: reusing one saves ~7 ms of allocation on a 11.6 MB body. One shared parser, for bodies
+# A parser sizes its buffers to the largest document it has read (about twice the body) and
+# keeps them: reusing one saves their allocation on every large body. One shared parser, for bodies
 # up to this size, bounds what it keeps; concurrent or larger bodies get a parser of their own.
 REUSED_PARSER_MAX_BYTES = 16 * 1024 * 1024
 _shared_parser = simdjson.Parser()
@@ -124,5 +124,5 @@ def _nothing_nested(body: bytes, n_rows: int, others: dict[str, Any]) -> bool:
                 return False
         elif isinstance(value, dict):
             return False
-    # numpy counts ~4x faster than bytes.count (0.7 against 3 ms on 11.6 MB here)
+    # numpy's vectorized compare counts faster than bytes.count on bodies this large
     return int(np.count_nonzero(np.frombuffer(body, dtype=np.uint8) == ord("["))) == expected

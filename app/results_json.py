@@ -1,11 +1,11 @@
 """The `results` array of a detection answer written straight to JSON bytes, without a Python
 dict per window.
 
-For 10,000 windows the plain way (a dict per window, one per top feature, then orjson) takes
-~9 ms; this takes a fraction of it. Every number is written by orjson from the numpy arrays (the
-same digits orjson writes for the same Python float), every name by orjson, and the pieces of all
-windows are laid side by side with slice assignments and joined once. tests/app check the bytes
-against orjson's for the same answer built from dicts.
+For 10,000 windows the plain way (a dict per window, one per top feature, then orjson) takes a
+few times longer (`python -m bench.perf.breakdown` times both). Every number is written by
+orjson from the numpy arrays (the same digits orjson writes for the same Python float), every
+name by orjson, and the pieces of all windows are laid side by side with slice assignments and
+joined once. tests/app check the bytes against orjson's for the same answer built from dicts.
 """
 
 from __future__ import annotations

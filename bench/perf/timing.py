@@ -29,9 +29,8 @@ def interleaved_medians(
     Each round gives every run a block of calls (`block_s`, at least one call), after a pause of
     `settle_s`. Blocks, not single calls, because one path slows the next for a while: ONNX
     Runtime's default thread pool keeps spinning after a call, sharing the cores with whatever
-    runs next. Measured on the article model at batch 1024, the chunked engine timed against
-    a default session reached 0.51x of it in blocks of 20 ms, 0.95x in blocks of 250 ms, and
-    0.95x timed alone, one path after the other.
+    runs next: in blocks of a few calls, the path timed after a default session looked far
+    slower than it is when timed alone.
     """
     for run in runs.values():
         run()  # warm-up, not counted
