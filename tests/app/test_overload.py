@@ -4,7 +4,6 @@ once; the queue never grows past its bound, queued requests are served, health b
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -53,12 +52,11 @@ def test_past_the_bound_a_request_is_refused_at_once_and_the_admitted_ones_are_s
         queued: Future[httpx.Response] = pool.submit(post, http)
         wait_for(lambda: admission.admitted == 2)  # waiting for the slot
 
-        started = time.monotonic()
         refused = post(http)
-        refused_in = time.monotonic() - started
         problem = assert_problem(refused, 503, "overloaded")
         assert refused.headers["retry-after"] == "2" and "retry after 2 s" in problem["detail"]
-        assert refused_in < 1.0  # answered at once, not queued behind the gate
+        # answered while the gate still holds the other two: refused at once, not queued behind it
+        assert not running.done() and not queued.done()
 
         assert http.get("/healthz").status_code == 200  # health, readiness and models bypass it
         assert http.get("/readyz").status_code == 200
