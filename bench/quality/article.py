@@ -181,6 +181,7 @@ def main(argv: list[str] | None = None) -> None:
         "article", "Sheet breaks, the article's protocol (shuffled windows)", args.data, args.quick
     )
     data = common.sheet_breaks(args.data)
+    data = common.bench_normalized(data, args.rolling_normalization)
     labels = data.labels if data.labels is not None else np.zeros(data.n_rows, np.int8)
     options = common.apply_overrides(TrainingOptions(), args.settings)
     if args.quick:
@@ -260,6 +261,7 @@ def main(argv: list[str] | None = None) -> None:
         f"train {info['train']} ({info['train_normal']} normal), "
         f"validation {info['valid']} ({info['valid_normal']} normal)"
     )
+    common.note_bench_options(result, args.rolling_normalization)
     common.finish(result, args.json)
 
 

@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         "chronological", "Sheet breaks, chronological 60/20/20 protocol", args.data, args.quick
     )
     data = common.sheet_breaks(args.data)
+    data = common.bench_normalized(data, args.rolling_normalization)
     assert data.labels is not None
     n_fit = round(data.n_rows * (TRAIN + VALIDATION))
     n_validation = round(n_fit * VALIDATION / (TRAIN + VALIDATION))
@@ -146,6 +147,7 @@ def main(argv: list[str] | None = None) -> None:
         f"({int(data.labels[n_train:n_fit].sum())} positive), "
         f"test rows {n_fit}-{data.n_rows - 1} ({len(test_labels)} rows, {n_positive} positive)"
     )
+    common.note_bench_options(result, args.rolling_normalization)
     common.finish(result, args.json)
 
 

@@ -39,6 +39,14 @@ POT_QUANTILE = 0.999
 SMOOTHING = 5
 # windows of recent history the relative-score variant divides by, fixed before any run
 RELATIVE_SPAN = 100
+# rolling normalization (--rolling-normalization N), both constants fixed before any run: the
+# span the command gives (100: long against a 5-row window, so the window's own shape survives,
+# short against the weeks of drift on the sheet breaks; SKAB's 400 training rows keep 300 with a
+# full history), and the least the rolling spread may fall to, as a fraction of the spread of
+# every row before (a feature flat for the whole span would otherwise divide by zero); rows
+# with fewer than ROLLING_MIN_HISTORY rows before them become 0 (too few to take a spread from)
+ROLLING_FLOOR = 0.1
+ROLLING_MIN_HISTORY = 10
 
 
 def log(message: str) -> None:
@@ -72,6 +80,35 @@ def sheet_breaks(path: Path, shift: int = ARTICLE_SHIFT) -> Dataset:
     frame[LABEL] = shifted
     present = [c for c in ARTICLE_DROPPED if c in frame.columns]
     return select(frame, label_column=LABEL, exclude=present)
+
+
+def rolling_normalize(values: np.ndarray, span: int) -> np.ndarray:
+    """Each row scaled by the mean and spread (standard deviation) of the `span` rows before it,
+    per feature: the rows a model sees follow the normal level when it drifts. Causal: row i
+    uses rows i-span .. i-1 only (fewer at the start; rows with under ROLLING_MIN_HISTORY rows
+    before them become 0). The spread never falls below ROLLING_FLOOR x the spread of all the
+    rows before; a feature constant since the start divides by 1.
+
+    values  # (n_rows, n_features) in time order -> (n_rows, n_features)
+    """
+    import pandas as pd
+
+    before = pd.DataFrame(np.asarray(values, dtype=np.float64)).shift(1)
+    least = min(ROLLING_MIN_HISTORY, span)
+    mean = before.rolling(span, min_periods=least).mean().to_numpy()
+    spread = before.rolling(span, min_periods=least).std(ddof=0).to_numpy()
+    floor = ROLLING_FLOOR * before.expanding(min_periods=least).std(ddof=0).to_numpy()
+    spread = np.maximum(spread, floor)
+    spread[~(spread > 1e-12)] = 1.0  # zero, or NaN in the first rows (their mean is NaN too)
+    normalized = (values - mean) / spread
+    return np.nan_to_num(normalized, nan=0.0)
+
+
+def bench_normalized(data: Dataset, span: int) -> Dataset:
+    """`data` with rolling_normalize applied to its rows when span > 0 (else unchanged)."""
+    if span <= 0:
+        return data
+    return dataclasses.replace(data, values=rolling_normalize(data.values, span))
 
 
 def rows_of(data: Dataset, rows: slice, labelled: bool = True) -> Dataset:
@@ -174,6 +211,14 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="change one rarewatch training option, e.g. --set activation=relu",
+    )
+    parser.add_argument(
+        "--rolling-normalization",
+        type=int,
+        default=0,
+        metavar="N",
+        help="bench lever: scale each row by the mean and spread of the N rows before it, "
+        "before windowing (0: off)",
     )
     parser.add_argument("--label", default="rarewatch defaults", help="name of the rarewatch row")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
@@ -377,6 +422,18 @@ def new_result(protocol: str, title: str, data_path: Path, quick: bool) -> dict[
         "rows": [],
         "notes": [],
     }
+
+
+def note_bench_options(result: dict[str, Any], rolling_normalization: int) -> None:
+    """Record the bench-only levers of a run in its settings and notes."""
+    if rolling_normalization > 0:
+        result["settings"]["rolling_normalization"] = rolling_normalization
+        result["notes"].append(
+            f"rolling normalization: every row (training, validation and test) scaled by the "
+            f"mean and spread of the {rolling_normalization} rows before it, before windowing "
+            f"(bench.quality.common.rolling_normalize; spread floored at {ROLLING_FLOOR} x that "
+            "of all rows before)"
+        )
 
 
 def finish(result: dict[str, Any], json_path: Path | None) -> None:

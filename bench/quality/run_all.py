@@ -55,6 +55,10 @@ def run(protocol: str, root: Path, args: argparse.Namespace, out: Path) -> dict[
         command.append("--quick")
     if args.no_baselines:
         command.append("--no-anomaly-free" if protocol == "skab" else "--no-article-baseline")
+    if args.rolling_normalization:
+        command.append(f"--rolling-normalization={args.rolling_normalization}")
+    if protocol == "skab" and args.skab_threshold_from != "validation":
+        command.append(f"--threshold-from={args.skab_threshold_from}")
     if protocol == "article" and args.article_epochs is not None:
         command += ["--article-epochs", str(args.article_epochs)]
     common.log(f"== {protocol}: {' '.join(command[1:])}")
@@ -179,6 +183,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", default=",".join(PROTOCOLS), help="protocols to run")
     parser.add_argument("--no-baselines", action="store_true", help="skip article/anomaly-free")
     parser.add_argument("--article-epochs", type=int, help="epochs of the article baseline")
+    parser.add_argument(
+        "--rolling-normalization",
+        type=int,
+        default=0,
+        metavar="N",
+        help="bench lever, every protocol: each row scaled by the mean and spread of the N rows "
+        "before it, before windowing",
+    )
+    parser.add_argument(
+        "--skab-threshold-from",
+        choices=("validation", "training"),
+        default="validation",
+        help="bench lever, SKAB only: the threshold from all 400 training rows' windows",
+    )
     parser.add_argument(
         "--doc", type=Path, help=f"document to update (default {DOC}; with --quick, a scratch copy)"
     )

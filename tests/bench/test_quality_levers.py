@@ -1,0 +1,65 @@
+"""The bench-only levers: rolling normalization and SKAB's threshold from all training rows.
+Nothing here looks at a score's value."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from bench.quality.common import REPO, ROLLING_FLOOR, ROLLING_MIN_HISTORY, rolling_normalize
+from tests.bench.test_quality_scripts import sheet_breaks_like, skab_like
+
+
+def test_each_row_is_scaled_by_the_rows_before_it() -> None:
+    rng = np.random.default_rng(0)
+    values = rng.normal(5.0, 2.0, (60, 3))
+    out = rolling_normalize(values, span=10)
+    before = values[30:40]
+    expected = (values[40] - before.mean(axis=0)) / before.std(axis=0)
+    np.testing.assert_allclose(out[40], expected)
+    np.testing.assert_array_equal(out[:ROLLING_MIN_HISTORY], 0.0)  # too few rows before them
+    assert np.all(out[ROLLING_MIN_HISTORY:] != 0.0)
+
+
+def test_a_row_never_depends_on_the_rows_after_it() -> None:
+    rng = np.random.default_rng(1)
+    values = rng.normal(0.0, 1.0, (50, 2))
+    changed = values.copy()
+    changed[30:] += 100.0
+    np.testing.assert_array_equal(
+        rolling_normalize(values, 10)[:30], rolling_normalize(changed, 10)[:30]
+    )
+
+
+def test_a_flat_stretch_divides_by_a_fraction_of_the_long_run_spread() -> None:
+    values = np.r_[np.arange(20.0), np.full(20, 19.0), [29.0]][:, None]
+    out = rolling_normalize(values, span=10)
+    assert np.all(np.isfinite(out))
+    long_run = values[:40].std()
+    np.testing.assert_allclose(out[40, 0], 10.0 / (ROLLING_FLOOR * long_run))
+    constant = rolling_normalize(np.ones((30, 1)), span=10)
+    np.testing.assert_array_equal(constant, 0.0)
+
+
+def test_the_runner_passes_the_bench_levers_to_every_protocol(tmp_path: Path) -> None:
+    (tmp_path / "processminer").mkdir()
+    sheet_breaks_like(tmp_path / "processminer" / "sheet-breaks.csv")
+    skab_like(tmp_path / "skab")
+    doc, results = tmp_path / "benchmarks.md", tmp_path / "results"
+    command = [sys.executable, "-m", "bench.quality.run_all", str(tmp_path), "--quick"]
+    command += ["--doc", str(doc), "--results", str(results), "--no-baselines"]
+    command += ["--lever", "levers", "--rolling-normalization", "20"]
+    command += ["--skab-threshold-from", "training"]
+    subprocess.run(command, cwd=REPO, check=True, capture_output=True, timeout=600)
+    for protocol in ("article", "chronological", "skab"):
+        result = json.loads((results / "quick-levers" / f"{protocol}.json").read_text())
+        assert result["settings"]["rolling_normalization"] == 20
+        assert "--rolling-normalization=20" in result["command"]
+    skab = json.loads((results / "quick-levers" / "skab.json").read_text())
+    assert skab["settings"]["threshold_from"] == "training"
+    assert "all 400 training rows" in skab["rows"][0]["note"]
+    assert "| levers |" in doc.read_text()
