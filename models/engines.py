@@ -14,10 +14,10 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -64,25 +64,25 @@ class Engine:
 
         windows  # (n_windows, lookback, n_features), any dtype or layout (a strided view is fine)
         prepare  # applied to each chunk before the network sees it; `fn` gets the prepared chunk
-        progress # progress(done, total) after each chunk, in the calling thread
+        progress # progress(done, total) as chunks finish, in the calling thread
         """
         n_windows = len(windows)
         starts = range(0, max(n_windows, 1), self.chunk_windows)
 
-        def one(start: int) -> T:
-            chunk = windows[start : start + self.chunk_windows]
+        def one(index: int) -> T:
+            chunk = windows[starts[index] : starts[index] + self.chunk_windows]
             if prepare is not None:
                 chunk = prepare(chunk)
             chunk = np.ascontiguousarray(chunk, dtype=np.float32)
             # ONNX Runtime aborts the whole process on an empty batch: never call it with one
             return fn(chunk, self._run(chunk) if len(chunk) else np.zeros_like(chunk))
 
-        results = []
-        for start, result in zip(starts, self._ordered(one, starts), strict=True):
-            results.append(result)
+        def report(chunks_done: int) -> None:
             if progress is not None:
-                progress(min(start + self.chunk_windows, n_windows), n_windows)
-        return results
+                progress(min(chunks_done * self.chunk_windows, n_windows), n_windows)
+
+        helpers = min(self.workers, len(starts)) - 1
+        return _ChunkQueue(one, len(starts), report).run(helpers, self.workers - 1)
 
     def reconstruct(self, windows: np.ndarray, progress: Progress | None = None) -> np.ndarray:
         """windows  # (n_windows, lookback, n_features) -> float32, same shape"""
@@ -92,11 +92,6 @@ class Engine:
     def warm_up(self) -> None:
         """Run once so that the first request pays no start-up cost."""
         self.reconstruct(np.zeros((1, *self.window_shape), dtype=np.float32))
-
-    def _ordered(self, fn: Callable[[int], T], starts: range) -> Iterator[T]:
-        if self.workers == 1 or len(starts) == 1:
-            return map(fn, starts)
-        return _pool(self.workers).map(fn, starts)
 
     def _run(self, windows: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -113,6 +108,55 @@ def _pool(workers: int) -> ThreadPoolExecutor:
         if workers not in _pools:
             _pools[workers] = ThreadPoolExecutor(workers, thread_name_prefix="rarewatch-chunk")
         return _pools[workers]
+
+
+class _ChunkQueue(Generic[T]):
+    """Chunks taken off one queue by the calling thread and up to `helpers` pool threads.
+
+    The caller works instead of waiting for the pool: the first chunk starts at once, without
+    the latency of waking a pool thread (a good part of a 1,024-window call), and the pool needs
+    one thread fewer than there are cores. A failed chunk stops the others from taking more.
+    """
+
+    def __init__(self, one: Callable[[int], T], n_chunks: int, report: Callable[[int], None]):
+        self._one, self._n_chunks, self._report = one, n_chunks, report
+        self._results: list[Any] = [None] * n_chunks
+        self._lock = threading.Lock()
+        self._claimed = self._done = 0
+        self._reported = 0  # chunks done at the caller's last progress report
+        self._failed = False
+
+    def run(self, helpers: int, pool_size: int) -> list[T]:
+        pending = [_pool(pool_size).submit(self._take_chunks) for _ in range(helpers)]
+        try:
+            self._take_chunks(in_caller=True)
+        finally:
+            for future in pending:
+                future.result()  # waits, and re-raises a helper's failure
+        if self._reported < self._n_chunks:  # the last chunks finished in helpers
+            self._report(self._n_chunks)
+        return self._results
+
+    def _take_chunks(self, in_caller: bool = False) -> None:
+        while (index := self._claim()) is not None:
+            try:
+                self._results[index] = self._one(index)
+            except BaseException:
+                self._failed = True
+                raise
+            with self._lock:
+                self._done += 1
+                done = self._done
+            if in_caller:  # progress is heard in the calling thread only
+                self._reported = done
+                self._report(done)
+
+    def _claim(self) -> int | None:
+        with self._lock:
+            if self._failed or self._claimed == self._n_chunks:
+                return None
+            self._claimed += 1
+            return self._claimed - 1
 
 
 class TensorFlowEngine(Engine):
@@ -136,14 +180,15 @@ class TensorFlowEngine(Engine):
 class OnnxEngine(Engine):
     """ONNX Runtime on the graph exported (and checked against Keras) at training time.
 
-    Each call runs on one thread, and large inputs are spread in small chunks over one thread
-    per core. An LSTM's matrices are too small for ONNX Runtime's own intra-op threads to keep
-    two cores busy, and chunks of a few hundred windows stay in cache where 16,384 windows at
-    once run slower per window (docs/benchmarks.md compares this with a default session).
+    Each call runs on one thread, and large inputs are spread in chunks of a few hundred windows
+    over one thread per core, the calling thread included. An LSTM's matrices are too small for
+    ONNX Runtime's own intra-op threads to keep two cores busy, and chunks of a few hundred
+    windows stay in cache where 16,384 windows at once run slower per window
+    (docs/benchmarks.md compares this with a default session).
     """
 
     name = "onnx"
-    chunk_windows = 256
+    chunk_windows = 512
 
     def __init__(self, onnx_bytes: bytes, lookback: int, n_features: int) -> None:
         import onnxruntime

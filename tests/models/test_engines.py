@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -62,13 +63,49 @@ def test_scoring_with_onnx_never_imports_tensorflow(tiny_model: TinyModel) -> No
 
 
 def test_progress_is_reported_after_each_chunk(tiny_model: TinyModel) -> None:
-    detector = load_detector(tiny_model.store, "tiny")
-    chunk = detector.engine.chunk_windows
+    engine = load_detector(tiny_model.store, "tiny").engine
+    engine.workers = 1  # every chunk in the calling thread: one report per chunk
+    chunk = engine.chunk_windows
     windows = np.zeros((3 * chunk + 5, 4, 3), np.float32)
     calls: list[tuple[int, int]] = []
-    detector.engine.reconstruct(windows, progress=lambda done, total: calls.append((done, total)))
+    engine.reconstruct(windows, progress=lambda done, total: calls.append((done, total)))
     total = len(windows)
     assert calls == [(chunk, total), (2 * chunk, total), (3 * chunk, total), (total, total)]
+
+
+def test_progress_with_helper_threads_rises_to_the_total_in_the_calling_thread(
+    tiny_model: TinyModel,
+) -> None:
+    engine = load_detector(tiny_model.store, "tiny").engine
+    engine.workers = 3
+    windows = np.zeros((20 * engine.chunk_windows + 5, 4, 3), np.float32)
+    calls: list[tuple[int, int, str]] = []
+
+    def hear(done: int, total: int) -> None:
+        calls.append((done, total, threading.current_thread().name))
+
+    engine.reconstruct(windows, progress=hear)
+    total = len(windows)
+    dones = [done for done, _, _ in calls]
+    assert dones == sorted(set(dones)), "reports only ever rise"
+    assert dones[-1] == total and all(t == total for _, t, _ in calls)
+    assert {name for _, _, name in calls} == {threading.current_thread().name}
+
+
+def test_a_failing_chunk_fails_the_call_and_stops_the_others(tiny_model: TinyModel) -> None:
+    engine = load_detector(tiny_model.store, "tiny").engine
+    engine.workers = 2
+    windows = np.zeros((40 * engine.chunk_windows, 4, 3), np.float32)
+    seen: list[int] = []
+
+    def fail_on_the_third(chunk: np.ndarray, reconstructed: np.ndarray) -> None:
+        seen.append(len(chunk))
+        if len(seen) == 3:
+            raise ValueError("chunk fault")
+
+    with pytest.raises(ValueError, match="chunk fault"):
+        engine.map_chunks(windows, fail_on_the_third)
+    assert len(seen) < 40  # the queue stopped; at most the chunks already taken finished
 
 
 @pytest.mark.parametrize("engine", ["onnx", "tensorflow"])
