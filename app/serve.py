@@ -49,6 +49,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
         port=settings.port if port is None else port,
         workers=1,
         log_config=log_config,
+        access_log=settings.access_log,
         timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
     server = graceful_server(config, app.state.registry)

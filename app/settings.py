@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     # auto: ONNX Runtime for artifacts that carry an ONNX graph (and onnxruntime is installed),
     # else the traced TensorFlow function; onnx or tensorflow force one
     engine: EngineChoice = EngineChoice.AUTO
+    # a line per request on stdout (uvicorn's access log). Off by default: at dashboard-refresh
+    # rates it costs about a tenth of /detect/last's throughput (docs/benchmarks.md), and
+    # /metrics already counts every request by route, status and latency. Errors are logged
+    # either way.
+    access_log: bool = False
 
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod

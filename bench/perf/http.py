@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -10,7 +11,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,12 +39,21 @@ class Server:
 
 @contextmanager
 def running(
-    command: Sequence[str], port: int, ready_path: str, timeout_s: float = 180
+    command: Sequence[str],
+    port: int,
+    ready_path: str,
+    timeout_s: float = 180,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[Server]:
-    """Start `command` (a server on `port`), wait until `ready_path` answers 200, stop it after."""
+    """Start `command` (a server on `port`), wait until `ready_path` answers 200, stop it after.
+    `env`: variables set for the server on top of this process's environment."""
     log = tempfile.TemporaryFile()  # noqa: SIM115 - outlives this block: read if the server dies
     process = subprocess.Popen(
-        command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        command,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -78,6 +88,14 @@ class LoadResult:
     p99_ms: float
     requests: int
     errors: int  # non-2xx answers and socket errors
+
+
+def median_round(runs: Sequence[LoadResult]) -> LoadResult:
+    """The round with the median requests/s (the lower one of an even count), its latencies
+    with it; errors are those of every round, so that none is hidden by the choice."""
+    ordered = sorted(runs, key=lambda run: run.requests_per_s)
+    middle = ordered[(len(ordered) - 1) // 2]
+    return dataclasses.replace(middle, errors=sum(run.errors for run in runs))
 
 
 def wrk_post(url: str, body: bytes, concurrency: int, seconds: int) -> LoadResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -91,14 +92,19 @@ def test_serve_is_a_subcommand_with_host_port_and_demo() -> None:
     assert (defaults.host, defaults.port, defaults.demo) == (None, None, False)
 
 
+@pytest.mark.parametrize("access_log", [None, "true"])
 def test_rarewatch_serve_runs_one_worker_that_answers_and_stops_on_sigterm(
-    tiny_model: TinyModel,
+    tiny_model: TinyModel, access_log: str | None
 ) -> None:
     port = free_port()
     command = [sys.executable, "-m", "app.cli", "--model-dir", str(tiny_model.store.root)]
+    env = {k: v for k, v in os.environ.items() if k != "RAREWATCH_ACCESS_LOG"}
+    if access_log is not None:
+        env["RAREWATCH_ACCESS_LOG"] = access_log
     process = subprocess.Popen(
         [*command, "serve", "--port", str(port)],
         cwd=REPO,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -119,6 +125,9 @@ def test_rarewatch_serve_runs_one_worker_that_answers_and_stops_on_sigterm(
     assert "loaded model 'tiny' version 1" in log
     assert "Application shutdown complete" in log
     assert log.count("Started server process") == 1  # one worker
+    # the access log is opt-in (RAREWATCH_ACCESS_LOG)
+    access_line = '"POST /v1/models/tiny/detect/last HTTP/1.1" 200'
+    assert (access_line in log) == (access_log == "true")
 
 
 def test_the_demo_model_is_not_trained_again_when_there_is_one(
