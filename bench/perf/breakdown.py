@@ -1,11 +1,13 @@
-"""Where a large /detect request's time goes in-process: reading the body and writing the answer.
+"""Where in-process time goes: a large /detect's body and answer; the scoring around the network.
 
     python -m bench.perf.breakdown
 
 For 10,000 rows x 59 features: the body read the ordinary way (orjson, the request schema, numpy)
 against the simdjson fast path (app/numeric_body.py), and the answer written from a dict per
-window (the plain way) against app/results_json.py. Each pair is timed interleaved in one process
-on a briefly trained article-sized model; prints a markdown table with the commit and date.
+window (the plain way) against app/results_json.py. For 1,024 windows (the bulk goal's smallest
+batch): each step of `Detector.detect` outside the network, on one thread, next to the network
+itself. Each group is timed interleaved in one process on a briefly trained article-sized model;
+prints markdown tables with the commit and date.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime
 import orjson
 
 from app.body import parse_json, parse_rows_request
@@ -25,10 +28,15 @@ from app.schemas import DetectRequest
 from bench.perf.fixtures import ARTICLE, train_bench_model
 from bench.perf.timing import interleaved_medians
 from bench.report import git_commit
+from models.artifact import ModelStore
 from models.detector import Detection, Detector
+from models.engines import OnnxEngine
 from models.loading import load_detector
+from models.scoring import errors_from_squares, squared_errors
+from models.windows import temporalize
 
 ROWS = 10_000
+SCORED_WINDOWS = 1_024
 TOP_FEATURES = 3
 
 
@@ -63,6 +71,46 @@ def answer_as_dicts(detector: Detector, detection: Detection) -> bytes:
         )
     ]
     return orjson.dumps({"results": results})
+
+
+def scoring_steps(detector: Detector, store: ModelStore, n_windows: int) -> dict[str, float]:
+    """Median seconds of each step of Detector.detect on `n_windows` windows, single-threaded
+    except the two whole calls, so that the scoring's cost can be set against the network's."""
+    lookback = detector.lookback
+    values = np.random.default_rng(1).normal(
+        size=(n_windows + lookback - 1, len(detector.features))
+    )
+    scaled = detector.scaler.transform(values)
+    windows = np.ascontiguousarray(temporalize(scaled, lookback), dtype=np.float32)
+    engine = detector.engine
+    assert isinstance(engine, OnnxEngine)
+    reconstructed = engine.session.run(None, {engine.session.get_inputs()[0].name: windows})[0]
+    squares = squared_errors(windows, reconstructed)
+    default = onnxruntime.InferenceSession(
+        store.open(ARTICLE.name).onnx(), providers=["CPUExecutionProvider"]
+    )
+    name = default.get_inputs()[0].name
+    steps = {
+        "whole call: Detector.detect (both cores)": lambda: detector.detect(values),
+        "whole call: a default ONNX Runtime session (both cores)": lambda: default.run(
+            None, {name: windows}
+        ),
+        "the network on one thread (the engine's session, one call)": lambda: engine.session.run(
+            None, {engine.session.get_inputs()[0].name: windows}
+        ),
+        "check the values are finite": lambda: np.isfinite(values).all(),
+        "scale the rows (Scaler.transform)": lambda: detector.scaler.transform(values),
+        "copy the windows out of the rows (float32, contiguous)": lambda: np.ascontiguousarray(
+            temporalize(scaled, lookback), dtype=np.float32
+        ),
+        "squared errors per feature (scoring.squared_errors)": lambda: squared_errors(
+            windows, reconstructed
+        ),
+        "scores and contributions (scoring.errors_from_squares)": lambda: errors_from_squares(
+            squares, lookback
+        ),
+    }
+    return interleaved_medians(steps, budget_s=12, block_s=0.1)
 
 
 def main() -> None:
@@ -103,6 +151,13 @@ def main() -> None:
     for step, medians in (("read the body", reading), ("write the answer", writing)):
         for path, seconds in medians.items():
             print(f"| {step} | {path} | {seconds * 1e3:.1f} |")
+
+    steps = scoring_steps(detector, store, SCORED_WINDOWS)
+    network = steps["the network on one thread (the engine's session, one call)"]
+    print(f"\n| step, {SCORED_WINDOWS:,} windows ({ARTICLE.label}) | median us | vs the network |")
+    print("|---|---:|---:|")
+    for step, seconds in steps.items():
+        print(f"| {step} | {seconds * 1e6:,.0f} | {seconds / network:.1%} |")
 
 
 if __name__ == "__main__":
