@@ -9,16 +9,7 @@ import numpy as np
 from models.engines import Engine, Progress
 from models.errors import FeatureMismatch, InvalidInput, NonFiniteValues
 from models.scaling import Scaler
-from models.scoring import (
-    Event,
-    WindowErrors,
-    errors_from_squares,
-    find_events,
-    joined,
-    scored_steps,
-    severity,
-    squared_errors,
-)
+from models.scoring import Event, WindowErrors, find_events, joined, severity, window_errors
 from models.spec import DetectorSpec
 from models.thresholds import sustained
 from models.windows import temporalize, transform_windows, window_end_rows
@@ -124,12 +115,10 @@ class Detector:
         progress: Progress | None = None,
     ) -> Detection:
         cut = self.threshold if threshold is None else threshold
-        transform, score_on = self.spec.window_transform, self.spec.score_on
-        n_steps, weights = scored_steps(self.lookback, score_on), self._weights
+        transform, score_on, weights = self.spec.window_transform, self.spec.score_on, self._weights
 
         def chunk_errors(chunk: np.ndarray, reconstructed: np.ndarray) -> WindowErrors:
-            squares = squared_errors(chunk, reconstructed, score_on)
-            return errors_from_squares(squares, n_steps, weights)
+            return window_errors(chunk, reconstructed, score_on, weights)
 
         # chunk by chunk (side by side where the engine runs chunks in parallel), each reduced
         # to its scores and contributions while it is still in cache

@@ -22,7 +22,6 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 Progress = Callable[[int, int], None]  # windows done, windows in all
-ChunkFn = Callable[[np.ndarray, np.ndarray], Any]  # (windows, reconstructed) -> a chunk's result
 T = TypeVar("T")
 
 

@@ -209,10 +209,9 @@ def main(argv: list[str] | None = None) -> None:
     ]
     in_time_order = (info.pop("ordered"), info.pop("valid_index"), valid_labels == 0)
     test_index = info.pop("test_index")
-    for variant in (common.smoothed_rows, common.relative_rows):
-        rows.append(
-            variant(args.label, *in_time_order, test_index, test_labels, options.threshold_quantile)
-        )
+    rows += common.rescored_rows(
+        args.label, *in_time_order, test_index, test_labels, options.threshold_quantile
+    )
     if options.threshold_method is not ThresholdMethod.MAX_F1:
         rows.append(
             common.metric_row(

@@ -60,18 +60,15 @@ def evaluate_model(
     ]
     rows.append(common.pot_row(label, test_scores, test_labels, valid_scores[valid_labels == 0]))
     n_valid = n_fit - n_train
-    for variant in (common.smoothed_rows, common.relative_rows):
-        rows.append(
-            variant(
-                label,
-                np.r_[valid_scores, test_scores],
-                np.arange(n_valid),
-                valid_labels == 0,
-                np.arange(n_valid, n_valid + len(test_scores)),
-                test_labels,
-                options.threshold_quantile,
-            )
-        )
+    rows += common.rescored_rows(
+        label,
+        np.r_[valid_scores, test_scores],
+        np.arange(n_valid),
+        valid_labels == 0,
+        np.arange(n_valid, n_valid + len(test_scores)),
+        test_labels,
+        options.threshold_quantile,
+    )
     if spec.threshold.method is not ThresholdMethod.MAX_F1:
         rows.append(
             common.metric_row(

@@ -276,34 +276,6 @@ def pot_row(
     )
 
 
-def smoothed_rows(
-    label: str,
-    ordered_scores: np.ndarray,
-    validation: np.ndarray,
-    normal_validation: np.ndarray,
-    test: np.ndarray,
-    test_labels: np.ndarray,
-    quantile: float,
-) -> dict[str, Any]:
-    """The same model's scores smoothed over time (models.scoring.smooth_scores, span SMOOTHING),
-    against the `quantile` of the smoothed normal validation scores.
-
-    ordered_scores  # (n,) in time order; validation, test: indices into it
-    normal_validation  # (len(validation),) bool
-    """
-    return _rescored_row(
-        f"{label}, smoothed scores",
-        smooth_scores(ordered_scores, SMOOTHING),
-        validation,
-        normal_validation,
-        test,
-        test_labels,
-        quantile,
-        f"same model; each score averaged with the {SMOOTHING - 1} before it in time, threshold "
-        f"the {quantile} quantile of the smoothed normal validation scores",
-    )
-
-
 def relative_scores(ordered_scores: np.ndarray, span: int = RELATIVE_SPAN) -> np.ndarray:
     """Each score divided by the median of the `span` scores before it (fewer at the start; the
     first keeps ratio 1): a threshold on these follows the normal level when it moves (drift),
@@ -316,7 +288,34 @@ def relative_scores(ordered_scores: np.ndarray, span: int = RELATIVE_SPAN) -> np
     return scores / np.maximum(recent, 1e-12)
 
 
-def relative_rows(
+@dataclasses.dataclass(frozen=True)
+class Rescoring:
+    """A model's scores recomputed in time order, judged against the quantile of the same
+    recomputation on the validation part: the smoothed and the relative rows of every protocol."""
+
+    suffix: str  # added to the row's label
+    rescore: Callable[[np.ndarray], np.ndarray]  # ordered_scores (n,) -> (n,)
+    how: str  # what happens to each score, for the row's note
+    judged_on: str  # what the threshold's quantile is taken of, for the row's note
+
+
+RESCORINGS = (
+    Rescoring(
+        "smoothed scores",
+        lambda ordered: smooth_scores(ordered, SMOOTHING),
+        f"each score averaged with the {SMOOTHING - 1} before it in time",
+        "the smoothed normal validation scores",
+    ),
+    Rescoring(
+        "relative to the recent level",
+        relative_scores,
+        f"each score divided by the median of the {RELATIVE_SPAN} scores before it",
+        "those ratios on normal validation windows",
+    ),
+)
+
+
+def rescored_rows(
     label: str,
     ordered_scores: np.ndarray,
     validation: np.ndarray,
@@ -324,37 +323,25 @@ def relative_rows(
     test: np.ndarray,
     test_labels: np.ndarray,
     quantile: float,
-) -> dict[str, Any]:
-    """The same model's scores relative to their recent level (relative_scores), against the
-    `quantile` of the relative normal validation scores: a threshold that moves with the normal
-    level. Arguments as smoothed_rows."""
-    return _rescored_row(
-        f"{label}, relative to the recent level",
-        relative_scores(ordered_scores),
-        validation,
-        normal_validation,
-        test,
-        test_labels,
-        quantile,
-        f"same model; each score divided by the median of the {RELATIVE_SPAN} scores before "
-        f"it, threshold the {quantile} quantile of those ratios on normal validation windows",
-    )
+) -> list[dict[str, Any]]:
+    """One row per RESCORINGS entry for the same model: the rescored test part against the
+    `quantile` of the rescored normal validation part.
 
-
-def _rescored_row(
-    name: str,
-    rescored: np.ndarray,
-    validation: np.ndarray,
-    normal_validation: np.ndarray,
-    test: np.ndarray,
-    test_labels: np.ndarray,
-    quantile: float,
-    note: str,
-) -> dict[str, Any]:
-    """A row for scores recomputed in time order: the test part against the `quantile` of the
-    normal validation part."""
-    threshold = quantile_threshold(rescored[validation][normal_validation], quantile)
-    return metric_row(name, rescored[test], test_labels, threshold, note)
+    ordered_scores  # (n,) in time order; validation, test: indices into it
+    normal_validation  # (len(validation),) bool
+    """
+    rows = []
+    for rescoring in RESCORINGS:
+        rescored = rescoring.rescore(ordered_scores)
+        threshold = quantile_threshold(rescored[validation][normal_validation], quantile)
+        note = (
+            f"same model; {rescoring.how}, threshold the {quantile} quantile of "
+            f"{rescoring.judged_on}"
+        )
+        rows.append(
+            metric_row(f"{label}, {rescoring.suffix}", rescored[test], test_labels, threshold, note)
+        )
+    return rows
 
 
 def decision_note(method: object, margin: float, alarm_after: int) -> str:

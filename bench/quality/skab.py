@@ -23,7 +23,6 @@ import numpy as np
 
 from bench.quality import common
 from models.data import Dataset, read_table, select
-from models.scoring import smooth_scores
 from models.thresholds import ThresholdMethod, pot_threshold, quantile_threshold
 from models.training import TrainingOptions
 
@@ -86,7 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     if from_training and options.threshold_method is not ThresholdMethod.QUANTILE:
         raise SystemExit("--threshold-from training takes the quantile threshold method only")
 
-    ratios, pot_ratios, smooth_ratios, relative_ratios, labels, per_file = [], [], [], [], [], []
+    ratios, pot_ratios, labels, per_file = [], [], [], []
+    rescored_ratios: dict[str, list[np.ndarray]] = {r.suffix: [] for r in common.RESCORINGS}
     n_validation = round(TRAIN_ROWS * options.validation_fraction)
     features: list[str] | None = None
     for i, path in enumerate(files):
@@ -109,12 +109,10 @@ def main(argv: list[str] | None = None) -> None:
             threshold *= options.threshold_margin
         ratios.append(alarms[len(valid) :] / threshold)
         pot_ratios.append(scores / pot_threshold(valid, common.POT_QUANTILE))
-        smoothed = smooth_scores(np.r_[valid, scores], common.SMOOTHING)
-        cut = quantile_threshold(smoothed[: len(valid)], options.threshold_quantile)
-        smooth_ratios.append(smoothed[len(valid) :] / cut)
-        relative = common.relative_scores(np.r_[valid, scores])
-        cut = quantile_threshold(relative[: len(valid)], options.threshold_quantile)
-        relative_ratios.append(relative[len(valid) :] / cut)
+        for rescoring in common.RESCORINGS:
+            rescored = rescoring.rescore(np.r_[valid, scores])
+            cut = quantile_threshold(rescored[: len(valid)], options.threshold_quantile)
+            rescored_ratios[rescoring.suffix].append(rescored[len(valid) :] / cut)
         labels.append(data.labels[TRAIN_ROWS:])
         per_file.append(
             f"{path.parent.name}/{path.name}: epochs {detector.spec.training.epochs_run}"
@@ -147,25 +145,16 @@ def main(argv: list[str] | None = None) -> None:
             "fitted to its validation rows' scores",
         )
     )
-    rows.append(
+    rows += [
         pooled_rows(
-            f"{args.label}, smoothed scores",
-            smooth_ratios,
+            f"{args.label}, {rescoring.suffix}",
+            rescored_ratios[rescoring.suffix],
             labels,
-            f"same models; each score averaged with the {common.SMOOTHING - 1} before it, "
-            f"threshold the {options.threshold_quantile} quantile of the smoothed validation rows",
+            f"same models; {rescoring.how}, threshold the {options.threshold_quantile} quantile "
+            "of the same on each file's validation rows",
         )
-    )
-    rows.append(
-        pooled_rows(
-            f"{args.label}, relative to the recent level",
-            relative_ratios,
-            labels,
-            f"same models; each score divided by the median of the {common.RELATIVE_SPAN} "
-            f"before it, threshold the {options.threshold_quantile} quantile of those ratios on "
-            "the validation rows",
-        )
-    )
+        for rescoring in common.RESCORINGS
+    ]
     all_labels = np.concatenate(labels)
     rows += common.trivial_rows(all_labels)
     for name, f1, far, mar in (
