@@ -8,6 +8,7 @@ import numpy as np
 
 from models.engines import Engine, Progress
 from models.errors import FeatureMismatch, InvalidInput, NonFiniteValues
+from models.onnx_scoring import RowScorer
 from models.scaling import Scaler
 from models.scoring import Event, WindowErrors, find_events, joined, severity, window_errors
 from models.spec import DetectorSpec
@@ -45,8 +46,17 @@ class Detection:
 
 
 class Detector:
-    def __init__(self, name: str, version: int, spec: DetectorSpec, engine: Engine) -> None:
+    def __init__(
+        self,
+        name: str,
+        version: int,
+        spec: DetectorSpec,
+        engine: Engine,
+        row_scorer: RowScorer | None = None,
+    ) -> None:
+        """row_scorer  # the fast path from rows to errors (models/onnx_scoring.py), if any"""
         self.name, self.version, self.spec, self.engine = name, version, spec, engine
+        self.row_scorer = row_scorer
         self.scaler = Scaler(tuple(spec.scaler.mean), tuple(spec.scaler.scale))
         self._normal_median = spec.validation_error_quantiles["0.5"]
         weights = spec.error_weights
@@ -87,7 +97,7 @@ class Detector:
         n_windows = windows.shape[0]
         scaled = self.scaler.transform(windows.reshape(-1, windows.shape[2]))
         scaled_windows = scaled.reshape(n_windows, self.lookback, -1)
-        return self._score(scaled_windows, np.arange(n_windows), threshold)
+        return self._decide(self._window_errors(scaled_windows), np.arange(n_windows), threshold)
 
     def _detect_rows(
         self,
@@ -102,19 +112,21 @@ class Detector:
         earlier = self.spec.alarm_after - 1 if newest_only else 0
         # only the rows the scored windows need are scaled
         first_row = max(n_rows - self.lookback - earlier, 0) if newest_only else 0
-        windows = temporalize(self.scaler.transform(values[first_row:]), self.lookback)
+        rows = values[first_row:]
+        errors = None
+        if self.row_scorer is not None and len(rows) >= self.lookback:
+            errors = self.row_scorer.errors(rows, progress)
+            progress = None  # heard to the end already, should the plain path redo the rows
+        if errors is None:  # no fast path, or a value overflowed in it: the plain path says where
+            errors = self._window_errors(
+                temporalize(self.scaler.transform(rows), self.lookback), progress
+            )
         end_rows = first_row + window_end_rows(n_rows - first_row, self.lookback)
-        detection = self._score(windows, end_rows, threshold, progress)
+        detection = self._decide(errors, end_rows, threshold)
         return detection.newest() if earlier else detection
 
-    def _score(
-        self,
-        windows: np.ndarray,
-        end_rows: np.ndarray,
-        threshold: float | None,
-        progress: Progress | None = None,
-    ) -> Detection:
-        cut = self.threshold if threshold is None else threshold
+    def _window_errors(self, windows: np.ndarray, progress: Progress | None = None) -> WindowErrors:
+        """windows  # (n_windows, lookback, n_features), scaled"""
         transform, score_on, weights = self.spec.window_transform, self.spec.score_on, self._weights
 
         def chunk_errors(chunk: np.ndarray, reconstructed: np.ndarray) -> WindowErrors:
@@ -122,7 +134,7 @@ class Detector:
 
         # chunk by chunk (side by side where the engine runs chunks in parallel), each reduced
         # to its scores and contributions while it is still in cache
-        errors = joined(
+        return joined(
             self.engine.map_chunks(
                 windows,
                 chunk_errors,
@@ -130,6 +142,12 @@ class Detector:
                 prepare=lambda chunk: transform_windows(chunk, transform),
             )
         )
+
+    def _decide(
+        self, errors: WindowErrors, end_rows: np.ndarray, threshold: float | None
+    ) -> Detection:
+        """Alarms, severities and events from each window's errors."""
+        cut = self.threshold if threshold is None else threshold
         if not np.isfinite(errors.scores).all():
             # finite inputs that overflow inside the network: a model fault, never a score
             raise ArithmeticError("the model produced a non-finite reconstruction")

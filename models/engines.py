@@ -65,23 +65,16 @@ class Engine:
         prepare  # applied to each chunk before the network sees it; `fn` gets the prepared chunk
         progress # progress(done, total) as chunks finish, in the calling thread
         """
-        n_windows = len(windows)
-        starts = range(0, max(n_windows, 1), self.chunk_windows)
 
-        def one(index: int) -> T:
-            chunk = windows[starts[index] : starts[index] + self.chunk_windows]
+        def one(start: int, stop: int) -> T:
+            chunk = windows[start:stop]
             if prepare is not None:
                 chunk = prepare(chunk)
             chunk = np.ascontiguousarray(chunk, dtype=np.float32)
             # ONNX Runtime aborts the whole process on an empty batch: never call it with one
             return fn(chunk, self._run(chunk) if len(chunk) else np.zeros_like(chunk))
 
-        def report(chunks_done: int) -> None:
-            if progress is not None:
-                progress(min(chunks_done * self.chunk_windows, n_windows), n_windows)
-
-        helpers = min(self.workers, len(starts)) - 1
-        return _ChunkQueue(one, len(starts), report).run(helpers, self.workers - 1)
+        return in_chunks(len(windows), self.chunk_windows, self.workers, one, progress)
 
     def reconstruct(self, windows: np.ndarray, progress: Progress | None = None) -> np.ndarray:
         """windows  # (n_windows, lookback, n_features) -> float32, same shape"""
@@ -94,6 +87,31 @@ class Engine:
 
     def _run(self, windows: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+
+def in_chunks(
+    n_items: int,
+    chunk_size: int,
+    workers: int,
+    one: Callable[[int, int], T],
+    progress: Progress | None = None,
+) -> list[T]:
+    """`one(start, stop)` for each chunk of `n_items` (one empty chunk when there are none),
+    results in order, spread over `workers` threads (the calling thread one of them).
+
+    progress  # progress(items done, n_items) as chunks finish, in the calling thread
+    """
+    starts = range(0, max(n_items, 1), chunk_size)
+
+    def chunk(index: int) -> T:
+        return one(starts[index], min(starts[index] + chunk_size, n_items))
+
+    def report(chunks_done: int) -> None:
+        if progress is not None:
+            progress(min(chunks_done * chunk_size, n_items), n_items)
+
+    helpers = min(workers, len(starts)) - 1
+    return _ChunkQueue(chunk, len(starts), report).run(helpers, workers - 1)
 
 
 _pools: dict[int, ThreadPoolExecutor] = {}
@@ -190,17 +208,9 @@ class OnnxEngine(Engine):
     chunk_windows = 512
 
     def __init__(self, onnx_bytes: bytes, lookback: int, n_features: int) -> None:
-        import onnxruntime
-
         super().__init__(lookback, n_features)
         self.workers = available_cores()
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3  # errors only
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        self._session = onnxruntime.InferenceSession(
-            onnx_bytes, sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        self._session = single_thread_session(onnx_bytes)
         self._input = self._session.get_inputs()[0].name
 
     @property
@@ -210,3 +220,16 @@ class OnnxEngine(Engine):
 
     def _run(self, windows: np.ndarray) -> np.ndarray:
         return self._session.run(None, {self._input: windows})[0]
+
+
+def single_thread_session(onnx_bytes: bytes) -> Any:
+    """An ONNX Runtime session whose calls run on the calling thread alone (see OnnxEngine)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # errors only
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(
+        onnx_bytes, sess_options=options, providers=["CPUExecutionProvider"]
+    )

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from enum import StrEnum
 from importlib.util import find_spec
 
 from models.artifact import ModelStore, StoredModel
 from models.detector import Detector
-from models.engines import Engine
+from models.engines import Engine, OnnxEngine
 from models.errors import ArtifactError, InvalidInput
+from models.onnx_scoring import RowScorer, scoring_graph
+
+logger = logging.getLogger(__name__)
 
 
 class EngineChoice(StrEnum):
@@ -29,16 +33,29 @@ def load_detector(
     if choice is EngineChoice.ONNX and onnx is None:
         raise InvalidInput(f"{stored.where} has no ONNX graph; use the tensorflow engine")
     if onnx is not None and (choice is EngineChoice.ONNX or find_spec("onnxruntime")):
-        from models.engines import OnnxEngine
-
         try:
-            chosen: Engine = OnnxEngine(onnx, stored.spec.lookback, stored.spec.n_features)
+            onnx_engine = OnnxEngine(onnx, stored.spec.lookback, stored.spec.n_features)
         except Exception as exc:  # onnxruntime raises its own exception types for bad graphs
             raise ArtifactError(f"{stored.where}: model.onnx cannot be loaded: {exc}") from exc
+        chosen: Engine = onnx_engine
+        row_scorer = _row_scorer(stored, onnx, onnx_engine)
     else:
-        chosen = _tensorflow_engine(stored)
+        chosen, row_scorer = _tensorflow_engine(stored), None
     chosen.warm_up()
-    return Detector(stored.name, stored.version, stored.spec, chosen)
+    if row_scorer is not None:
+        row_scorer.warm_up()
+    return Detector(stored.name, stored.version, stored.spec, chosen, row_scorer)
+
+
+def _row_scorer(stored: StoredModel, onnx: bytes, engine: OnnxEngine) -> RowScorer | None:
+    """The fast path from rows to errors, or None (the plain path) where the graph cannot be
+    extended: a detector without it gives the same answers, only slower."""
+    try:
+        graph = scoring_graph(onnx, stored.spec)
+        return None if graph is None else RowScorer(graph, engine, stored.spec)
+    except Exception as exc:  # onnx and onnxruntime raise their own types for odd graphs
+        logger.warning("%s: scoring without the fused ONNX graph (%s)", stored.where, exc)
+        return None
 
 
 def _tensorflow_engine(stored: StoredModel) -> Engine:

@@ -5,8 +5,9 @@
 For 10,000 rows x 59 features: the body read the ordinary way (orjson, the request schema, numpy)
 against the simdjson fast path (app/numeric_body.py), and the answer written from a dict per
 window (the plain way) against app/results_json.py. For 1,024 windows (the bulk goal's smallest
-batch): each step of `Detector.detect` outside the network, on one thread, next to the network
-itself. Each group is timed interleaved in one process on a briefly trained article-sized model;
+batch): `Detector.detect` on its fused path (models/onnx_scoring.py) and on the plain one, the
+fused scoring graph and the bare network each on one thread, and the plain path's numpy steps.
+Each group is timed interleaved in one process on a briefly trained article-sized model;
 prints markdown tables with the commit and date.
 """
 
@@ -28,6 +29,7 @@ from app.schemas import DetectRequest
 from bench.perf.fixtures import ARTICLE, train_bench_model
 from bench.perf.timing import interleaved_medians
 from bench.report import git_commit
+from models import onnx_scoring
 from models.artifact import ModelStore
 from models.detector import Detection, Detector
 from models.engines import OnnxEngine
@@ -74,16 +76,18 @@ def answer_as_dicts(detector: Detector, detection: Detection) -> bytes:
 
 
 def scoring_steps(detector: Detector, store: ModelStore, n_windows: int) -> dict[str, float]:
-    """Median seconds of each step of Detector.detect on `n_windows` windows, single-threaded
-    except the two whole calls, so that the scoring's cost can be set against the network's."""
+    """Median seconds of Detector.detect on `n_windows` windows, on its fused path and on the
+    plain one, next to a default ONNX Runtime session, and of the steps inside, each on one
+    thread, so that the scoring's cost can be set against the network's."""
     lookback = detector.lookback
     values = np.random.default_rng(1).normal(
         size=(n_windows + lookback - 1, len(detector.features))
     )
     scaled = detector.scaler.transform(values)
     windows = np.ascontiguousarray(temporalize(scaled, lookback), dtype=np.float32)
-    engine = detector.engine
-    assert isinstance(engine, OnnxEngine)
+    engine, row_scorer = detector.engine, detector.row_scorer
+    assert isinstance(engine, OnnxEngine) and row_scorer is not None
+    plain = Detector(detector.name, detector.version, detector.spec, engine)
     reconstructed = engine.session.run(None, {engine.session.get_inputs()[0].name: windows})[0]
     squares = squared_errors(windows, reconstructed)
     default = onnxruntime.InferenceSession(
@@ -91,26 +95,28 @@ def scoring_steps(detector: Detector, store: ModelStore, n_windows: int) -> dict
     )
     name = default.get_inputs()[0].name
     steps = {
-        "whole call: Detector.detect (both cores)": lambda: detector.detect(values),
+        "whole call: Detector.detect, fused scoring graph (both cores)": lambda: detector.detect(
+            values
+        ),
+        "whole call: Detector.detect, plain path (both cores)": lambda: plain.detect(values),
         "whole call: a default ONNX Runtime session (both cores)": lambda: default.run(
             None, {name: windows}
         ),
         "the network on one thread (the engine's session, one call)": lambda: engine.session.run(
             None, {engine.session.get_inputs()[0].name: windows}
         ),
+        "the fused scoring graph on one thread (rows in, errors out)": lambda: (
+            row_scorer.session.run(None, {onnx_scoring.ROWS: values})
+        ),
         "check the values are finite": lambda: np.isfinite(values).all(),
-        "scale the rows (Scaler.transform)": lambda: detector.scaler.transform(values),
-        "copy the windows out of the rows (float32, contiguous)": lambda: np.ascontiguousarray(
+        "plain path: scale the rows (Scaler.transform)": lambda: detector.scaler.transform(values),
+        "plain path: copy the windows out of the rows (float32)": lambda: np.ascontiguousarray(
             temporalize(scaled, lookback), dtype=np.float32
         ),
-        "squared errors per feature (scoring.squared_errors)": lambda: squared_errors(
-            windows, reconstructed
-        ),
-        "scores and contributions (scoring.errors_from_squares)": lambda: errors_from_squares(
-            squares, lookback
-        ),
+        "plain path: squared errors per feature": lambda: squared_errors(windows, reconstructed),
+        "plain path: scores and contributions": lambda: errors_from_squares(squares, lookback),
     }
-    return interleaved_medians(steps, budget_s=12, block_s=0.1)
+    return interleaved_medians(steps, budget_s=15, block_s=0.1)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ import onnxruntime
 from bench.perf.fixtures import BenchModel
 from bench.perf.timing import interleaved_medians
 from models.artifact import ModelStore
+from models.detector import Detector
 from models.loading import load_detector
 
 BATCH_SIZES = (1, 32, 1024, 16384)
@@ -29,6 +30,8 @@ def measure(
 ) -> list[Row]:
     onnx = load_detector(store, model.name, engine="onnx")
     tensorflow = load_detector(store, model.name, engine="tensorflow")
+    # the same engine without the fused scoring graph: numpy around the network
+    plain = Detector(onnx.name, onnx.version, onnx.spec, onnx.engine)
     # The floor: a session with ONNX Runtime's default options (a thread per core inside each
     # call), fed ready-made contiguous windows, as anyone would run the exported graph. The
     # engine's own session runs single-threaded calls side by side instead.
@@ -45,6 +48,7 @@ def measure(
             "raw ONNX Runtime session": lambda w=windows: raw.run(None, {raw_input: w}),
             "OnnxEngine.reconstruct": lambda w=windows: onnx.engine.reconstruct(w),
             "Detector.detect (onnx)": lambda s=series: onnx.detect(s),
+            "Detector.detect (onnx), plain path": lambda s=series: plain.detect(s),
         }
         tensorflow_paths = {
             "TensorFlowEngine.reconstruct": lambda w=windows: tensorflow.engine.reconstruct(w),

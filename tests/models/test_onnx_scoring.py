@@ -1,0 +1,129 @@
+"""The fused scoring graph (models/onnx_scoring.py) against the plain path it replaces."""
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from models.detector import Detector
+from models.engines import OnnxEngine
+from models.errors import NonFiniteValues, NotEnoughRows
+from models.loading import load_detector
+from models.onnx_scoring import RowScorer, scoring_graph
+from models.scoring import ScoreOn
+from models.spec import DetectorSpec
+from models.windows import WindowTransform
+from tests.conftest import TINY_FEATURES, TinyModel, tiny_frame, with_fault
+
+
+def fused_and_plain(
+    tiny_model: TinyModel, chunk_windows: int = 512, workers: int = 2, **spec_changes: object
+) -> tuple[Detector, Detector]:
+    """Two detectors of the tiny model with `spec_changes`: with and without the fused path."""
+    loaded = load_detector(tiny_model.store, "tiny", engine="onnx")
+    engine = loaded.engine
+    assert isinstance(engine, OnnxEngine)
+    engine.chunk_windows, engine.workers = chunk_windows, workers
+    spec = loaded.spec.model_copy(update=spec_changes)
+    graph = scoring_graph(tiny_model.store.open("tiny").onnx(), spec)
+    assert graph is not None
+    fused = Detector("tiny", 1, spec, engine, RowScorer(graph, engine, spec))
+    return fused, Detector("tiny", 1, spec, engine)
+
+
+def faulty_values(n_rows: int = 400) -> np.ndarray:
+    return with_fault(tiny_frame(n_rows, seed=5), n_rows // 2)[TINY_FEATURES].to_numpy().copy()
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"score_on": ScoreOn.LAST_STEP},
+        {"error_weights": [0.5, 2.0, 4.0]},
+        {"score_on": ScoreOn.LAST_STEP, "error_weights": [1.0, 3.0, 0.25]},
+    ],
+    ids=["window", "last-step", "weighted", "last-step-weighted"],
+)
+@pytest.mark.parametrize("chunk_windows, workers", [(512, 2), (7, 1), (7, 3)])
+def test_the_fused_path_scores_as_the_plain_path(
+    tiny_model: TinyModel, changes: dict, chunk_windows: int, workers: int
+) -> None:
+    fused, plain = fused_and_plain(tiny_model, chunk_windows, workers, **changes)
+    values = faulty_values()
+    a, b = fused.detect(values), plain.detect(values)
+    np.testing.assert_allclose(a.scores, b.scores, rtol=1e-6)
+    np.testing.assert_allclose(a.contributions, b.contributions, rtol=1e-6, atol=1e-12)
+    np.testing.assert_array_equal(a.window_end_rows, b.window_end_rows)
+    np.testing.assert_array_equal(a.is_anomaly, b.is_anomaly)
+    assert a.is_anomaly.any(), "the injected fault is flagged, so the comparison covers alarms"
+    newest_a, newest_b = fused.detect_last(values), plain.detect_last(values)
+    np.testing.assert_allclose(newest_a.scores, newest_b.scores, rtol=1e-6)
+
+
+def test_models_load_with_the_fused_path_only_where_it_applies(tiny_model: TinyModel) -> None:
+    assert load_detector(tiny_model.store, "tiny", engine="onnx").row_scorer is not None
+    assert load_detector(tiny_model.store, "tiny", engine="tensorflow").row_scorer is None
+    spec = tiny_model.store.open("tiny").spec
+    centred = spec.model_copy(update={"window_transform": WindowTransform.CENTER})
+    assert scoring_graph(tiny_model.store.open("tiny").onnx(), centred) is None
+
+
+def test_a_graph_not_shaped_as_the_exporters_gets_no_scoring_graph(tiny_model: TinyModel) -> None:
+    spec: DetectorSpec = tiny_model.store.open("tiny").spec
+    shape = [None, spec.lookback, spec.n_features]
+    identity = helper.make_model(
+        helper.make_graph(
+            [helper.make_node("Identity", ["window"], ["reconstruction"])],
+            "identity",
+            [helper.make_tensor_value_info("window", TensorProto.FLOAT, shape)],
+            [helper.make_tensor_value_info("reconstruction", TensorProto.FLOAT, shape)],
+        ),
+        opset_imports=[helper.make_opsetid("", 15)],
+    )
+    assert scoring_graph(identity.SerializeToString(), spec) is None
+
+
+def test_a_value_overflowing_float32_after_scaling_is_named_as_on_the_plain_path(
+    tiny_model: TinyModel,
+) -> None:
+    fused, plain = fused_and_plain(tiny_model)
+    values = faulty_values(50)
+    values[30, 1] = 1e300  # finite, but far past float32 once scaled
+    assert fused.row_scorer is not None and fused.row_scorer.errors(values) is None
+    for detector in (fused, plain):
+        with pytest.raises(NonFiniteValues, match="row 30, feature 1"):
+            detector.detect(values)
+
+
+def test_squared_errors_past_float32_are_redone_wide_as_on_the_plain_path(
+    tiny_model: TinyModel,
+) -> None:
+    fused, plain = fused_and_plain(tiny_model)
+    values = faulty_values(50)
+    values[30, 2] = 1e25  # fits float32 scaled, but its square does not
+    assert fused.row_scorer is not None and fused.row_scorer.errors(values) is None
+    wide = plain.detect(values).scores
+    assert np.isfinite(wide).all() and wide.max() > 1e40
+    np.testing.assert_allclose(fused.detect(values).scores, wide, rtol=1e-6)
+
+
+def test_progress_through_the_fused_path_rises_once_to_the_total(tiny_model: TinyModel) -> None:
+    fused, _ = fused_and_plain(tiny_model, chunk_windows=10, workers=1)
+    values = faulty_values(103)  # 100 windows: ten chunks
+    calls: list[tuple[int, int]] = []
+    fused.detect(values, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(10 * k, 100) for k in range(1, 11)]
+
+
+def test_too_few_rows_are_refused_as_on_the_plain_path(tiny_model: TinyModel) -> None:
+    fused, _ = fused_and_plain(tiny_model)
+    with pytest.raises(NotEnoughRows):
+        fused.detect(faulty_values(10)[:3])
+
+
+def test_the_scoring_graph_is_a_valid_onnx_model(tiny_model: TinyModel) -> None:
+    spec = tiny_model.store.open("tiny").spec
+    graph = scoring_graph(tiny_model.store.open("tiny").onnx(), spec)
+    assert graph is not None
+    onnx.checker.check_model(onnx.load_from_string(graph), full_check=True)
