@@ -33,10 +33,8 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     import uvicorn
     import uvicorn.config
 
-    from app.allocator import keep_freed_memory
     from app.main import create_app
 
-    keep_freed_memory()  # large requests reuse freed memory instead of faulting in fresh pages
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     # rarewatch's own lines (models loaded or refused, error ids) in uvicorn's format
     log_config["loggers"]["rarewatch"] = {

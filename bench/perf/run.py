@@ -23,7 +23,6 @@ import httpx
 import numpy as np
 import orjson
 
-from app.allocator import keep_freed_memory
 from bench.perf import http, inprocess, training_speed
 from bench.perf.fixtures import ARTICLE, SEED, train_bench_model
 from bench.perf.timing import median_seconds
@@ -40,9 +39,6 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny budgets: checks it runs")
     parser.add_argument("--write", type=Path, help="replace the performance section of this file")
     args = parser.parse_args()
-    # the allocator setting `rarewatch serve` makes (app/allocator.py), so that the in-process
-    # figures the HTTP ones are compared with run under the same one
-    keep_freed_memory()
     budget, seconds = (0.05, 2) if args.quick else (1.0, 5)
     batches = (1, 32) if args.quick else inprocess.BATCH_SIZES
 
