@@ -177,17 +177,24 @@ class RowScorer:
         """
         rows = np.ascontiguousarray(rows, dtype=np.float64)
         overlap = self._lookback - 1  # a chunk's windows need the rows up to its last one's end
+        n_windows = len(rows) - overlap
+        if n_windows <= self._chunk_windows:  # one call: its outputs are the answer
+            total, shares = self.session.run(None, {ROWS: rows})
+            if progress is not None:
+                progress(n_windows, n_windows)
+            return self._finish(total[:, 0], shares)
+        total, shares = np.empty(n_windows), np.empty((n_windows, self._n_features))
 
-        def one(start: int, stop: int) -> list[np.ndarray]:
-            return self.session.run(None, {ROWS: rows[start : stop + overlap]})
+        def one(start: int, stop: int) -> None:
+            # each chunk copies its outputs into place in its own thread, while they are still
+            # in its core's cache, instead of the calling thread joining them all at the end
+            chunk_total, chunk_shares = self.session.run(None, {ROWS: rows[start : stop + overlap]})
+            total[start:stop], shares[start:stop] = chunk_total[:, 0], chunk_shares
 
-        parts = in_chunks(len(rows) - overlap, self._chunk_windows, self._workers, one, progress)
-        total, shares = (
-            (parts[0][0], parts[0][1])
-            if len(parts) == 1
-            else (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
-        )
-        total = total[:, 0]
+        in_chunks(n_windows, self._chunk_windows, self._workers, one, progress)
+        return self._finish(total, shares)
+
+    def _finish(self, total: np.ndarray, shares: np.ndarray) -> WindowErrors | None:
         if not np.isfinite(total).all():
             return None
         return errors_from_shares(total, shares, self._n_steps)

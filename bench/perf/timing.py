@@ -12,11 +12,6 @@ import time
 from collections.abc import Callable
 
 
-def median_seconds(run: Callable[[], object], budget_s: float = 1.0, min_runs: int = 5) -> float:
-    """Median wall time of `run`, repeated until `budget_s` is spent (at least min_runs times)."""
-    return interleaved_medians({"run": run}, budget_s, min_runs)["run"]
-
-
 def interleaved_medians(
     runs: dict[str, Callable[[], object]],
     budget_s: float = 1.0,
