@@ -13,7 +13,8 @@ gave bit-identical scores on the models measured; the tests allow 1e-6 of relati
 
 Keras' exporter wraps the network in Transposes: batch-major windows in and out, time-major
 for the LSTM layers. The errors are taken on the time-major tensors and the final Transpose is
-dropped. A graph of another shape gets no scoring graph, and its detector the plain path.
+dropped. A graph of another shape gets no scoring graph, and its detector the plain path (a
+model with a lookback of 1, for one, exports without those Transposes).
 """
 
 from __future__ import annotations
