@@ -1,10 +1,15 @@
 """The fused scoring graph (models/onnx_scoring.py) against the plain path it replaces."""
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from models.artifact import ModelStore
+from models.data import select
 from models.detector import Detector
 from models.engines import OnnxEngine
 from models.errors import NonFiniteValues, NotEnoughRows
@@ -12,8 +17,9 @@ from models.loading import load_detector
 from models.onnx_scoring import RowScorer, scoring_graph
 from models.scoring import ScoreOn
 from models.spec import DetectorSpec
+from models.training import train_detector
 from models.windows import WindowTransform
-from tests.conftest import TINY_FEATURES, TinyModel, tiny_frame, with_fault
+from tests.conftest import TINY_FEATURES, TINY_OPTIONS, TinyModel, tiny_frame, with_fault
 
 
 def fused_and_plain(
@@ -127,3 +133,18 @@ def test_the_scoring_graph_is_a_valid_onnx_model(tiny_model: TinyModel) -> None:
     graph = scoring_graph(tiny_model.store.open("tiny").onnx(), spec)
     assert graph is not None
     onnx.checker.check_model(onnx.load_from_string(graph), full_check=True)
+
+
+def test_a_one_step_model_exported_without_the_transposes_scores_on_the_plain_path(
+    tmp_path: Path,
+) -> None:
+    store = ModelStore(tmp_path)
+    options = dataclasses.replace(TINY_OPTIONS, lookback=1, epochs=2)
+    trained = train_detector(select(tiny_frame(), time_column="time", label_column="y"), options)
+    store.write("one_step", trained.spec, trained.weights, trained.onnx)
+    detector = load_detector(store, "one_step", engine="onnx")
+    assert scoring_graph(store.open("one_step").onnx(), detector.spec) is None
+    assert detector.row_scorer is None
+    values = faulty_values(30)
+    scores = detector.detect(values).scores
+    assert scores.shape == (30,) and np.isfinite(scores).all()
