@@ -134,7 +134,7 @@ class Detector:
 
         # chunk by chunk (side by side where the engine runs chunks in parallel), each reduced
         # to its scores and contributions while it is still in cache
-        return joined(
+        errors = joined(
             self.engine.map_chunks(
                 windows,
                 chunk_errors,
@@ -142,15 +142,17 @@ class Detector:
                 prepare=lambda chunk: transform_windows(chunk, transform),
             )
         )
+        if not np.isfinite(errors.scores).all():
+            # finite inputs that overflow inside the network: a model fault, never a score
+            # (the fused path hands such inputs to this one)
+            raise ArithmeticError("the model produced a non-finite reconstruction")
+        return errors
 
     def _decide(
         self, errors: WindowErrors, end_rows: np.ndarray, threshold: float | None
     ) -> Detection:
-        """Alarms, severities and events from each window's errors."""
+        """Alarms, severities and events from each window's errors (finite scores)."""
         cut = self.threshold if threshold is None else threshold
-        if not np.isfinite(errors.scores).all():
-            # finite inputs that overflow inside the network: a model fault, never a score
-            raise ArithmeticError("the model produced a non-finite reconstruction")
         is_anomaly = sustained(errors.scores > cut, self.spec.alarm_after)
         return Detection(
             threshold=cut,

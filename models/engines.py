@@ -110,6 +110,10 @@ def in_chunks(
         if progress is not None:
             progress(min(chunks_done * chunk_size, n_items), n_items)
 
+    if len(starts) == 1:  # the dashboard refresh's case: no queue, no pool
+        result = chunk(0)
+        report(1)
+        return [result]
     helpers = min(workers, len(starts)) - 1
     return _ChunkQueue(chunk, len(starts), report).run(helpers, workers - 1)
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from models.engines import OnnxEngine, Progress, in_chunks, single_thread_session
-from models.scoring import ScoreOn, WindowErrors, errors_from_shares
+from models.scoring import WindowErrors, errors_from_shares, scored_steps
 from models.spec import DetectorSpec
 from models.windows import WindowTransform
 
@@ -62,7 +62,7 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
     windows_tm, reconstructed_tm = to_time_major[0].output[0], from_time_major[0].input[0]
 
     lookback, n_features = spec.lookback, spec.n_features
-    n_steps = 1 if spec.score_on is ScoreOn.LAST_STEP else lookback
+    n_steps = scored_steps(lookback, spec.score_on)
     constants: dict[str, np.ndarray] = {
         "mean": np.asarray(spec.scaler.mean, np.float64),
         "scale": np.asarray(spec.scaler.scale, np.float64),
@@ -165,9 +165,9 @@ class RowScorer:
 
     def __init__(self, graph: bytes, engine: OnnxEngine, spec: DetectorSpec) -> None:
         self.session = single_thread_session(graph)  # one call: one chunk on one thread
-        self._chunk_windows, self._workers = engine.chunk_windows, engine.workers
+        self._engine = engine  # its chunk size and threads are the row scorer's too
         self._lookback, self._n_features = spec.lookback, spec.n_features
-        self._n_steps = 1 if spec.score_on is ScoreOn.LAST_STEP else spec.lookback
+        self._n_steps = scored_steps(spec.lookback, spec.score_on)
 
     def errors(self, rows: np.ndarray, progress: Progress | None = None) -> WindowErrors | None:
         """rows  # (n_rows >= lookback, n_features), finite, raw units
@@ -178,26 +178,19 @@ class RowScorer:
         """
         rows = np.ascontiguousarray(rows, dtype=np.float64)
         overlap = self._lookback - 1  # a chunk's windows need the rows up to its last one's end
-        n_windows = len(rows) - overlap
-        if n_windows <= self._chunk_windows:  # one call: its outputs are the answer
-            total, shares = self.session.run(None, {ROWS: rows})
-            if progress is not None:
-                progress(n_windows, n_windows)
-            return self._finish(total[:, 0], shares)
 
         def one(start: int, stop: int) -> list[np.ndarray]:
             # nothing but the call: numpy work in both threads as their calls end would make
             # them take turns at the GIL (measured slower than joining in the calling thread)
             return self.session.run(None, {ROWS: rows[start : stop + overlap]})
 
-        parts = in_chunks(n_windows, self._chunk_windows, self._workers, one, progress)
+        engine = self._engine
+        parts = in_chunks(len(rows) - overlap, engine.chunk_windows, engine.workers, one, progress)
         totals, shares = zip(*parts, strict=True)
-        return self._finish(np.concatenate(totals)[:, 0], np.concatenate(shares))
-
-    def _finish(self, total: np.ndarray, shares: np.ndarray) -> WindowErrors | None:
+        total = np.concatenate(totals)[:, 0]
         if not np.isfinite(total).all():
             return None
-        return errors_from_shares(total, shares, self._n_steps)
+        return errors_from_shares(total, np.concatenate(shares), self._n_steps)
 
     def warm_up(self) -> None:
         self.errors(np.zeros((self._lookback, self._n_features)))

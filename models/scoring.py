@@ -44,8 +44,12 @@ def window_errors(
     last) and the features; contributions share out the same squared errors.
     """
     squares = squared_errors(windows, reconstructed, score_on)
-    n_steps = 1 if score_on is ScoreOn.LAST_STEP else windows.shape[1]
-    return errors_from_squares(squares, n_steps, weights)
+    return errors_from_squares(squares, scored_steps(windows.shape[1], score_on), weights)
+
+
+def scored_steps(lookback: int, score_on: ScoreOn) -> int:
+    """How many timesteps of a window its score averages over."""
+    return 1 if score_on is ScoreOn.LAST_STEP else lookback
 
 
 def squared_errors(

@@ -39,6 +39,8 @@ POT_QUANTILE = 0.999
 SMOOTHING = 5
 # windows of recent history the relative-score variant divides by, fixed before any run
 RELATIVE_SPAN = 100
+# where SKAB's rarewatch row takes its threshold from (skab.py --threshold-from, via run_all)
+SKAB_THRESHOLD_FROM = ("validation", "training")
 # rolling normalization (--rolling-normalization N), both constants fixed before any run: the
 # span the command gives (100: long against a 5-row window, so the window's own shape survives,
 # short against the weeks of drift on the sheet breaks; SKAB's 400 training rows keep 300 with a

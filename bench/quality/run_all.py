@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--skab-threshold-from",
-        choices=("validation", "training"),
+        choices=common.SKAB_THRESHOLD_FROM,
         default="validation",
         help="bench lever, SKAB only: the threshold from all 400 training rows' windows",
     )

@@ -30,7 +30,6 @@ TRAIN_ROWS = 400
 TIME, LABEL, CHANGEPOINT = "datetime", "anomaly", "changepoint"
 ANOMALY_FREE = "anomaly-free"
 QUICK_FILES = 3
-THRESHOLD_FROM = ("validation", "training")
 
 
 def experiment_files(root: Path) -> list[Path]:
@@ -65,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-anomaly-free", action="store_true", help="skip the variant")
     parser.add_argument(
         "--threshold-from",
-        choices=THRESHOLD_FROM,
+        choices=common.SKAB_THRESHOLD_FROM,
         default="validation",
         help="bench lever: the rarewatch row's threshold from the normal validation windows "
         "(the model's own) or, as the published SKAB notebooks do, from the windows of all "
