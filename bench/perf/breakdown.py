@@ -75,14 +75,29 @@ def answer_as_dicts(detector: Detector, detection: Detection) -> bytes:
     return orjson.dumps({"results": results})
 
 
+def scored_rows(detector: Detector, n_windows: int) -> np.ndarray:
+    """Random rows that make `n_windows` windows, the same on every call."""
+    n_rows = n_windows + detector.lookback - 1
+    return np.random.default_rng(1).normal(size=(n_rows, len(detector.features)))
+
+
+def fused_against_plain(detector: Detector, n_windows: int) -> tuple[float, float]:
+    """The largest relative difference of the scores and absolute difference of the
+    contributions between Detector.detect's fused path and its plain one, same rows."""
+    values = scored_rows(detector, n_windows)
+    plain = Detector(detector.name, detector.version, detector.spec, detector.engine)
+    fused, reference = detector.detect(values), plain.detect(values)
+    score_gap = np.abs(fused.scores - reference.scores) / np.abs(reference.scores)
+    share_gap = np.abs(fused.contributions - reference.contributions)
+    return float(score_gap.max()), float(share_gap.max())
+
+
 def scoring_steps(detector: Detector, store: ModelStore, n_windows: int) -> dict[str, float]:
     """Median seconds of Detector.detect on `n_windows` windows, on its fused path and on the
     plain one, next to a default ONNX Runtime session, and of the steps inside, each on one
     thread, so that the scoring's cost can be set against the network's."""
     lookback = detector.lookback
-    values = np.random.default_rng(1).normal(
-        size=(n_windows + lookback - 1, len(detector.features))
-    )
+    values = scored_rows(detector, n_windows)
     scaled = detector.scaler.transform(values)
     windows = np.ascontiguousarray(temporalize(scaled, lookback), dtype=np.float32)
     engine, row_scorer = detector.engine, detector.row_scorer
@@ -164,6 +179,11 @@ def main() -> None:
     print("|---|---:|---:|")
     for step, seconds in steps.items():
         print(f"| {step} | {seconds * 1e6:,.0f} | {seconds / network:.1%} |")
+    score_gap, share_gap = fused_against_plain(detector, SCORED_WINDOWS)
+    print(
+        f"\nFused against plain path on these windows: largest relative score difference "
+        f"{score_gap:.3g}, largest contribution difference {share_gap:.3g}."
+    )
 
 
 if __name__ == "__main__":
