@@ -13,8 +13,11 @@ gave bit-identical scores on the models measured; the tests allow 1e-6 of relati
 
 Keras' exporter wraps the network in Transposes: batch-major windows in and out, time-major
 for the LSTM layers. The errors are taken on the time-major tensors and the final Transpose is
-dropped. A graph of another shape gets no scoring graph, and its detector the plain path (a
-model with a lookback of 1, for one, exports without those Transposes).
+dropped. Once the LSTMs' zero initial states are dropped (models/onnx_graph.py: seven nodes a
+layer, rebuilt from the batch size on every call), the windows are gathered straight into the
+time-major layout and the first Transpose goes too. A graph of another shape gets no scoring
+graph, and its detector the plain path (a model with a lookback of 1, for one, exports
+without those Transposes).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from models.engines import OnnxEngine, Progress, in_chunks, single_thread_session
+from models.onnx_graph import drop_unused, drop_zero_initial_states
 from models.scoring import WindowErrors, errors_from_shares, scored_steps
 from models.spec import DetectorSpec
 from models.windows import WindowTransform
@@ -52,6 +56,8 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
     if opset < MIN_OPSET or len(graph.input) != 1 or len(graph.output) != 1:
         return None
     window, reconstruction = graph.input[0].name, graph.output[0].name
+    drop_zero_initial_states(graph)
+    drop_unused(graph)
     nodes = list(graph.node)
     to_time_major = _transposes(nodes, lambda node: list(node.input) == [window])
     from_time_major = _transposes(nodes, lambda node: list(node.output) == [reconstruction])
@@ -60,6 +66,9 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
     if any(reconstruction in node.input for node in nodes):
         return None
     windows_tm, reconstructed_tm = to_time_major[0].output[0], from_time_major[0].input[0]
+    # Without the zero states' Shape nodes, the batch-major windows usually feed only the
+    # Transpose into time-major: then the windows are gathered time-major and it goes too.
+    gather_time_major = [n for n in nodes if window in n.input] == to_time_major[:1]
 
     lookback, n_features = spec.lookback, spec.n_features
     n_steps = scored_steps(lookback, spec.score_on)
@@ -99,10 +108,19 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
         node("Sub", [r("n_rows"), r("rows_past_first_window")], [r("n_windows")]),
         node("Range", [r("zero"), r("n_windows"), r("one")], [r("first_rows")]),
         node("Range", [r("zero"), r("lookback"), r("one")], [r("steps")]),
-        node("Unsqueeze", [r("first_rows"), r("axis_1")], [r("first_rows_column")]),
-        node("Add", [r("first_rows_column"), r("steps")], [r("row_of_each_step")]),
-        node("Gather", [r("scaled"), r("row_of_each_step")], [window], axis=0),
     ]
+    if gather_time_major:  # (steps, windows) row indices: the LSTMs' own layout
+        before += [
+            node("Unsqueeze", [r("steps"), r("axis_1")], [r("steps_column")]),
+            node("Add", [r("steps_column"), r("first_rows")], [r("row_of_each_step")]),
+            node("Gather", [r("scaled"), r("row_of_each_step")], [windows_tm], axis=0),
+        ]
+    else:  # (windows, steps) row indices: the exporter's input layout
+        before += [
+            node("Unsqueeze", [r("first_rows"), r("axis_1")], [r("first_rows_column")]),
+            node("Add", [r("first_rows_column"), r("steps")], [r("row_of_each_step")]),
+            node("Gather", [r("scaled"), r("row_of_each_step")], [window], axis=0),
+        ]
     # time-major reconstruction - windows, squared, summed over the scored steps by a
     # (1 x steps) @ (steps x windows*features) product: the steps are the outer axis here
     after = []
@@ -130,8 +148,9 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
         node("Div", [weighted, TOTAL], [SHARES]),
     ]
 
+    dropped = [from_time_major[0], *(to_time_major[:1] if gather_time_major else [])]
     del graph.node[:]
-    graph.node.extend(before + [n for n in nodes if n is not from_time_major[0]] + after)
+    graph.node.extend(before + [n for n in nodes if all(n is not d for d in dropped)] + after)
     del graph.input[:]
     graph.input.append(helper.make_tensor_value_info(ROWS, TensorProto.DOUBLE, [None, n_features]))
     del graph.output[:]

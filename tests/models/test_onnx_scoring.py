@@ -148,3 +148,18 @@ def test_a_one_step_model_exported_without_the_transposes_scores_on_the_plain_pa
     values = faulty_values(30)
     scores = detector.detect(values).scores
     assert scores.shape == (30,) and np.isfinite(scores).all()
+
+
+def test_the_scoring_graph_gathers_windows_in_the_lstms_time_major_layout(
+    tiny_model: TinyModel,
+) -> None:
+    network = onnx.load_from_string(tiny_model.store.open("tiny").onnx())
+    graph = scoring_graph(network.SerializeToString(), tiny_model.store.open("tiny").spec)
+    assert graph is not None
+    nodes = onnx.load_from_string(graph).graph.node
+    # nothing reads the exporter's batch-major input any more: not its Transpose, nor the
+    # Shapes that built the LSTMs' zero states
+    assert not any(network.graph.input[0].name in node.input for node in nodes)
+    assert len([n for n in nodes if n.op_type == "Transpose"]) < len(
+        [n for n in network.graph.node if n.op_type == "Transpose"]
+    )
