@@ -89,7 +89,8 @@ class Detector:
 
     def detect_windows(self, windows: np.ndarray, threshold: float | None = None) -> Detection:
         """windows  # (n_windows, lookback, n_features), already temporalized, raw units"""
-        self._check_values(windows, windows.ndim == 3, "windows x lookback x features")
+        self._check_shape(windows, windows.ndim == 3, "windows x lookback x features")
+        _check_finite(windows)
         if windows.shape[1] != self.lookback:
             raise InvalidInput(
                 f"each window must have {self.lookback} rows (the lookback), got {windows.shape[1]}"
@@ -106,7 +107,7 @@ class Detector:
         newest_only: bool,
         progress: Progress | None = None,
     ) -> Detection:
-        self._check_values(values, values.ndim == 2, "rows x features")
+        self._check_shape(values, values.ndim == 2, "rows x features")
         n_rows = len(values)
         # the windows before the newest that the alarm rule looks at (spec.alarm_after)
         earlier = self.spec.alarm_after - 1 if newest_only else 0
@@ -115,12 +116,16 @@ class Detector:
         rows = values[first_row:]
         errors = None
         if self.row_scorer is not None and len(rows) >= self.lookback:
+            # its graph checks that the rows are finite as it goes: None if one is not
             errors = self.row_scorer.errors(rows, progress)
             progress = None  # heard to the end already, should the plain path redo the rows
-        if errors is None:  # no fast path, or a value overflowed in it: the plain path says where
+        if errors is None:  # no fast path, a value not finite, or an overflow in the fast path
+            _check_finite(values)
             errors = self._window_errors(
                 temporalize(self.scaler.transform(rows), self.lookback), progress
             )
+        else:
+            _check_finite(values[:first_row])  # rows before those scored are checked all the same
         end_rows = first_row + window_end_rows(n_rows - first_row, self.lookback)
         detection = self._decide(errors, end_rows, threshold)
         return detection.newest() if earlier else detection
@@ -164,7 +169,7 @@ class Detector:
             events=find_events(is_anomaly, errors.scores, errors.contributions),
         )
 
-    def _check_values(self, values: np.ndarray, right_rank: bool, axes: str) -> None:
+    def _check_shape(self, values: np.ndarray, right_rank: bool, axes: str) -> None:
         if not right_rank:
             raise InvalidInput(f"expected an array of {axes}, got shape {values.shape}")
         if values.shape[-1] != len(self.features):
@@ -172,8 +177,11 @@ class Detector:
                 f"expected {len(self.features)} features ({', '.join(self.features)}), "
                 f"got {values.shape[-1]}"
             )
-        if not np.isfinite(values).all():
-            raise NonFiniteValues("values must be finite numbers (no NaN or infinity)")
+
+
+def _check_finite(values: np.ndarray) -> None:
+    if not np.isfinite(values).all():
+        raise NonFiniteValues("values must be finite numbers (no NaN or infinity)")
 
 
 @dataclass(frozen=True, slots=True)

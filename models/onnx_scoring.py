@@ -28,22 +28,30 @@ import numpy as np
 
 from models.engines import OnnxEngine, Progress, in_chunks, single_thread_session
 from models.onnx_graph import drop_unused, drop_zero_initial_states
-from models.scoring import WindowErrors, errors_from_shares, scored_steps
+from models.scoring import WindowErrors, scored_steps
 from models.spec import DetectorSpec
 from models.windows import WindowTransform
 
-ROWS, TOTAL, SHARES = "rarewatch_rows", "rarewatch_total", "rarewatch_shares"
+ROWS, SCORES, SHARES, ROWS_SUM = (
+    "rarewatch_rows",
+    "rarewatch_scores",
+    "rarewatch_shares",
+    "rarewatch_rows_sum",
+)
 TIME_MAJOR = [1, 0, 2]  # the permutation between (windows, steps, features) and (steps, ...)
 MIN_OPSET = 13  # axes as inputs of Unsqueeze and ReduceSum
 
 
 def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
-    """The network graph extended into raw rows -> (TOTAL, SHARES), or None where the graph
-    does not have the exporter's shape or the model transforms its windows (not built in).
+    """The network graph extended into raw rows -> (SCORES, SHARES, ROWS_SUM), or None where
+    the graph does not have the exporter's shape or the model transforms its windows (not
+    built in).
 
-    rows    # (n_rows, n_features) float64, raw units, n_rows >= lookback
-    TOTAL   # (n_windows, 1) float64: the (weighted) squared errors summed over steps and features
-    SHARES  # (n_windows, n_features) float64: each feature's part of TOTAL (NaN where it is 0)
+    ROWS      # (n_rows, n_features) float64, raw units, n_rows >= lookback
+    SCORES    # (n_windows,) float64: scoring.window_errors' scores
+    SHARES    # (n_windows, n_features) float64: its contributions (equal where the error is 0)
+    ROWS_SUM  # () float64: the sum of ROWS, finite only if every value is (the input check,
+              # made here in the threads rather than by a pass of numpy before them)
     """
     if spec.window_transform is not WindowTransform.NONE:
         return None
@@ -83,6 +91,9 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
         "steps_by_rest": np.array([n_steps, -1], np.int64),
         "ones_over_steps": np.ones((1, n_steps), np.float32),
         "windows_by_features": np.array([-1, n_features], np.int64),
+        "no_error": np.array(0.0, np.float64),
+        "equal_share": np.array(1.0 / n_features, np.float64),
+        "scored_values": np.array(n_steps * n_features, np.float64),
     }
     if spec.error_weights is not None:
         constants["weights"] = np.asarray(spec.error_weights, np.float64)
@@ -143,9 +154,15 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
     if spec.error_weights is not None:
         after.append(node("Div", [weighted, r("weights")], [r("weighted")]))
         weighted = r("weighted")
+    # scoring.errors_from_squares' arithmetic: a perfect reconstruction shares out equally
     after += [
-        node("ReduceSum", [weighted, r("axis_1")], [TOTAL], keepdims=1),
-        node("Div", [weighted, TOTAL], [SHARES]),
+        node("ReduceSum", [weighted, r("axis_1")], [r("total")], keepdims=1),
+        node("Div", [weighted, r("total")], [r("shares_of_total")]),
+        node("Equal", [r("total"), r("no_error")], [r("perfect")]),
+        node("Where", [r("perfect"), r("equal_share"), r("shares_of_total")], [SHARES]),
+        node("Squeeze", [r("total"), r("axis_1")], [r("total_of_window")]),
+        node("Div", [r("total_of_window"), r("scored_values")], [SCORES]),
+        node("ReduceSum", [ROWS], [ROWS_SUM], keepdims=0),
     ]
 
     dropped = [from_time_major[0], *(to_time_major[:1] if gather_time_major else [])]
@@ -156,8 +173,9 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
     del graph.output[:]
     graph.output.extend(
         [
-            helper.make_tensor_value_info(TOTAL, TensorProto.DOUBLE, [None, 1]),
+            helper.make_tensor_value_info(SCORES, TensorProto.DOUBLE, [None]),
             helper.make_tensor_value_info(SHARES, TensorProto.DOUBLE, [None, n_features]),
+            helper.make_tensor_value_info(ROWS_SUM, TensorProto.DOUBLE, []),
         ]
     )
     return model.SerializeToString()
@@ -186,14 +204,13 @@ class RowScorer:
         self.session = single_thread_session(graph)  # one call: one chunk on one thread
         self._engine = engine  # its chunk size and threads are the row scorer's too
         self._lookback, self._n_features = spec.lookback, spec.n_features
-        self._n_steps = scored_steps(spec.lookback, spec.score_on)
 
     def errors(self, rows: np.ndarray, progress: Progress | None = None) -> WindowErrors | None:
-        """rows  # (n_rows >= lookback, n_features), finite, raw units
+        """rows  # (n_rows >= lookback, n_features), raw units
 
-        None where something overflowed on the way (a scaled value past float32, a squared
-        error past float32, a non-finite reconstruction): the plain path redoes such an input
-        in float64 or says which value is at fault.
+        None where a value is not finite (NaN, infinity) or something overflowed on the way (a
+        scaled value past float32, a squared error past float32, a non-finite reconstruction):
+        the plain path says which value is at fault, or redoes such an input in float64.
         """
         rows = np.ascontiguousarray(rows, dtype=np.float64)
         overlap = self._lookback - 1  # a chunk's windows need the rows up to its last one's end
@@ -205,11 +222,15 @@ class RowScorer:
 
         engine = self._engine
         parts = in_chunks(len(rows) - overlap, engine.chunk_windows, engine.workers, one, progress)
-        totals, shares = zip(*parts, strict=True)
-        total = np.concatenate(totals)[:, 0]
-        if not np.isfinite(total).all():
+        scores, shares, rows_sums = zip(*parts, strict=True)
+        # a non-finite sum of rows: a value that is not finite (or finite values whose sum
+        # overflows, which the plain path then scores in float64)
+        if not np.isfinite(rows_sums).all():
             return None
-        return errors_from_shares(total, np.concatenate(shares), self._n_steps)
+        joined_scores = np.concatenate(scores)
+        if not np.isfinite(joined_scores).all():
+            return None
+        return WindowErrors(joined_scores, np.concatenate(shares))
 
     def warm_up(self) -> None:
         self.errors(np.zeros((self._lookback, self._n_features)))

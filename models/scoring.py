@@ -83,23 +83,13 @@ def errors_from_squares(
     total = squares.sum(axis=1)  # (n_windows,)
     with np.errstate(divide="ignore", invalid="ignore"):
         contributions = squares / total[:, None]
-    return errors_from_shares(total, contributions, n_steps)
-
-
-def errors_from_shares(total: np.ndarray, shares: np.ndarray, n_steps: int) -> WindowErrors:
-    """The last step of scoring, shared by every path: `total` is each window's (weighted)
-    squared error summed over `n_steps` timesteps and the features, `shares` each feature's
-    part of it (NaN where the total is 0).
-
-    total  # (n_windows,) float64; shares  # (n_windows, n_features) float64, written to
-    """
-    n_features = shares.shape[1]
     perfect = total == 0
     if perfect.any():
         # A perfect reconstruction has no error to share out: give every feature an equal
-        # share so that contributions always sum to 1.
-        shares[perfect] = 1.0 / n_features
-    return WindowErrors(scores=total / (n_steps * n_features), contributions=shares)
+        # share so that contributions always sum to 1. (The scoring graph of
+        # models/onnx_scoring.py does this arithmetic too, in the same order and precision.)
+        contributions[perfect] = 1.0 / squares.shape[1]
+    return WindowErrors(scores=total / (n_steps * squares.shape[1]), contributions=contributions)
 
 
 def joined(parts: list[WindowErrors]) -> WindowErrors:

@@ -163,3 +163,49 @@ def test_the_scoring_graph_gathers_windows_in_the_lstms_time_major_layout(
     assert len([n for n in nodes if n.op_type == "Transpose"]) < len(
         [n for n in network.graph.node if n.op_type == "Transpose"]
     )
+
+
+def test_a_perfect_reconstruction_shares_equally_on_the_fused_path_too(
+    tiny_model: TinyModel,
+) -> None:
+    spec = tiny_model.store.open("tiny").spec
+    shape = [None, spec.lookback, spec.n_features]
+    perm = [1, 0, 2]
+    identity = helper.make_model(  # shaped as the exporter's graphs: time-major in between
+        helper.make_graph(
+            [
+                helper.make_node("Transpose", ["window"], ["time_major"], perm=perm),
+                helper.make_node("Transpose", ["time_major"], ["reconstruction"], perm=perm),
+            ],
+            "identity",
+            [helper.make_tensor_value_info("window", TensorProto.FLOAT, shape)],
+            [helper.make_tensor_value_info("reconstruction", TensorProto.FLOAT, shape)],
+        ),
+        opset_imports=[helper.make_opsetid("", 15)],
+    ).SerializeToString()
+    engine = OnnxEngine(identity, spec.lookback, spec.n_features)
+    graph = scoring_graph(identity, spec)
+    assert graph is not None
+    fused = Detector("identity", 1, spec, engine, RowScorer(graph, engine, spec))
+    values = faulty_values(50)
+    assert fused.row_scorer is not None and fused.row_scorer.errors(values) is not None
+    for detector in (fused, Detector("identity", 1, spec, engine)):
+        detection = detector.detect(values)
+        np.testing.assert_array_equal(detection.scores, 0.0)
+        np.testing.assert_array_equal(detection.contributions, 1 / spec.n_features)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_values_that_are_not_finite_are_refused_as_on_the_plain_path(
+    tiny_model: TinyModel, bad: float
+) -> None:
+    fused, plain = fused_and_plain(tiny_model)
+    scored = faulty_values(50)
+    scored[30, 1] = bad
+    assert fused.row_scorer is not None and fused.row_scorer.errors(scored) is None
+    older = faulty_values(50)
+    older[0, 2] = bad  # before the rows detect_last scores, still refused
+    for detector in (fused, plain):
+        for values, call in ((scored, detector.detect), (older, detector.detect_last)):
+            with pytest.raises(NonFiniteValues, match="finite numbers"):
+                call(values)
