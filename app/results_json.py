@@ -26,10 +26,20 @@ def _texts(values: np.ndarray) -> list[bytes]:
 
 @functools.lru_cache(maxsize=64)
 def _feature_prefixes(features: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """The text before each top feature's share, `{"feature":NAME,"share":`, for the first top
-    feature of a window and (after a comma) for the others; made once per model."""
-    first = [b'{"feature":' + orjson.dumps(name) + b',"share":' for name in features]
-    return np.array(first, dtype=object), np.array([b"," + t for t in first], dtype=object)
+    """The text before each top feature's share: for a window's first top feature
+    `,"top_features":[{"feature":NAME,"share":`, for the others `},{"feature":NAME,"share":`
+    (closing the feature before); made once per model."""
+    names = [orjson.dumps(name) for name in features]
+    first = [b',"top_features":[{"feature":' + name + b',"share":' for name in names]
+    rest = [b'},{"feature":' + name + b',"share":' for name in names]
+    return np.array(first, dtype=object), np.array(rest, dtype=object)
+
+
+# the fixed text around a window's is_anomaly value, for false and for true
+FLAG_TEXTS = np.array(
+    [b',"is_anomaly":false,"severity":', b',"is_anomaly":true,"severity":'], dtype=object
+)
+NO_TIMESTAMP = b',"timestamp":null,"score":'
 
 
 def results_json(
@@ -47,32 +57,31 @@ def results_json(
     rows, scores, is_anomaly, severity  # (n_windows,)
     timestamps  # (n_windows,) the time of each window's row, or None
     top, top_shares  # (n_windows, k): each window's top features (indices) and their shares
+
+    A window's text is 6 + 2k pieces: every fixed text between two values is one piece, and
+    it is joined to a value that can only take a few forms (a flag, a feature's name).
     """
     n_windows, k = top.shape
     if n_windows == 0:
         return orjson.Fragment(b"[]")
     first, rest = _feature_prefixes(tuple(features))
-    times = [b"null" if t is None else orjson.dumps(t) for t in timestamps]
+    end = b"}]}" if k else b',"top_features":[]}'  # a window's last top feature, then itself
     columns: list[list[bytes]] = [
-        [b',{"index":'] * n_windows,
+        [end + b',{"index":'] * n_windows,  # the window before ends, this one starts
         _texts(rows),
-        [b',"timestamp":'] * n_windows,
-        times,
-        [b',"score":'] * n_windows,
+        [
+            NO_TIMESTAMP if t is None else b',"timestamp":' + orjson.dumps(t) + b',"score":'
+            for t in timestamps
+        ],
         _texts(scores),
-        [b',"is_anomaly":'] * n_windows,
-        _texts(is_anomaly),
-        [b',"severity":'] * n_windows,
+        FLAG_TEXTS[np.asarray(is_anomaly, dtype=np.intp)].tolist(),
         _texts(severity),
-        [b',"top_features":['] * n_windows,
     ]
     for rank in range(k):
         names = first if rank == 0 else rest
         columns += [names[top[:, rank]].tolist(), _texts(top_shares[:, rank])]
-        columns.append([b"}"] * n_windows)
-    columns.append([b"]}"] * n_windows)
     pieces: list[bytes] = [b""] * (n_windows * len(columns))
     for i, column in enumerate(columns):
         pieces[i :: len(columns)] = column
-    pieces[0] = pieces[0][1:]  # no comma before the first window
-    return orjson.Fragment(b"[" + b"".join(pieces) + b"]")
+    pieces[0] = b'{"index":'  # no window before the first
+    return orjson.Fragment(b"[" + b"".join(pieces) + end + b"]")
