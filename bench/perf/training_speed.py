@@ -80,11 +80,16 @@ def _plain_keras(
     epoch_seconds: list[float] = []
 
     class Timer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):  # type: ignore[no-untyped-def]
-            self.began = time.perf_counter()
+        """An epoch's seconds as train_detector's progress reports them: from the end of the
+        one before (the start of training for the first) to its own end."""
+
+        def on_train_begin(self, logs=None):  # type: ignore[no-untyped-def]
+            self.last = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):  # type: ignore[no-untyped-def]
-            epoch_seconds.append(time.perf_counter() - self.began)
+            now = time.perf_counter()
+            epoch_seconds.append(now - self.last)
+            self.last = now
 
     network.fit(
         train,
