@@ -4,8 +4,8 @@ The plain path (any engine) scales rows in numpy, copies windows out of them, re
 them and reduces the errors in numpy: a dozen numpy calls per chunk, which two chunks running
 side by side take in turns (each needs the GIL between its calls). Here the stored network
 graph is extended, when the model loads, with the steps around it, so that one `session.run`
-per chunk (the GIL released for all of it) takes raw rows and gives each window's summed
-squared error and each feature's share of it.
+per chunk (the GIL released for all of it) takes raw rows and gives each window's score and
+each feature's share of it, and checks on the way that every value is finite.
 
 The added steps do the plain path's arithmetic in its precision: scaling in float64 then
 float32, float32 squares summed over the scored timesteps, float64 from there on. Both paths
