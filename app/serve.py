@@ -33,6 +33,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     import uvicorn
     import uvicorn.config
 
+    from app.http_protocol import BodyReadAheadProtocol
     from app.main import create_app
 
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
@@ -48,6 +49,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
         host=settings.host if host is None else host,
         port=settings.port if port is None else port,
         workers=1,
+        http=BodyReadAheadProtocol,
         log_config=log_config,
         access_log=settings.access_log,
         timeout_graceful_shutdown=settings.shutdown_grace_s,
