@@ -13,9 +13,9 @@ gave bit-identical scores on the models measured; the tests allow 1e-6 of relati
 
 Keras' exporter wraps the network in Transposes: batch-major windows in and out, time-major
 for the LSTM layers. The errors are taken on the time-major tensors and the final Transpose is
-dropped. Once the LSTMs' zero initial states are dropped (models/onnx_graph.py: seven nodes a
-layer, rebuilt from the batch size on every call), the windows are gathered straight into the
-time-major layout and the first Transpose goes too. A graph of another shape gets no scoring
+dropped; the windows are gathered straight into the time-major layout and the first Transpose
+goes too (once the LSTMs' zero initial states are dropped, models/onnx_graph.py, nothing else
+reads the batch-major windows). A graph of another shape gets no scoring
 graph, and its detector the plain path (a model with a lookback of 1, for one, exports
 without those Transposes).
 """
@@ -73,10 +73,13 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
         return None
     if any(reconstruction in node.input for node in nodes):
         return None
-    windows_tm, reconstructed_tm = to_time_major[0].output[0], from_time_major[0].input[0]
-    # Without the zero states' Shape nodes, the batch-major windows usually feed only the
-    # Transpose into time-major: then the windows are gathered time-major and it goes too.
-    gather_time_major = [n for n in nodes if window in n.input] == to_time_major[:1]
+    into_time_major, out_of_time_major = to_time_major[0], from_time_major[0]
+    windows_tm, reconstructed_tm = into_time_major.output[0], out_of_time_major.input[0]
+    # Both are dropped: the windows are gathered time-major, and the errors taken before the
+    # reconstruction goes back to batch-major. Without the zero states' Shape nodes, nothing
+    # else reads the batch-major windows in the exporter's graphs; any other graph gets them
+    # transposed back for its other readers.
+    other_readers = any(window in n.input for n in nodes if n is not into_time_major)
 
     lookback, n_features = spec.lookback, spec.n_features
     n_steps = scored_steps(lookback, spec.score_on)
@@ -109,7 +112,8 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
 
     graph.initializer.extend(numpy_helper.from_array(v, r(k)) for k, v in constants.items())
     node = helper.make_node
-    # rows -> scaled float32 rows -> windows, gathered straight into the network's input
+    # rows -> scaled float32 rows -> windows, gathered straight into the LSTMs' time-major
+    # layout: row index first_row + step at (step, window)
     before = [
         node("Sub", [ROWS, r("mean")], [r("centred")]),
         node("Div", [r("centred"), r("scale")], [r("scaled64")]),
@@ -119,19 +123,12 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
         node("Sub", [r("n_rows"), r("rows_past_first_window")], [r("n_windows")]),
         node("Range", [r("zero"), r("n_windows"), r("one")], [r("first_rows")]),
         node("Range", [r("zero"), r("lookback"), r("one")], [r("steps")]),
+        node("Unsqueeze", [r("steps"), r("axis_1")], [r("steps_column")]),
+        node("Add", [r("steps_column"), r("first_rows")], [r("row_of_each_step")]),
+        node("Gather", [r("scaled"), r("row_of_each_step")], [windows_tm], axis=0),
     ]
-    if gather_time_major:  # (steps, windows) row indices: the LSTMs' own layout
-        before += [
-            node("Unsqueeze", [r("steps"), r("axis_1")], [r("steps_column")]),
-            node("Add", [r("steps_column"), r("first_rows")], [r("row_of_each_step")]),
-            node("Gather", [r("scaled"), r("row_of_each_step")], [windows_tm], axis=0),
-        ]
-    else:  # (windows, steps) row indices: the exporter's input layout
-        before += [
-            node("Unsqueeze", [r("first_rows"), r("axis_1")], [r("first_rows_column")]),
-            node("Add", [r("first_rows_column"), r("steps")], [r("row_of_each_step")]),
-            node("Gather", [r("scaled"), r("row_of_each_step")], [window], axis=0),
-        ]
+    if other_readers:
+        before.append(node("Transpose", [windows_tm], [window], perm=TIME_MAJOR))
     # time-major reconstruction - windows, squared, summed over the scored steps by a
     # (1 x steps) @ (steps x windows*features) product: the steps are the outer axis here
     after = []
@@ -165,9 +162,9 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
         node("ReduceSum", [ROWS], [ROWS_SUM], keepdims=0),
     ]
 
-    dropped = [from_time_major[0], *(to_time_major[:1] if gather_time_major else [])]
+    kept = [n for n in nodes if n is not into_time_major and n is not out_of_time_major]
     del graph.node[:]
-    graph.node.extend(before + [n for n in nodes if all(n is not d for d in dropped)] + after)
+    graph.node.extend(before + kept + after)
     del graph.input[:]
     graph.input.append(helper.make_tensor_value_info(ROWS, TensorProto.DOUBLE, [None, n_features]))
     del graph.output[:]

@@ -78,6 +78,7 @@ def errors_from_squares(
 
     squares  # (n_windows, n_features); weights  # (n_features,) or None
     """
+    n_features = squares.shape[1]
     if weights is not None:
         squares = squares / np.asarray(weights, dtype=np.float64)
     total = squares.sum(axis=1)  # (n_windows,)
@@ -88,8 +89,8 @@ def errors_from_squares(
         # A perfect reconstruction has no error to share out: give every feature an equal
         # share so that contributions always sum to 1. (The scoring graph of
         # models/onnx_scoring.py does this arithmetic too, in the same order and precision.)
-        contributions[perfect] = 1.0 / squares.shape[1]
-    return WindowErrors(scores=total / (n_steps * squares.shape[1]), contributions=contributions)
+        contributions[perfect] = 1.0 / n_features
+    return WindowErrors(scores=total / (n_steps * n_features), contributions=contributions)
 
 
 def joined(parts: list[WindowErrors]) -> WindowErrors:

@@ -26,7 +26,7 @@ from app.body import parse_json, parse_rows_request
 from app.inputs import rows_of
 from app.responses import detection_body, top_contributions
 from app.schemas import DetectRequest
-from bench.perf.fixtures import ARTICLE, train_bench_model
+from bench.perf.fixtures import ARTICLE, plain_path, train_bench_model
 from bench.perf.timing import interleaved_medians
 from bench.report import git_commit
 from models import onnx_scoring
@@ -85,7 +85,7 @@ def fused_against_plain(detector: Detector, n_windows: int) -> tuple[float, floa
     """The largest relative difference of the scores and absolute difference of the
     contributions between Detector.detect's fused path and its plain one, same rows."""
     values = scored_rows(detector, n_windows)
-    plain = Detector(detector.name, detector.version, detector.spec, detector.engine)
+    plain = plain_path(detector)
     fused, reference = detector.detect(values), plain.detect(values)
     score_gap = np.abs(fused.scores - reference.scores) / np.abs(reference.scores)
     share_gap = np.abs(fused.contributions - reference.contributions)
@@ -102,7 +102,7 @@ def scoring_steps(detector: Detector, store: ModelStore, n_windows: int) -> dict
     windows = np.ascontiguousarray(temporalize(scaled, lookback), dtype=np.float32)
     engine, row_scorer = detector.engine, detector.row_scorer
     assert isinstance(engine, OnnxEngine) and row_scorer is not None
-    plain = Detector(detector.name, detector.version, detector.spec, engine)
+    plain = plain_path(detector)
     reconstructed = engine.session.run(None, {engine.session.get_inputs()[0].name: windows})[0]
     squares = squared_errors(windows, reconstructed)
     default = onnxruntime.InferenceSession(

@@ -14,6 +14,7 @@ import pandas as pd
 
 from models.artifact import ModelStore
 from models.data import select
+from models.detector import Detector
 from models.spec import Activation, NetworkConfig
 from models.training import TrainingOptions, train_detector
 
@@ -59,3 +60,8 @@ def train_bench_model(store_root: Path, model: BenchModel, n_rows: int = 2000) -
     trained = train_detector(data, model.options())
     store.write(model.name, trained.spec, trained.weights, trained.onnx)
     return store
+
+
+def plain_path(detector: Detector) -> Detector:
+    """The same model and engine without the fused scoring graph: numpy around the network."""
+    return Detector(detector.name, detector.version, detector.spec, detector.engine)

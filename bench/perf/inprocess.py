@@ -7,10 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import onnxruntime
 
-from bench.perf.fixtures import BenchModel
+from bench.perf.fixtures import BenchModel, plain_path
 from bench.perf.timing import interleaved_medians
 from models.artifact import ModelStore
-from models.detector import Detector
 from models.loading import load_detector
 
 BATCH_SIZES = (1, 32, 1024, 16384)
@@ -30,8 +29,7 @@ def measure(
 ) -> list[Row]:
     onnx = load_detector(store, model.name, engine="onnx")
     tensorflow = load_detector(store, model.name, engine="tensorflow")
-    # the same engine without the fused scoring graph: numpy around the network
-    plain = Detector(onnx.name, onnx.version, onnx.spec, onnx.engine)
+    plain = plain_path(onnx)
     # The floor: a session with ONNX Runtime's default options (a thread per core inside each
     # call), fed ready-made contiguous windows, as anyone would run the exported graph. The
     # engine's own session runs single-threaded calls side by side instead.

@@ -165,24 +165,42 @@ def test_the_scoring_graph_gathers_windows_in_the_lstms_time_major_layout(
     )
 
 
-def test_a_perfect_reconstruction_shares_equally_on_the_fused_path_too(
-    tiny_model: TinyModel,
-) -> None:
-    spec = tiny_model.store.open("tiny").spec
+def identity_network(spec: DetectorSpec, second_reader: bool) -> bytes:
+    """A network that reconstructs its windows exactly, shaped as the exporter's graphs
+    (time-major in between); with `second_reader`, the batch-major windows are read by a
+    second node too, as the exporter's zero states read them before onnx_graph drops them."""
     shape = [None, spec.lookback, spec.n_features]
     perm = [1, 0, 2]
-    identity = helper.make_model(  # shaped as the exporter's graphs: time-major in between
-        helper.make_graph(
-            [
-                helper.make_node("Transpose", ["window"], ["time_major"], perm=perm),
-                helper.make_node("Transpose", ["time_major"], ["reconstruction"], perm=perm),
-            ],
-            "identity",
-            [helper.make_tensor_value_info("window", TensorProto.FLOAT, shape)],
-            [helper.make_tensor_value_info("reconstruction", TensorProto.FLOAT, shape)],
-        ),
-        opset_imports=[helper.make_opsetid("", 15)],
-    ).SerializeToString()
+    nodes = [helper.make_node("Transpose", ["window"], ["time_major"], perm=perm)]
+    if second_reader:  # (x + x) * 0.5: x again, to the last bit
+        nodes += [
+            helper.make_node("Identity", ["window"], ["copy"]),
+            helper.make_node("Transpose", ["copy"], ["copy_time_major"], perm=perm),
+            helper.make_node("Add", ["time_major", "copy_time_major"], ["twice"]),
+            helper.make_node("Mul", ["twice", "half"], ["back"]),
+        ]
+    nodes.append(
+        helper.make_node(
+            "Transpose", ["back" if second_reader else "time_major"], ["reconstruction"], perm=perm
+        )
+    )
+    graph = helper.make_graph(
+        nodes,
+        "identity",
+        [helper.make_tensor_value_info("window", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("reconstruction", TensorProto.FLOAT, shape)],
+        [helper.make_tensor("half", TensorProto.FLOAT, [], [0.5])] if second_reader else [],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)])
+    return model.SerializeToString()
+
+
+@pytest.mark.parametrize("second_reader", [False, True], ids=["one-reader", "two-readers"])
+def test_a_perfect_reconstruction_shares_equally_on_the_fused_path_too(
+    tiny_model: TinyModel, second_reader: bool
+) -> None:
+    spec = tiny_model.store.open("tiny").spec
+    identity = identity_network(spec, second_reader)
     engine = OnnxEngine(identity, spec.lookback, spec.n_features)
     graph = scoring_graph(identity, spec)
     assert graph is not None
