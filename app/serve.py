@@ -35,6 +35,9 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
 
     from app.http_protocol import BodyReadAheadProtocol
     from app.main import create_app
+    from app.memory import keep_freed_memory
+
+    keep_freed_memory(settings.keep_freed_memory_mb)
 
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     # rarewatch's own lines (models loaded or refused, error ids) in uvicorn's format
