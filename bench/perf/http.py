@@ -11,7 +11,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +35,40 @@ class Server:
         status = Path(f"/proc/{self.pid}/status").read_text()
         kib = int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))  # type: ignore[union-attr]
         return kib / 1024
+
+    def minor_faults(self) -> int:
+        """Pages the server process has faulted in so far (fresh memory touched), from /proc."""
+        return int(self._stat()[7])
+
+    def cpu_s(self) -> float:
+        """CPU seconds the server process has used so far (user + system, all threads)."""
+        fields = self._stat()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def _stat(self) -> list[str]:
+        """/proc/PID/stat's fields after the command name (which may hold spaces)."""
+        return Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def wait_until_idle(
+    servers: Iterable[Server],
+    idle_share: float = 0.05,
+    window_s: float = 0.25,
+    timeout_s: float = 30,
+) -> None:
+    """Return once the servers together use under `idle_share` of a core over `window_s`.
+
+    A server can still be working after its load ends (the naive server finishes the requests
+    queued in its thread pool, some half a second of TensorFlow on both cores): the next
+    measurement would share the cores with it. Gives up quietly after `timeout_s`.
+    """
+    servers = list(servers)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        before = sum(server.cpu_s() for server in servers)
+        time.sleep(window_s)
+        if sum(server.cpu_s() for server in servers) - before < idle_share * window_s:
+            return
 
 
 @contextmanager

@@ -120,11 +120,14 @@ def _inprocess_section(store: ModelStore, batches, budget: float, goals: list[Go
     return [*lines, ""]
 
 
-RAREWATCH, ACCESS_LOG_ON, NAIVE = (
+RAREWATCH, ACCESS_LOG_ON, NAIVE, MALLOC_DEFAULTS = (
     "rarewatch",
     "rarewatch, access log on",
     "naive (FastAPI + model.predict)",
+    "rarewatch, glibc's malloc defaults",
 )
+# the servers under /detect/last load; MALLOC_DEFAULTS only takes the large /detect requests
+LOADED = (RAREWATCH, ACCESS_LOG_ON, NAIVE)
 
 
 def _http_section(
@@ -134,7 +137,7 @@ def _http_section(
     serve = [python, "-m", "app.cli", "--model-dir", str(root), "serve", "--port"]
     naive = [python, "-m", "bench.perf.naive_server", "--model-dir", str(root)]
     naive += ["--name", ARTICLE.name, "--port"]
-    ports = {label: http.free_port() for label in (RAREWATCH, ACCESS_LOG_ON, NAIVE)}
+    ports = {label: http.free_port() for label in (*LOADED, MALLOC_DEFAULTS)}
     servers = {
         RAREWATCH: ([*serve, str(ports[RAREWATCH])], "/readyz", {}),
         # the product's default is no access log; this row shows what turning it on costs
@@ -144,6 +147,12 @@ def _http_section(
             {"RAREWATCH_ACCESS_LOG": "true"},
         ),
         NAIVE: ([*naive, str(ports[NAIVE])], "/healthz", {}),
+        # the same as RAREWATCH with app/memory.py's setting off, for the large requests
+        MALLOC_DEFAULTS: (
+            [*serve, str(ports[MALLOC_DEFAULTS])],
+            "/readyz",
+            {"RAREWATCH_KEEP_FREED_MEMORY_MB": "0"},
+        ),
     }
     rng = np.random.default_rng(0)
     last_body = orjson.dumps(
@@ -171,21 +180,26 @@ def _http_section(
             for label, (command, ready, env) in servers.items()
         }
         for concurrency in (1, 16):
-            measured: dict[str, list[http.LoadResult]] = {label: [] for label in running}
+            measured: dict[str, list[http.LoadResult]] = {label: [] for label in LOADED}
             for _ in range(rounds):
-                for label, server in running.items():
-                    url = f"{server.url}/v1/models/{ARTICLE.name}/detect/last"
+                for label in LOADED:
+                    url = f"{running[label].url}/v1/models/{ARTICLE.name}/detect/last"
+                    http.wait_until_idle(running.values())
                     measured[label].append(http.wrk_post(url, last_body, concurrency, seconds))
             for label, runs in measured.items():
                 results[label, concurrency] = http.median_round(runs)
-        for label, server in running.items():
-            rss[label] = server.rss_mb()
-        bulk_url = f"{running[RAREWATCH].url}/v1/models/{ARTICLE.name}/detect"
+        for label in LOADED:
+            rss[label] = running[label].rss_mb()
         detector = load_detector(store, ARTICLE.name)
-        bulk_http, in_process, untimed = _bulk_side_by_side(
-            bulk_url, bulk_body, lambda: detector.detect(bulk_values), 2 if quick else 11
+        http.wait_until_idle(running.values())
+        bulk = _bulk_side_by_side(
+            {label: running[label] for label in (RAREWATCH, MALLOC_DEFAULTS)},
+            f"/v1/models/{ARTICLE.name}/detect",
+            bulk_body,
+            lambda: detector.detect(bulk_values),
+            2 if quick else 11,
         )
-    for label in servers:
+    for label in LOADED:
         for concurrency in (1, 16):
             result = results[label, concurrency]
             lines.append(
@@ -194,7 +208,7 @@ def _http_section(
                 f"| {rss[label]:.0f} |"
             )
     for concurrency in (1, 16):
-        ours, logged, slow = (results[label, concurrency] for label in servers)
+        ours, logged, slow = (results[label, concurrency] for label in LOADED)
         lines.append(
             f"\nConcurrency {concurrency}: rarewatch serves "
             f"{ours.requests_per_s / slow.requests_per_s:.0f}x the naive server's requests/s "
@@ -215,7 +229,8 @@ def _http_section(
         Goal("/detect/last, concurrency 1, p50", f"{p50:.2f} ms", "< 2 ms", p50 < 2),
         Goal("serving RSS (ONNX engine)", f"{rss_mb:.0f} MB", "< 250 MB", rss_mb < 250),
     ]
-    ratio = bulk_http / in_process
+    ours = bulk.posts[RAREWATCH]
+    ratio = ours.median_s / bulk.in_process_s
     # for comparison: the same call repeated back to back, its caches warm from the call before
     back_to_back = interleaved_medians(
         {"detect": lambda: detector.detect(bulk_values)}, 0.5 if quick else 3
@@ -228,43 +243,100 @@ def _http_section(
             ratio <= 3,
         )
     )
+    defaults = bulk.posts[MALLOC_DEFAULTS]
     lines += [
         "",
         f"`POST /v1/models/article/detect` with {BULK_ROWS:,} rows x {ARTICLE.n_features} features "
         f"({len(bulk_body) / 1e6:.1f} MB of JSON, {BULK_ROWS - ARTICLE.lookback + 1:,} windows): "
-        f"{bulk_http * 1e3:.0f} ms end to end (median), against {in_process * 1e3:.0f} ms for "
-        f"`Detector.detect` on the same rows in-process, timed in turn with the requests (one "
-        f"request, then one in-process call; {back_to_back * 1e3:.0f} ms when called back to "
-        f"back): {ratio:.2f}x. The first "
-        f"{len(untimed)} requests to the server are not counted (they took "
-        f"{' and '.join(f'{t * 1e3:.0f}' for t in untimed)} ms: its buffers and allocator "
-        "pools grow on the first large bodies).",
+        f"{ours.median_s * 1e3:.0f} ms end to end (median), against "
+        f"{bulk.in_process_s * 1e3:.0f} ms for `Detector.detect` on the same rows in-process, "
+        f"timed in turn with the requests (a request to each server below, then one in-process "
+        f"call; {back_to_back * 1e3:.0f} ms when called back to back): {ratio:.2f}x. The first "
+        f"{len(ours.untimed_s)} requests to each server are not counted (they took "
+        f"{' and '.join(f'{t * 1e3:.0f}' for t in ours.untimed_s)} ms on rarewatch's: its buffers "
+        "and allocator pools grow on the first large bodies).",
+        "",
+        "| server | ms per request (median) | ratio to in-process | page faults per request "
+        "| RSS MB after |",
+        "|---|---:|---:|---:|---:|",
+        *(
+            f"| {label} | {post.median_s * 1e3:.0f} | {post.median_s / bulk.in_process_s:.2f} "
+            f"| {post.faults_per_request:,.0f} | {post.rss_mb:.0f} |"
+            for label, post in bulk.posts.items()
+        ),
+        "",
+        f"{MALLOC_DEFAULTS}: `RAREWATCH_KEEP_FREED_MEMORY_MB=0` (app/memory.py). Page faults: "
+        "fresh memory pages the server process touched per timed request (/proc), "
+        f"{defaults.faults_per_request / max(ours.faults_per_request, 1):.1f}x as many with "
+        "glibc's defaults in this run.",
         "",
     ]
     return lines
 
 
+@dataclass(frozen=True)
+class BulkPosts:
+    median_s: float
+    untimed_s: list[float]  # the warm-up requests, not counted
+    faults_per_request: float  # minor page faults of the server per timed request
+    rss_mb: float  # the server's resident memory after the requests
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    posts: dict[str, BulkPosts]
+    in_process_s: float
+
+
 def _bulk_side_by_side(
-    url: str, body: bytes, in_process: Callable[[], object], repeats: int, warm_up: int = 2
-) -> tuple[float, float, list[float]]:
-    """Median seconds of `repeats` POSTs and of as many in-process calls, taken in turn (a
-    request, then a call) so that a slow spell of the machine hits both alike; and the seconds
-    of the `warm_up` POSTs before them, not counted: a server's first large bodies take longer
-    while its buffers and allocator pools grow, a one-time cost per process rather than the
-    steady state compared with in-process scoring (the report prints both)."""
-    posts: list[float] = []
+    servers: dict[str, http.Server],
+    path: str,
+    body: bytes,
+    in_process: Callable[[], object],
+    repeats: int,
+    warm_up: int = 2,
+) -> BulkResult:
+    """Median seconds of `repeats` POSTs to each server and of as many in-process calls, taken
+    in turn (a request to each server, in alternating order, then a call) so that a slow spell
+    of the machine hits all alike. The `warm_up` POSTs before them are not counted: a server's
+    first large bodies take longer while its buffers and allocator pools grow, a one-time cost
+    per process rather than the steady state compared with in-process scoring."""
+    posts: dict[str, list[float]] = {label: [] for label in servers}
+    faults = dict.fromkeys(servers, 0)
     calls: list[float] = []
-    with httpx.Client(timeout=120) as client:
+    with contextlib.ExitStack() as stack:
+        clients = {
+            label: stack.enter_context(httpx.Client(base_url=server.url, timeout=120))
+            for label, server in servers.items()
+        }
         for attempt in range(warm_up + repeats):
-            started = time.perf_counter()
-            response = client.post(url, content=body, headers={"content-type": "application/json"})
-            response.raise_for_status()
-            posts.append(time.perf_counter() - started)
+            order = list(servers) if attempt % 2 == 0 else list(reversed(servers))
+            for label in order:
+                faults_before = servers[label].minor_faults()
+                started = time.perf_counter()
+                response = clients[label].post(
+                    path, content=body, headers={"content-type": "application/json"}
+                )
+                response.raise_for_status()
+                posts[label].append(time.perf_counter() - started)
+                if attempt >= warm_up:
+                    faults[label] += servers[label].minor_faults() - faults_before
             started = time.perf_counter()
             in_process()
             if attempt >= warm_up:
                 calls.append(time.perf_counter() - started)
-    return statistics.median(posts[warm_up:]), statistics.median(calls), posts[:warm_up]
+    return BulkResult(
+        {
+            label: BulkPosts(
+                statistics.median(times[warm_up:]),
+                times[:warm_up],
+                faults[label] / repeats,
+                servers[label].rss_mb(),
+            )
+            for label, times in posts.items()
+        },
+        statistics.median(calls),
+    )
 
 
 def _training_section(quick: bool, goals: list[Goal]) -> list[str]:
