@@ -12,11 +12,10 @@ counts the page faults per request, with and without this setting).
 Fixed thresholds and one arena make every process alike: blocks up to 32 MiB come from the
 heap, every thread allocates from the same one (a block freed by one thread serves the next
 request's, whichever thread that is; docs/benchmarks.md's /detect/last figures include the
-shared lock),
-and up to `keep_mib` of freed memory stays in the process for the next request. The price is
-that much resident memory kept after a large request, which is why it is a setting
-(RAREWATCH_KEEP_FREED_MEMORY_MB; 0 leaves glibc's defaults). Set before the server starts any
-thread: arenas made earlier would stay.
+shared lock), and up to `keep_mib` of freed memory stays in the process for the next request.
+The price is that much resident memory kept after a large request, which is why it is a
+setting (RAREWATCH_KEEP_FREED_MEMORY_MB; 0 leaves glibc's defaults). Set before the server
+starts any thread: arenas made earlier would stay.
 """
 
 from __future__ import annotations
