@@ -55,12 +55,13 @@ def wait_until_idle(
     idle_share: float = 0.05,
     window_s: float = 0.25,
     timeout_s: float = 30,
-) -> None:
-    """Return once the servers together use under `idle_share` of a core over `window_s`.
+) -> bool:
+    """Wait until the servers together use under `idle_share` of a core over `window_s`; False
+    when they were still busy after `timeout_s` (the measurement then goes ahead anyway).
 
     A server can still be working after its load ends (the naive server finishes the requests
     queued in its thread pool, some half a second of TensorFlow on both cores): the next
-    measurement would share the cores with it. Gives up quietly after `timeout_s`.
+    measurement would share the cores with it.
     """
     servers = list(servers)
     deadline = time.monotonic() + timeout_s
@@ -68,7 +69,8 @@ def wait_until_idle(
         before = sum(server.cpu_s() for server in servers)
         time.sleep(window_s)
         if sum(server.cpu_s() for server in servers) - before < idle_share * window_s:
-            return
+            return True
+    return False
 
 
 @contextmanager

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import datetime as dt
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -167,12 +168,16 @@ def _http_section(
         f"`POST /v1/models/article/detect/last`, one window ({ARTICLE.lookback} x "
         f"{ARTICLE.n_features}) per request, wrk with one thread. The servers run side by side "
         f"and take turns: {rounds} round(s) of {seconds} s each per server and concurrency; the "
-        "table gives the median round. RSS: each server's resident memory after the load.",
+        "table gives the median round. Each load, and the large requests below, starts once "
+        "the servers are idle (together under 5 % of a core over 0.25 s; the naive server "
+        "finishes its queued requests after wrk stops). RSS: each server's resident memory "
+        "after the load.",
         "",
         "| server | concurrency | requests/s | p50 ms | p99 ms | errors | RSS MB |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     results: dict[tuple[str, int], http.LoadResult] = {}
+    still_busy = 0  # measurements that started before the servers were idle
     rss: dict[str, float] = {}
     with contextlib.ExitStack() as stack:
         running = {
@@ -184,14 +189,14 @@ def _http_section(
             for _ in range(rounds):
                 for label in LOADED:
                     url = f"{running[label].url}/v1/models/{ARTICLE.name}/detect/last"
-                    http.wait_until_idle(running.values())
+                    still_busy += not http.wait_until_idle(running.values())
                     measured[label].append(http.wrk_post(url, last_body, concurrency, seconds))
             for label, runs in measured.items():
                 results[label, concurrency] = http.median_round(runs)
         for label in LOADED:
             rss[label] = running[label].rss_mb()
         detector = load_detector(store, ARTICLE.name)
-        http.wait_until_idle(running.values())
+        still_busy += not http.wait_until_idle(running.values())
         bulk = _bulk_side_by_side(
             {label: running[label] for label in (RAREWATCH, MALLOC_DEFAULTS)},
             f"/v1/models/{ARTICLE.name}/detect",
@@ -213,6 +218,11 @@ def _http_section(
             f"\nConcurrency {concurrency}: rarewatch serves "
             f"{ours.requests_per_s / slow.requests_per_s:.0f}x the naive server's requests/s "
             f"({logged.requests_per_s / slow.requests_per_s:.0f}x with the access log on)."
+        )
+    if still_busy:
+        lines.append(
+            f"\n{still_busy} measurement(s) started with the servers still busy after 30 s of "
+            "waiting."
         )
     ours16, naive16 = results[RAREWATCH, 16], results[NAIVE, 16]
     speedup = ours16.requests_per_s / naive16.requests_per_s
@@ -268,7 +278,8 @@ def _http_section(
         f"{MALLOC_DEFAULTS}: `RAREWATCH_KEEP_FREED_MEMORY_MB=0` (app/memory.py). Page faults: "
         "fresh memory pages the server process touched per timed request (/proc), "
         f"{defaults.faults_per_request / max(ours.faults_per_request, 1):.1f}x as many with "
-        "glibc's defaults in this run.",
+        f"glibc's defaults in this run. The in-process calls (this process, glibc's defaults) "
+        f"faulted in {bulk.in_process_faults:,.0f} pages per call.",
         "",
     ]
     return lines
@@ -286,6 +297,7 @@ class BulkPosts:
 class BulkResult:
     posts: dict[str, BulkPosts]
     in_process_s: float
+    in_process_faults: float  # minor page faults of this process per in-process call
 
 
 def _bulk_side_by_side(
@@ -304,6 +316,7 @@ def _bulk_side_by_side(
     posts: dict[str, list[float]] = {label: [] for label in servers}
     faults = dict.fromkeys(servers, 0)
     calls: list[float] = []
+    in_process_faults = 0
     with contextlib.ExitStack() as stack:
         clients = {
             label: stack.enter_context(httpx.Client(base_url=server.url, timeout=120))
@@ -321,10 +334,13 @@ def _bulk_side_by_side(
                 posts[label].append(time.perf_counter() - started)
                 if attempt >= warm_up:
                     faults[label] += servers[label].minor_faults() - faults_before
+            faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             started = time.perf_counter()
             in_process()
             if attempt >= warm_up:
                 calls.append(time.perf_counter() - started)
+                in_process_faults += resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+                in_process_faults -= faults_before
     return BulkResult(
         {
             label: BulkPosts(
@@ -336,6 +352,7 @@ def _bulk_side_by_side(
             for label, times in posts.items()
         },
         statistics.median(calls),
+        in_process_faults / repeats,
     )
 
 

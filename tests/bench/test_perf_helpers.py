@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from bench.perf.http import LoadResult, median_round
+import mmap
+import os
+import subprocess
+import sys
+import time
+
+from bench.perf.http import LoadResult, Server, median_round, wait_until_idle
 
 
 def load(requests_per_s: float, errors: int = 0) -> LoadResult:
@@ -21,3 +27,29 @@ def test_the_median_round_keeps_its_own_latencies_and_counts_every_rounds_errors
 def test_an_even_count_of_rounds_gives_the_lower_middle_one() -> None:
     assert median_round([load(4.0), load(1.0), load(3.0), load(2.0)]).requests_per_s == 2.0
     assert median_round([load(7.0)]).requests_per_s == 7.0
+
+
+def test_a_process_counts_the_pages_it_touches_and_its_cpu_time() -> None:
+    server = Server("http://127.0.0.1:1", os.getpid())
+    faults, cpu = server.minor_faults(), server.cpu_s()
+    pages = 2048
+    with mmap.mmap(-1, pages * mmap.PAGESIZE) as fresh:  # a new mapping: no page is there yet
+        for page in range(pages):
+            fresh[page * mmap.PAGESIZE] = 1
+    assert server.minor_faults() - faults >= pages
+    deadline = time.process_time() + 0.1
+    while time.process_time() < deadline:
+        pass
+    assert server.cpu_s() > cpu
+
+
+def test_waiting_for_idle_servers_tells_idle_from_busy() -> None:
+    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        assert wait_until_idle([Server("", idle.pid)], timeout_s=5)
+        assert not wait_until_idle([Server("", busy.pid)], window_s=0.2, timeout_s=1)
+    finally:
+        for process in (idle, busy):
+            process.kill()
+            process.wait()
