@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from models.engines import OnnxEngine, Progress, in_chunks, single_thread_session
-from models.onnx_graph import drop_unused, drop_zero_initial_states
+from models.onnx_graph import drop_unused, drop_zero_initial_states, repeat_time_major
 from models.scoring import WindowErrors, scored_steps
 from models.spec import DetectorSpec
 from models.windows import WindowTransform
@@ -49,7 +49,8 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
 
     ROWS      # (n_rows, n_features) float64, raw units, n_rows >= lookback
     SCORES    # (n_windows,) float64: scoring.window_errors' scores
-    SHARES    # (n_windows, n_features) float64: its contributions (equal where the error is 0)
+    SHARES    # (n_windows, n_features) float64: its contributions (NaN where the error is 0:
+              # RowScorer.errors shares those out equally)
     ROWS_SUM  # () float64: the sum of ROWS, finite only if every value is (the input check,
               # made here in the threads rather than by a pass of numpy before them)
     """
@@ -66,6 +67,8 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
     window, reconstruction = graph.input[0].name, graph.output[0].name
     drop_zero_initial_states(graph)
     drop_unused(graph)
+    if repeat_time_major(model):
+        drop_unused(graph)  # the Tile, Reshape and shape arithmetic it no longer reads
     nodes = list(graph.node)
     to_time_major = _transposes(nodes, lambda node: list(node.input) == [window])
     from_time_major = _transposes(nodes, lambda node: list(node.output) == [reconstruction])
@@ -94,8 +97,6 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
         "steps_by_rest": np.array([n_steps, -1], np.int64),
         "ones_over_steps": np.ones((1, n_steps), np.float32),
         "windows_by_features": np.array([-1, n_features], np.int64),
-        "no_error": np.array(0.0, np.float64),
-        "equal_share": np.array(1.0 / n_features, np.float64),
         "scored_values": np.array(n_steps * n_features, np.float64),
     }
     if spec.error_weights is not None:
@@ -151,12 +152,12 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
     if spec.error_weights is not None:
         after.append(node("Div", [weighted, r("weights")], [r("weighted")]))
         weighted = r("weighted")
-    # scoring.errors_from_squares' arithmetic: a perfect reconstruction shares out equally
+    # scoring.errors_from_squares' arithmetic; a perfect reconstruction's shares (0 / 0) are
+    # made equal by RowScorer.errors, where its score of 0 finds it for a pass over the scores
+    # instead of one over every share
     after += [
         node("ReduceSum", [weighted, r("axis_1")], [r("total")], keepdims=1),
-        node("Div", [weighted, r("total")], [r("shares_of_total")]),
-        node("Equal", [r("total"), r("no_error")], [r("perfect")]),
-        node("Where", [r("perfect"), r("equal_share"), r("shares_of_total")], [SHARES]),
+        node("Div", [weighted, r("total")], [SHARES]),
         node("Squeeze", [r("total"), r("axis_1")], [r("total_of_window")]),
         node("Div", [r("total_of_window"), r("scored_values")], [SCORES]),
         node("ReduceSum", [ROWS], [ROWS_SUM], keepdims=0),
@@ -227,7 +228,14 @@ class RowScorer:
         joined_scores = np.concatenate(scores)
         if not np.isfinite(joined_scores).all():
             return None
-        return WindowErrors(joined_scores, np.concatenate(shares))
+        joined_shares = np.concatenate(shares)
+        # a total error of 0 gives a score of 0 and shares of 0 / 0 (a total so small that only
+        # the score rounds to 0 keeps its shares, as in scoring.errors_from_squares)
+        perfect = np.flatnonzero(joined_scores == 0)
+        if len(perfect):
+            perfect = perfect[np.isnan(joined_shares[perfect, 0])]
+            joined_shares[perfect] = 1.0 / self._n_features  # as scoring.errors_from_squares
+        return WindowErrors(joined_scores, joined_shares)
 
     def warm_up(self) -> None:
         self.errors(np.zeros((self._lookback, self._n_features)))
