@@ -21,6 +21,8 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
+from models.onnx_graph import cleaned
+
 Progress = Callable[[int, int], None]  # windows done, windows in all
 T = TypeVar("T")
 
@@ -214,7 +216,8 @@ class OnnxEngine(Engine):
     def __init__(self, onnx_bytes: bytes, lookback: int, n_features: int) -> None:
         super().__init__(lookback, n_features)
         self.workers = available_cores()
-        self._session = single_thread_session(onnx_bytes)
+        # the stored graph without the exporter's needless steps (models/onnx_graph.py)
+        self._session = single_thread_session(cleaned(onnx_bytes))
         self._input = self._session.get_inputs()[0].name
 
     @property

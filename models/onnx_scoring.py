@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from models.engines import OnnxEngine, Progress, in_chunks, single_thread_session
-from models.onnx_graph import drop_unused, drop_zero_initial_states, repeat_time_major
+from models.onnx_graph import clean
 from models.scoring import WindowErrors, scored_steps
 from models.spec import DetectorSpec
 from models.windows import WindowTransform
@@ -65,10 +65,7 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
     if opset < MIN_OPSET or len(graph.input) != 1 or len(graph.output) != 1:
         return None
     window, reconstruction = graph.input[0].name, graph.output[0].name
-    drop_zero_initial_states(graph)
-    drop_unused(graph)
-    if repeat_time_major(model):
-        drop_unused(graph)  # the Tile, Reshape and shape arithmetic it no longer reads
+    clean(model)  # models/onnx_graph.py
     nodes = list(graph.node)
     to_time_major = _transposes(nodes, lambda node: list(node.input) == [window])
     from_time_major = _transposes(nodes, lambda node: list(node.output) == [reconstruction])
