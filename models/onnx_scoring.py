@@ -28,7 +28,7 @@ import numpy as np
 
 from models.engines import OnnxEngine, Progress, in_chunks, single_thread_session
 from models.onnx_graph import clean
-from models.scoring import WindowErrors, scored_steps
+from models.scoring import WindowErrors, scored_steps, share_perfect_equally
 from models.spec import DetectorSpec
 from models.windows import WindowTransform
 
@@ -150,8 +150,7 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
         after.append(node("Div", [weighted, r("weights")], [r("weighted")]))
         weighted = r("weighted")
     # scoring.errors_from_squares' arithmetic; a perfect reconstruction's shares (0 / 0) are
-    # made equal by RowScorer.errors, where its score of 0 finds it for a pass over the scores
-    # instead of one over every share
+    # made equal by RowScorer.errors (a pass over one share per window, not over every share)
     after += [
         node("ReduceSum", [weighted, r("axis_1")], [r("total")], keepdims=1),
         node("Div", [weighted, r("total")], [SHARES]),
@@ -226,12 +225,8 @@ class RowScorer:
         if not np.isfinite(joined_scores).all():
             return None
         joined_shares = np.concatenate(shares)
-        # a total error of 0 gives a score of 0 and shares of 0 / 0 (a total so small that only
-        # the score rounds to 0 keeps its shares, as in scoring.errors_from_squares)
-        perfect = np.flatnonzero(joined_scores == 0)
-        if len(perfect):
-            perfect = perfect[np.isnan(joined_shares[perfect, 0])]
-            joined_shares[perfect] = 1.0 / self._n_features  # as scoring.errors_from_squares
+        # the scores are finite, so a NaN share is 0 / 0: a total error of 0
+        share_perfect_equally(joined_shares, np.isnan(joined_shares[:, 0]))
         return WindowErrors(joined_scores, joined_shares)
 
     def warm_up(self) -> None:

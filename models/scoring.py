@@ -84,13 +84,19 @@ def errors_from_squares(
     total = squares.sum(axis=1)  # (n_windows,)
     with np.errstate(divide="ignore", invalid="ignore"):
         contributions = squares / total[:, None]
-    perfect = total == 0
-    if perfect.any():
-        # A perfect reconstruction has no error to share out: give every feature an equal
-        # share so that contributions always sum to 1. (The scoring graph of
-        # models/onnx_scoring.py does this arithmetic too, in the same order and precision.)
-        contributions[perfect] = 1.0 / n_features
+    share_perfect_equally(contributions, total == 0)
     return WindowErrors(scores=total / (n_steps * n_features), contributions=contributions)
+
+
+def share_perfect_equally(contributions: np.ndarray, perfect: np.ndarray) -> None:
+    """A perfect reconstruction has no error to share out (its shares are 0 / 0): give every
+    feature an equal share, so that contributions always sum to 1. In place; every path
+    (numpy here, the scoring graph's in models/onnx_scoring.py) ends with it.
+
+    contributions  # (n_windows, n_features); perfect  # (n_windows,) bool: a total error of 0
+    """
+    if perfect.any():
+        contributions[perfect] = 1.0 / contributions.shape[1]
 
 
 def joined(parts: list[WindowErrors]) -> WindowErrors:
