@@ -60,7 +60,7 @@ def wait_until_idle(
     when they were still busy after `timeout_s` (the measurement then goes ahead anyway).
 
     A server can still be working after its load ends (the naive server finishes the requests
-    queued in its thread pool, some half a second of TensorFlow on both cores): the next
+    queued in its thread pool, TensorFlow on both cores): the next
     measurement would share the cores with it.
     """
     servers = list(servers)
