@@ -3,7 +3,8 @@
 By default glibc serves each allocation above a moving threshold (128 KiB at first) with fresh
 pages of its own mapping, unmapped again when freed, and gives the top of its heap back to the
 OS once more than a moving amount is free there. A 10,000-row `/detect` allocates large blocks
-(the 11.6 MB body, its numbers, the windows, the errors, the answer), on several threads. Whether those blocks came back from the heap or from freshly mapped, zeroed
+(the 11.6 MB body, its numbers, the windows, the errors, the answer), on several threads.
+Whether those blocks came back from the heap or from freshly mapped, zeroed
 pages then depended on each server process's history: some processes faulted in thousands of
 new pages on every such request and took markedly longer for it (`python -m bench.perf.run`
 counts the page faults per request, with and without this setting).
