@@ -217,7 +217,8 @@ class OnnxEngine(Engine):
         super().__init__(lookback, n_features)
         self.workers = available_cores()
         # the stored graph without the exporter's needless steps (models/onnx_graph.py)
-        self._session = single_thread_session(cleaned(onnx_bytes))
+        self.graph = cleaned(onnx_bytes)
+        self._session = single_thread_session(self.graph)
         self._input = self._session.get_inputs()[0].name
 
     @property

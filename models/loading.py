@@ -38,7 +38,7 @@ def load_detector(
         except Exception as exc:  # onnxruntime raises its own exception types for bad graphs
             raise ArtifactError(f"{stored.where}: model.onnx cannot be loaded: {exc}") from exc
         chosen: Engine = onnx_engine
-        row_scorer = _row_scorer(stored, onnx, onnx_engine)
+        row_scorer = _row_scorer(stored, onnx_engine)
     else:
         chosen, row_scorer = _tensorflow_engine(stored), None
     chosen.warm_up()
@@ -47,11 +47,11 @@ def load_detector(
     return Detector(stored.name, stored.version, stored.spec, chosen, row_scorer)
 
 
-def _row_scorer(stored: StoredModel, onnx: bytes, engine: OnnxEngine) -> RowScorer | None:
+def _row_scorer(stored: StoredModel, engine: OnnxEngine) -> RowScorer | None:
     """The fast path from rows to errors, or None (the plain path) where the graph cannot be
     extended: a detector without it gives the same answers, only slower."""
     try:
-        graph = scoring_graph(onnx, stored.spec)
+        graph = scoring_graph(engine.graph, stored.spec)  # cleaned already: not done twice
         return None if graph is None else RowScorer(graph, engine, stored.spec)
     except Exception as exc:  # onnx and onnxruntime raise their own types for odd graphs
         logger.warning("%s: scoring without the fused ONNX graph (%s)", stored.where, exc)

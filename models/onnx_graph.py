@@ -104,6 +104,8 @@ def repeat_time_major(model: Any) -> int:
     from onnx import helper, numpy_helper, shape_inference
 
     graph = model.graph
+    if not any(node.op_type == "Tile" for node in graph.node):
+        return 0  # nothing to prove: shape inference (the costly part) is skipped
     shapes = _static_shapes(shape_inference.infer_shapes(model).graph)
     producers = {output: node for node in graph.node for output in node.output}
     constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}

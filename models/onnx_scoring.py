@@ -65,7 +65,7 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
     if opset < MIN_OPSET or len(graph.input) != 1 or len(graph.output) != 1:
         return None
     window, reconstruction = graph.input[0].name, graph.output[0].name
-    clean(model)  # models/onnx_graph.py
+    clean(model)  # models/onnx_graph.py; next to nothing on OnnxEngine.graph, cleaned already
     nodes = list(graph.node)
     to_time_major = _transposes(nodes, lambda node: list(node.input) == [window])
     from_time_major = _transposes(nodes, lambda node: list(node.output) == [reconstruction])
