@@ -9,16 +9,28 @@ import_tensorflow()
 
 import keras  # noqa: E402 - after TensorFlow's quiet import
 
+# Training unrolls the LSTMs (every timestep written out as its own ops rather than one loop)
+# for windows up to this long. The loop's per-step bookkeeping is a large share of the work
+# for the short windows this method uses, so unrolled epochs run faster; but tracing the
+# unrolled graph takes longer with every step, and the per-epoch gain shrinks as the steps'
+# own work grows, so long windows keep the loop.
+UNROLL_MAX_LOOKBACK = 16
 
-def build_network(config: NetworkConfig, lookback: int, n_features: int) -> keras.Model:
+
+def build_network(
+    config: NetworkConfig, lookback: int, n_features: int, *, unroll: bool = False
+) -> keras.Model:
     """Encoder LSTMs, then (autoencoder) a RepeatVector bottleneck, a mirrored decoder and
     TimeDistributed(Dense(n_features)) reconstructing every timestep.
+
+    `unroll` changes how the LSTMs compute, never their weights: an unrolled network's weights
+    load into a rolled one (`rolled`) and reconstruct the same to float rounding.
 
     Seed configuration (lookback 3, 2 features, units 128-64, relu): LSTM 128 (67,072 params),
     LSTM 64 (49,408), RepeatVector (0), LSTM 64 (33,024), LSTM 128 (98,816), Dense 2 (258).
     """
     units = list(config.units)
-    lstm = {"activation": config.activation.value, "dropout": config.dropout}
+    lstm = {"activation": config.activation.value, "dropout": config.dropout, "unroll": unroll}
     bottleneck = config.architecture is Architecture.AUTOENCODER
     layers: list[keras.layers.Layer] = [keras.Input(shape=(lookback, n_features), name="window")]
     for i, n in enumerate(units):
@@ -37,6 +49,20 @@ def build_network(config: NetworkConfig, lookback: int, n_features: int) -> kera
         keras.layers.TimeDistributed(keras.layers.Dense(n_features), name="reconstruction")
     )
     return keras.Sequential(layers, name=config.architecture.value)
+
+
+def training_network(config: NetworkConfig, lookback: int, n_features: int) -> keras.Model:
+    """The network to fit: unrolled when the lookback is short (UNROLL_MAX_LOOKBACK)."""
+    return build_network(config, lookback, n_features, unroll=lookback <= UNROLL_MAX_LOOKBACK)
+
+
+def rolled(network: keras.Model, config: NetworkConfig) -> keras.Model:
+    """`network`'s weights in the rolled network: the one exported, stored and loaded, so
+    that a trained model's ONNX graph keeps one LSTM node per layer whichever way it trained."""
+    _, lookback, n_features = network.input_shape
+    twin = build_network(config, lookback, n_features)
+    twin.set_weights(network.get_weights())
+    return twin
 
 
 def layer_table(model: keras.Model) -> list[LayerRow]:

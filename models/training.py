@@ -215,7 +215,7 @@ def _onnx_or_none(network: object, check_windows: np.ndarray) -> bytes | None:
 
 @dataclass(frozen=True, slots=True)
 class FittedNetwork:
-    network: Any  # keras.Model, its best-validation-loss weights restored
+    network: Any  # keras.Model (rolled), its best-validation-loss weights restored
     losses: list[float]  # training loss per epoch run
     validation_losses: list[float]
 
@@ -227,7 +227,8 @@ def fit_network(
     progress: ProgressFn | None = None,
 ) -> FittedNetwork:
     """Build the network of `options` and fit it to reconstruct `train_windows`, stopping early
-    on the loss over `validation_windows`; both are scaled, all-normal windows.
+    on the loss over `validation_windows`; both are scaled, all-normal windows. The fit runs
+    unrolled for short lookbacks (faster epochs); the network returned is the rolled one.
 
     train_windows, validation_windows  # (n, lookback, n_features)
     """
@@ -236,12 +237,12 @@ def fit_network(
     tf = import_tensorflow()
     import keras
 
-    from models.network import build_network
+    from models.network import rolled, training_network
 
     keras.utils.set_random_seed(options.seed)
     tf.config.experimental.enable_op_determinism()
     lookback, n_features = train_windows.shape[1], train_windows.shape[2]
-    network = build_network(options.network, lookback, n_features)
+    network = training_network(options.network, lookback, n_features)
     network.compile(optimizer=keras.optimizers.Adam(options.learning_rate), loss="mse")
     history = network.fit(
         train_windows,
@@ -258,7 +259,8 @@ def fit_network(
             _ProgressCallback(options.epochs, progress),
         ],
     )
-    return FittedNetwork(network, history.history["loss"], history.history["val_loss"])
+    served = rolled(network, options.network)
+    return FittedNetwork(served, history.history["loss"], history.history["val_loss"])
 
 
 def error_weights(

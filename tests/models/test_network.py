@@ -1,6 +1,14 @@
+import keras
+import numpy as np
 import pytest
 
-from models.network import build_network, layer_table
+from models.network import (
+    UNROLL_MAX_LOOKBACK,
+    build_network,
+    layer_table,
+    rolled,
+    training_network,
+)
 from models.spec import Activation, Architecture, NetworkConfig
 
 SEED = NetworkConfig(units=(128, 64), activation=Activation.RELU)
@@ -45,3 +53,25 @@ def test_the_article_model_has_its_25243_parameters() -> None:
 def test_impossible_layer_sizes_are_refused(units: tuple[int, ...]) -> None:
     with pytest.raises(ValueError, match="units"):
         NetworkConfig(units=units)
+
+
+def _unrolled(network) -> list[bool]:  # type: ignore[no-untyped-def]
+    return [layer.unroll for layer in network.layers if hasattr(layer, "unroll")]
+
+
+def test_training_unrolls_short_windows_only() -> None:
+    config = NetworkConfig(units=(8, 4))
+    assert _unrolled(training_network(config, UNROLL_MAX_LOOKBACK, 3)) == [True] * 4
+    assert _unrolled(training_network(config, UNROLL_MAX_LOOKBACK + 1, 3)) == [False] * 4
+
+
+def test_the_rolled_twin_has_the_weights_and_reconstructs_as_the_unrolled_network() -> None:
+    config = NetworkConfig(units=(8, 4))
+    keras.utils.set_random_seed(3)
+    unrolled = training_network(config, 4, 3)
+    twin = rolled(unrolled, config)
+    assert _unrolled(twin) == [False] * 4
+    for mine, theirs in zip(twin.get_weights(), unrolled.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    windows = np.random.default_rng(0).normal(size=(7, 4, 3)).astype("float32")
+    np.testing.assert_allclose(twin(windows), unrolled(windows), rtol=0, atol=1e-6)

@@ -7,7 +7,7 @@ from models.data import select
 from models.errors import InvalidInput
 from models.scaling import Scaler
 from models.thresholds import ThresholdMethod
-from models.training import split_windows, train_detector
+from models.training import fit_network, split_windows, train_detector
 from tests.conftest import TINY_OPTIONS, tiny_frame, with_fault
 
 QUICK = dataclasses.replace(TINY_OPTIONS, epochs=2)
@@ -81,3 +81,14 @@ def test_impossible_options_are_refused(field: str, value: float) -> None:
     data = select(tiny_frame(100), time_column="time")
     with pytest.raises(InvalidInput):
         train_detector(data, dataclasses.replace(QUICK, **{field: value}))
+
+
+def test_fit_network_hands_back_the_rolled_network_that_is_exported_and_stored() -> None:
+    windows = np.random.default_rng(0).normal(size=(64, TINY_OPTIONS.lookback, 3))
+    windows = windows.astype("float32")
+    seen: list[bool] = []
+    fitted = fit_network(windows[:48], windows[48:], QUICK, lambda *_: seen.append(True))
+    assert seen == [True, True]  # both epochs ran
+    assert [layer.unroll for layer in fitted.network.layers if hasattr(layer, "unroll")] == [
+        False
+    ] * (2 * len(TINY_OPTIONS.network.units))
