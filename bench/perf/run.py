@@ -372,7 +372,10 @@ def _training_section(quick: bool, goals: list[Goal]) -> list[str]:
         "",
         f"The article model on {n_rows:,} rows x {ARTICLE.n_features} features, {epochs} epochs, "
         f"batch 64, each path trained {rounds} time(s), in alternating order. Windows/s: median "
-        "over the epochs after the first of every run.",
+        "over the epochs after the first of every run. rarewatch fits the LSTMs unrolled (a "
+        f"lookback of {ARTICLE.lookback} is within `models.network.UNROLL_MAX_LOOKBACK`) and "
+        "stores the rolled network with the trained weights; the plain path fits the network "
+        "as the article writes it (rolled).",
         "",
         "| path | windows/s per epoch | whole call s |",
         "|---|---:|---:|",

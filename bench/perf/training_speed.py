@@ -62,7 +62,8 @@ def _ours(data: Dataset, options: TrainingOptions) -> tuple[list[float], int]:
 def _plain_keras(
     model: BenchModel, values: np.ndarray, options: TrainingOptions, n_windows: int | None
 ) -> list[float]:
-    """The same network, optimizer, batch size and windows, fitted the textbook way."""
+    """The same network, optimizer, batch size and windows, fitted the textbook way: the LSTMs
+    rolled, as the article writes them (rarewatch trains them unrolled: models.network)."""
     import keras
 
     from models.network import build_network
