@@ -914,6 +914,8 @@ def settings_table() -> str:
 | `RAREWATCH_TOP_FEATURES` | `{d("top_features")}` | how many features each result lists in `top_features` |
 | `RAREWATCH_MAX_OLDER_VERSIONS` | `{d("max_older_versions")}` | older versions (asked for with `?version=`) kept loaded at once |
 | `RAREWATCH_ENGINE` | `{d("engine")}` | `auto`: ONNX Runtime for models stored with an ONNX graph (when onnxruntime is installed), else TensorFlow; `onnx` or `tensorflow` force one |
+| `RAREWATCH_ACCESS_LOG` | `{str(d("access_log")).lower()}` | `true`: a line per request on stdout (`/metrics` counts requests either way) |
+| `RAREWATCH_KEEP_FREED_MEMORY_MB` | `{d("keep_freed_memory_mb")}` | freed memory `serve` keeps for the next request rather than returning it to the OS (glibc's malloc); large `/detect` bodies then reuse it instead of faulting in fresh pages. `0`: glibc's defaults, less resident memory after a large request |
 """
 
 
