@@ -6,6 +6,7 @@ import dataclasses
 import statistics
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -67,23 +68,41 @@ def _plain_keras(
     import keras
 
     from models.network import build_network
+
+    train, valid = scaled_windows(values, model.lookback, options.validation_fraction)
+    # as many windows as rarewatch fits on (all when ours has not run yet: the same count,
+    # since the synthetic data has no labels to exclude)
+    train = train[:n_windows]
+    keras.utils.set_random_seed(0)
+    network = build_network(options.network, model.lookback, model.n_features)
+    return fit_epoch_seconds(network, train, valid, options)
+
+
+def scaled_windows(
+    values: np.ndarray, lookback: int, validation_fraction: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Training and validation windows of `values`, standard-scaled, the last
+    `validation_fraction` of the rows validating (train_detector's split, without labels)."""
     from models.windows import temporalize
 
     scaled = ((values - values.mean(0)) / values.std(0)).astype("float32")
-    split = len(values) - round(len(values) * options.validation_fraction)
-    # as many windows as rarewatch fits on (all when ours has not run yet: the same count,
-    # since the synthetic data has no labels to exclude)
-    train = np.ascontiguousarray(temporalize(scaled[:split], model.lookback))[:n_windows]
-    valid = np.ascontiguousarray(temporalize(scaled[split:], model.lookback))
-    keras.utils.set_random_seed(0)
-    network = build_network(options.network, model.lookback, model.n_features)
-    network.compile(optimizer=keras.optimizers.Adam(options.learning_rate), loss="mse")
+    split = len(values) - round(len(values) * validation_fraction)
+    train = np.ascontiguousarray(temporalize(scaled[:split], lookback))
+    return train, np.ascontiguousarray(temporalize(scaled[split:], lookback))
+
+
+def fit_epoch_seconds(
+    network: Any, train: np.ndarray, valid: np.ndarray, options: TrainingOptions
+) -> list[float]:
+    """Compile and fit `network` to reconstruct `train` as train_detector does (Adam, MSE,
+    shuffled batches, validation loss each epoch); each epoch's seconds as train_detector's
+    progress reports them: from the end of the one before (the start of training for the
+    first, which traces the graph) to its own end."""
+    import keras
+
     epoch_seconds: list[float] = []
 
     class Timer(keras.callbacks.Callback):
-        """An epoch's seconds as train_detector's progress reports them: from the end of the
-        one before (the start of training for the first) to its own end."""
-
         def on_train_begin(self, logs=None):  # type: ignore[no-untyped-def]
             self.last = time.perf_counter()
 
@@ -92,6 +111,7 @@ def _plain_keras(
             epoch_seconds.append(now - self.last)
             self.last = now
 
+    network.compile(optimizer=keras.optimizers.Adam(options.learning_rate), loss="mse")
     network.fit(
         train,
         train,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import mmap
 import os
 import subprocess
 import sys
 import time
 
+from bench.perf.fixtures import SEED
 from bench.perf.http import LoadResult, Server, median_round, wait_until_idle
 
 
@@ -53,3 +55,21 @@ def test_waiting_for_idle_servers_tells_idle_from_busy() -> None:
         for process in (idle, busy):
             process.kill()
             process.wait()
+
+
+def test_the_unroll_sweep_fits_both_ways_and_marks_the_lookbacks_training_unrolls() -> None:
+    from bench.perf import unroll
+    from models.network import UNROLL_MAX_LOOKBACK
+
+    tiny = dataclasses.replace(SEED, units=(4, 2))
+    results = [
+        unroll.measure(tiny, lookback, 120, 2, 1) for lookback in (2, UNROLL_MAX_LOOKBACK + 1)
+    ]
+    for result in results:
+        assert set(result.windows_per_s) == set(result.first_epoch_s) == {False, True}
+        assert all(speed > 0 for speed in result.windows_per_s.values())
+    rows = unroll.table(results).splitlines()[2:]
+    assert [row.split(" | ")[1:3] for row in rows] == [
+        ["2", "yes"],
+        [str(UNROLL_MAX_LOOKBACK + 1), "no"],
+    ]
