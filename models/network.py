@@ -12,8 +12,8 @@ import keras  # noqa: E402 - after TensorFlow's quiet import
 # Training unrolls the LSTMs (every timestep written out as its own ops rather than one loop)
 # for windows up to this long. The loop's per-step bookkeeping is a large share of the work
 # for the short windows this method uses, so unrolled epochs run faster; but tracing the
-# unrolled graph takes longer with every step, and the per-epoch gain shrinks as the steps'
-# own work grows, so long windows keep the loop.
+# unrolled graph (the first epoch) takes longer with every step, so long windows keep the
+# loop. `python -m bench.perf.unroll` measures both sides (docs/benchmarks.md).
 UNROLL_MAX_LOOKBACK = 16
 
 
