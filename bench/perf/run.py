@@ -27,7 +27,7 @@ import orjson
 
 from bench.perf import http, inprocess, training_speed
 from bench.perf.fixtures import ARTICLE, SEED, train_bench_model
-from bench.perf.timing import interleaved_medians
+from bench.perf.timing import in_turn, interleaved_medians
 from bench.report import git_commit, replace_section
 from models.artifact import ModelStore
 from models.loading import load_detector
@@ -325,8 +325,7 @@ def _bulk_side_by_side(
             for label, server in servers.items()
         }
         for attempt in range(warm_up + repeats):
-            order = list(servers) if attempt % 2 == 0 else list(reversed(servers))
-            for label in order:
+            for label in in_turn(list(servers), attempt):
                 faults_before = servers[label].minor_faults()
                 started = time.perf_counter()
                 response = clients[label].post(

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def interleaved_medians(
@@ -45,3 +48,10 @@ def interleaved_medians(
                     break
         rounds += 1
     return {name: statistics.median(samples) for name, samples in times.items()}
+
+
+def in_turn(paths: Sequence[T], round_: int) -> list[T]:
+    """`paths` in round `round_`'s order: as given in even rounds, reversed in odd ones, so that
+    over an even count of rounds each path comes first (paying for whatever ran before it:
+    TensorFlow's start, a busy pool) as often as the other."""
+    return list(paths) if round_ % 2 == 0 else list(reversed(paths))

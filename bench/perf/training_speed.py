@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from bench.perf.fixtures import BenchModel, synthetic_frame
+from bench.perf.timing import in_turn
 from models.data import Dataset, select
 from models.training import TrainingOptions, train_detector
 
@@ -32,7 +33,7 @@ def measure(model: BenchModel, n_rows: int, epochs: int, rounds: int = 2) -> lis
     walls: dict[str, list[float]] = {OURS: [], PLAIN: []}
     n_windows = 0
     for round_ in range(rounds):
-        for path in (OURS, PLAIN) if round_ % 2 == 0 else (PLAIN, OURS):
+        for path in in_turn((OURS, PLAIN), round_):
             started = time.perf_counter()
             if path == OURS:
                 seconds, n_windows = _ours(data, options)

@@ -21,6 +21,7 @@ import statistics
 from dataclasses import dataclass
 
 from bench.perf.fixtures import ARTICLE, SEED, BenchModel, synthetic_frame
+from bench.perf.timing import in_turn
 from bench.perf.training_speed import fit_epoch_seconds, scaled_windows
 from bench.report import git_commit
 from models.data import select
@@ -48,7 +49,7 @@ def measure(
     later: dict[bool, list[float]] = {False: [], True: []}
     first: dict[bool, list[float]] = {False: [], True: []}
     for round_ in range(rounds):
-        for unroll in (False, True) if round_ % 2 == 0 else (True, False):
+        for unroll in in_turn((False, True), round_):
             keras.utils.set_random_seed(0)
             network = build_network(options.network, lookback, model.n_features, unroll=unroll)
             seconds = fit_epoch_seconds(network, train, valid, options)

@@ -73,3 +73,13 @@ def test_the_unroll_sweep_fits_both_ways_and_marks_the_lookbacks_training_unroll
         ["2", "yes"],
         [str(UNROLL_MAX_LOOKBACK + 1), "no"],
     ]
+
+
+def test_paths_take_turns_going_first() -> None:
+    from bench.perf.timing import in_turn
+
+    assert [in_turn(("a", "b", "c"), round_) for round_ in range(3)] == [
+        ["a", "b", "c"],
+        ["c", "b", "a"],
+        ["a", "b", "c"],
+    ]
