@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     access_log: bool = False
     # MiB of freed memory the serving process keeps for its next request instead of giving it
     # back to the OS (glibc only; 0: glibc's defaults). Without it some server processes
-    # faulted in fresh pages on every large /detect request (app/memory.py).
+    # faulted in fresh pages on every large /detect request (app/api/memory.py).
     keep_freed_memory_mb: int = Field(default=64, ge=0)
 
     @field_validator("api_keys", "cors_origins", mode="before")

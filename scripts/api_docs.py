@@ -1,9 +1,9 @@
-"""Regenerate app/examples.py (the OpenAPI examples) and docs/api.md from real servers.
+"""Regenerate app/api/examples.py (the OpenAPI examples) and docs/api.md from real servers.
 
 Every request and answer in both files is captured, never written by hand:
 
 1. The demo model is trained into a temporary model folder exactly as `rarewatch serve --demo`
-   trains it (app.serve.ensure_demo_model; the training is seeded, so the same code and
+   trains it (app.api.serve.ensure_demo_model; the training is seeded, so the same code and
    libraries give the same model).
 2. A real server, `python -m app.cli --model-dir DIR serve --port P`, is started on a free
    127.0.0.1 port; once /readyz answers 200 it is sent the example requests and the refused
@@ -22,7 +22,7 @@ Every request and answer in both files is captured, never written by hand:
    that would refuse it (500 internal_error: it really scores, and really fails); and, over the
    demo model with the default settings, 503 overloaded with Retry-After, sent while as many
    detection requests as the settings admit are held half-sent.
-5. Both files are rewritten; app/examples.py goes through `ruff format`.
+5. Both files are rewritten; app/api/examples.py goes through `ruff format`.
 
 Every answer's status and `code` (and, where the docs name one, its header) is checked as it is
 captured; the script stops at the first surprise.
@@ -73,8 +73,8 @@ REPO = Path(__file__).resolve().parents[1]
 # starts runs this checkout's code, and the in-process parts must match it
 sys.path.insert(0, str(REPO))
 
-from app.main import create_app
-from app.serve import DEMO_MODEL, ensure_demo_model, serving_in_thread
+from app.api.main import create_app
+from app.api.serve import DEMO_MODEL, ensure_demo_model, serving_in_thread
 from app.settings import Settings
 from models.artifact import WEIGHTS_FILE, ModelStore
 from models.demo import DEMO_FEATURES, demo_frame
@@ -687,7 +687,7 @@ def severity_example(captures: Captures) -> SeverityExample:
     return SeverityExample(threshold, median, severity_step(threshold, median), flagged[0])
 
 
-# -- app/examples.py -------------------------------------------------------------------------------
+# -- app/api/examples.py -------------------------------------------------------------------------------
 
 
 def render_examples(captures: Captures) -> str:
@@ -712,7 +712,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.schemas import Problem
+from app.api.schemas import Problem
 
 HEALTH: dict[str, Any] = {_literal(captures.served.health)}
 
@@ -752,7 +752,7 @@ WINDOWS_RESPONSE: dict[str, Any] = {_literal(captures.served.windows)}
 
 RELOAD_RESPONSE: dict[str, Any] = {_literal(captures.secured.reload)}
 
-# status -> name -> (summary, answer); app.openapi.with_problems shows the one named after an
+# status -> name -> (summary, answer); app.api.openapi.with_problems shows the one named after an
 # error's code
 PROBLEMS: dict[int, dict[str, tuple[str, dict[str, Any]]]] = {_literal(problems)}
 
@@ -762,7 +762,7 @@ def ok(example: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
 
 
 def problems(*statuses: int, only: set[str] | None = None) -> dict[int | str, dict[str, Any]]:
-    """Problem answers (the examples named in `only`, or all of a status'); app.openapi files
+    """Problem answers (the examples named in `only`, or all of a status'); app.api.openapi files
     them under application/problem+json."""
     responses: dict[int | str, dict[str, Any]] = {{}}
     for status in statuses:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app.metrics import Metrics
+from app.api.metrics import Metrics
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}

@@ -3,8 +3,8 @@
     python -m bench.perf.breakdown
 
 For 10,000 rows x 59 features: the body read the ordinary way (orjson, the request schema, numpy)
-against the simdjson fast path (app/numeric_body.py), and the answer written from a dict per
-window (the plain way) against app/results_json.py. For 1,024 windows (the bulk goal's smallest
+against the simdjson fast path (app/api/numeric_body.py), and the answer written from a dict per
+window (the plain way) against app/api/results_json.py. For 1,024 windows (the bulk goal's smallest
 batch): `Detector.detect` on its fused path (models/onnx_scoring.py) and on the plain one, the
 fused scoring graph and the bare network each on one thread, and the plain path's numpy steps.
 Each group is timed interleaved in one process on a briefly trained article-sized model;
@@ -22,10 +22,10 @@ import numpy as np
 import onnxruntime
 import orjson
 
-from app.body import parse_json, parse_rows_request
-from app.inputs import rows_of
-from app.responses import detection_body, top_contributions
-from app.schemas import DetectRequest
+from app.api.body import parse_json, parse_rows_request
+from app.api.inputs import rows_of
+from app.api.responses import detection_body, top_contributions
+from app.api.schemas import DetectRequest
 from bench.perf.fixtures import ARTICLE, plain_path, train_bench_model
 from bench.perf.timing import interleaved_medians
 from bench.report import git_commit
@@ -155,7 +155,7 @@ def main() -> None:
     writing = interleaved_medians(
         {
             "a dict per window, then orjson": lambda: answer_as_dicts(detector, detection),
-            "app/results_json.py, then orjson": lambda: orjson.dumps(
+            "app/api/results_json.py, then orjson": lambda: orjson.dumps(
                 detection_body(detector, detection, None, TOP_FEATURES),
                 option=orjson.OPT_SERIALIZE_NUMPY,
             ),

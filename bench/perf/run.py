@@ -150,7 +150,7 @@ def _http_section(
             {"RAREWATCH_ACCESS_LOG": "true"},
         ),
         NAIVE: ([*naive, str(ports[NAIVE])], "/healthz", {}),
-        # the same as RAREWATCH with app/memory.py's setting off, for the large requests
+        # the same as RAREWATCH with app/api/memory.py's setting off, for the large requests
         MALLOC_DEFAULTS: (
             [*serve, str(ports[MALLOC_DEFAULTS])],
             "/readyz",
@@ -277,7 +277,7 @@ def _http_section(
             for label, post in bulk.posts.items()
         ),
         "",
-        f"{MALLOC_DEFAULTS}: `RAREWATCH_KEEP_FREED_MEMORY_MB=0` (app/memory.py). Page faults: "
+        f"{MALLOC_DEFAULTS}: `RAREWATCH_KEEP_FREED_MEMORY_MB=0` (app/api/memory.py). Page faults: "
         "fresh memory pages the server process touched per timed request (/proc), "
         f"{defaults.faults_per_request / max(ours.faults_per_request, 1):.1f}x as many with "
         f"glibc's defaults in this run. The in-process calls (this process, glibc's defaults) "

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from app.api.main import create_app
+from app.api.serve import serving_in_thread
 from app.client import Client
-from app.main import create_app
-from app.serve import serving_in_thread
 from app.settings import Settings
 from tests.conftest import TinyModel
 

@@ -13,10 +13,8 @@ import httpx
 import numpy as np
 import pytest
 
-from app import examples
-from app.cli import build_parser
-from app.client import Client, RarewatchAPIError
-from app.schemas import (
+from app.api import examples
+from app.api.schemas import (
     DetectRequest,
     DetectResponse,
     ModelInfo,
@@ -26,7 +24,9 @@ from app.schemas import (
     ReloadResult,
     WindowsRequest,
 )
-from app.serve import DEMO_MODEL, ensure_demo_model
+from app.api.serve import DEMO_MODEL, ensure_demo_model
+from app.cli.main import build_parser
+from app.client import Client, RarewatchAPIError
 from app.settings import Settings
 from models.artifact import ModelStore
 from tests.conftest import TINY_FEATURES, TinyModel, tiny_frame

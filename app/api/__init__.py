@@ -1,0 +1,1 @@
+"""The HTTP service: the FastAPI app, its schemas, middleware, problems and `rarewatch serve`."""

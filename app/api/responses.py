@@ -1,0 +1,155 @@
+"""Shape domain results (Detection, DetectorSpec) into the JSON the schemas describe, via orjson.
+
+Detections are shaped straight from numpy arrays into dicts and encoded by orjson: no pydantic
+model per window, which keeps a 10 000-window answer fast. tests/app check the shapes against
+the response schemas.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+from starlette.responses import Response
+
+from app.api.registry import Registry
+from app.api.results_json import results_json
+from models.detector import Detection, Detector
+from models.spec import DetectorSpec
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def model_ref(detector: Detector) -> dict[str, Any]:
+    return {
+        "name": detector.name,
+        "version": detector.version,
+        "lookback": detector.lookback,
+        "threshold": detector.threshold,
+        "features": detector.features,
+    }
+
+
+def detection_body(
+    detector: Detector,
+    detection: Detection,
+    timestamps: list[str] | None,
+    top_features: int,
+) -> dict[str, Any]:
+    features = detector.features
+    rows = detection.window_end_rows.tolist()
+    times = [timestamps[r] for r in rows] if timestamps is not None else [None] * len(rows)
+    k = min(top_features, len(features))
+    top, shares = top_contributions(detection.contributions, k)
+    results = results_json(
+        detection.window_end_rows,
+        times,
+        detection.scores,
+        detection.is_anomaly,
+        detection.severity,
+        top,
+        shares,
+        features,
+    )
+    events = [
+        {
+            "start_index": rows[e.start],
+            "end_index": rows[e.end],
+            "start_timestamp": times[e.start],
+            "end_timestamp": times[e.end],
+            "n_windows": e.end - e.start + 1,
+            "peak_index": rows[e.peak],
+            "peak_timestamp": times[e.peak],
+            "peak_score": e.peak_score,
+            "top_feature": features[e.top_feature],
+        }
+        for e in detection.events
+    ]
+    return {
+        "model": model_ref(detector),
+        "threshold": detection.threshold,
+        "n_windows": len(rows),
+        "results": results,
+        "events": events,
+    }
+
+
+def top_contributions(contributions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each window's k largest shares, largest first, equal shares in feature order: the first
+    k of a stable sort of every share, without sorting every share.
+
+    contributions  # (n_windows, n_features) -> feature indices and shares, (n_windows, k) each
+    """
+    n_windows, n_features = contributions.shape
+    if k > MAX_PICKED_ONE_BY_ONE:
+        top = np.argsort(-contributions, axis=1, kind="stable")[:, :k]
+        return top, np.take_along_axis(contributions, top, axis=1)
+    # k passes of argmax, which returns the first of equal maxima: the stable sort's order
+    remaining = contributions.astype(np.float64, copy=True)
+    top = np.empty((n_windows, k), dtype=np.intp)
+    windows = np.arange(n_windows)
+    for rank in range(k):
+        top[:, rank] = picked = remaining.argmax(axis=1)
+        remaining[windows, picked] = -np.inf
+    return top, np.take_along_axis(contributions, top, axis=1)
+
+
+# up to this many top features, k argmax passes beat one sort of every share
+MAX_PICKED_ONE_BY_ONE = 8
+
+
+def model_summary(detector: Detector, versions: list[int]) -> dict[str, Any]:
+    return {
+        "name": detector.name,
+        "version": detector.version,
+        "versions": versions,
+        "features": detector.features,
+        "lookback": detector.lookback,
+        "threshold": detector.threshold,
+        "threshold_method": str(detector.spec.threshold.method),
+    }
+
+
+def model_info(name: str, version: int, versions: list[int], spec: DetectorSpec) -> dict[str, Any]:
+    return {
+        "name": name,
+        "version": version,
+        "versions": versions,
+        "created": spec.created,
+        "features": spec.features,
+        "lookback": spec.lookback,
+        "score_on": str(spec.score_on),
+        "scaling": str(spec.scaler.method),
+        "window_transform": str(spec.window_transform),
+        "alarm_after": spec.alarm_after,
+        "threshold": spec.threshold.model_dump(mode="json"),
+        "validation_error_quantiles": spec.validation_error_quantiles,
+        "network": spec.network.model_dump(mode="json"),
+        "layers": [
+            {"layer": r.name, "type": r.type, "output_shape": r.output_shape, "params": r.params}
+            for r in spec.layers
+        ],
+        "total_params": sum(r.params for r in spec.layers),
+        "training": spec.training.model_dump(mode="json"),
+        "library_versions": spec.library_versions,
+    }
+
+
+def model_list(registry: Registry) -> dict[str, Any]:
+    return {
+        "models": [
+            model_summary(registry.newest(name), registry.versions(name))
+            for name in registry.names()
+        ],
+        "unavailable": unavailable_models(registry),
+    }
+
+
+def unavailable_models(registry: Registry) -> list[dict[str, str]]:
+    return [{"name": n, "reason": r} for n, r in registry.unavailable().items()]

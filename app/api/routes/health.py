@@ -1,0 +1,44 @@
+"""Liveness (never touches a model) and readiness (models loaded and warmed)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from app.api import examples
+from app.api.deps import RegistryDep
+from app.api.problems import NotReady
+from app.api.responses import JSONResponse, unavailable_models
+from app.api.schemas import Health, Readiness
+
+router = APIRouter(tags=["health"])
+
+
+@router.get(
+    "/healthz",
+    response_model=Health,
+    summary="Liveness: the process answers",
+    responses=examples.ok(examples.HEALTH),
+)
+async def healthz() -> Response:
+    """Never touches a model: 200 as long as the process serves requests."""
+    return JSONResponse({"status": "ok"})
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    summary="Readiness: models loaded and warmed up",
+    responses=examples.ok(examples.READY) | examples.problems(503, only={"not_ready"}),
+)
+async def readyz(registry: RegistryDep) -> Response:
+    """200 once the models are loaded and warmed up, even if some failed (listed with why);
+    503 before, from the moment shutdown begins, or when no model could be loaded."""
+    unavailable = unavailable_models(registry)
+    if not registry.ready:
+        detail = "not ready: no model is loaded and warmed up (yet); see the server log"
+        if registry.stopping:
+            detail = "not ready: shutting down"
+        raise NotReady(detail, unavailable or None)
+    return JSONResponse(
+        {"status": "ready", "models": registry.loaded_models(), "unavailable": unavailable}
+    )

@@ -1,0 +1,77 @@
+"""What is served: the models, their versions, features, thresholds, training and layers; and
+the admin's reload of a model's newest version."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from starlette.concurrency import run_in_threadpool
+
+from app.api import examples
+from app.api.deps import MetricsDep, RegistryDep, VersionQuery
+from app.api.lifecycle import reload_model
+from app.api.openapi import with_problems
+from app.api.problems import Forbidden, ReloadFailed, Unauthorized
+from app.api.responses import JSONResponse, model_info, model_list
+from app.api.schemas import ModelInfo, ModelList, ReloadResult
+from app.api.security import AdminDep
+
+router = APIRouter(prefix="/v1/models", tags=["models"])
+
+
+@router.get(
+    "",
+    response_model=ModelList,
+    summary="List the models served",
+    responses=with_problems(examples.ok(examples.MODEL_LIST), Unauthorized),
+)
+def list_models(registry: RegistryDep) -> Response:
+    """Every model served, at the version served by default (its newest)."""
+    return JSONResponse(model_list(registry))
+
+
+@router.get(
+    "/{name}",
+    response_model=ModelInfo,
+    summary="Describe a model version",
+    responses=with_problems(
+        examples.ok(examples.MODEL_INFO)
+        | examples.problems(404)
+        | examples.problems(503, only={"model_unavailable"})
+        | examples.problems(422, only={"version_error"}),
+        Unauthorized,
+    ),
+)
+def describe_model(name: str, registry: RegistryDep, version: VersionQuery = None) -> Response:
+    """Features, lookback, threshold and method, the quantiles of normal validation errors,
+    the training summary and the layer table (layer, output shape, params)."""
+    version, spec = registry.spec(name, version)
+    return JSONResponse(model_info(name, version, registry.versions(name), spec))
+
+
+@router.post(
+    "/{name}/reload",
+    response_model=ReloadResult,
+    summary="Serve the newest stored version (admin)",
+    responses=with_problems(
+        examples.ok(examples.RELOAD_RESPONSE)
+        | examples.problems(404, only={"model_not_found"})
+        | examples.problems(422, only={"validation_error"}),
+        Unauthorized,
+        Forbidden,
+        ReloadFailed,
+    ),
+)
+async def reload(name: str, registry: RegistryDep, metrics: MetricsDep, _: AdminDep) -> Response:
+    """Load the newest stored version (a model `rarewatch train` just wrote, say), verify its
+    manifest and warm it up, then swap it in; requests never wait for it and none fails. On
+    any failure the version served so far stays (409). Needs the admin key
+    (RAREWATCH_ADMIN_KEY); SIGHUP reloads every model the same way."""
+    reloaded = await run_in_threadpool(reload_model, registry, metrics, name)
+    return JSONResponse(
+        {
+            "name": reloaded.name,
+            "version": reloaded.version,
+            "previous_version": reloaded.previous_version,
+            "reloaded": reloaded.reloaded,
+        }
+    )

@@ -1,0 +1,152 @@
+"""`rarewatch serve`: one uvicorn worker serving create_app(settings); `--demo` trains one first.
+
+On SIGTERM (or SIGINT) readiness fails at once; uvicorn then stops accepting connections, lets
+the requests in flight complete within RAREWATCH_SHUTDOWN_GRACE_S, and exits.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from app.settings import Settings
+from models.errors import InvalidInput
+from models.files import write_atomically
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from app.api.registry import Registry
+
+STARTUP_FAILURE = 3  # uvicorn's exit status when the app cannot start
+DEMO_MODEL = "demo"
+DEMO_DATA_FILE = "demo.csv"  # written next to the models, for trying `rarewatch score` on it
+
+
+def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    """Run the API until interrupted: one worker, since replicas scale better than workers here."""
+    import uvicorn
+    import uvicorn.config
+
+    from app.api.http_protocol import BodyReadAheadProtocol
+    from app.api.main import create_app
+    from app.api.memory import keep_freed_memory
+
+    keep_freed_memory(settings.keep_freed_memory_mb)
+
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    # rarewatch's own lines (models loaded or refused, error ids) in uvicorn's format
+    log_config["loggers"]["rarewatch"] = {
+        "handlers": ["default"],
+        "level": "INFO",
+        "propagate": False,
+    }
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host if host is None else host,
+        port=settings.port if port is None else port,
+        workers=1,
+        http=BodyReadAheadProtocol,
+        log_config=log_config,
+        access_log=settings.access_log,
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
+    )
+    server = graceful_server(config, app.state.registry)
+    server.run()
+    if not server.started:  # as uvicorn.run: the app failed to start
+        sys.exit(STARTUP_FAILURE)
+
+
+def graceful_server(config: uvicorn.Config, registry: Registry) -> uvicorn.Server:
+    """uvicorn's Server, but readiness fails the moment the exit signal arrives, before the
+    connections are drained (uvicorn's lifespan shutdown only runs after them)."""
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            registry.stop()
+            super().handle_exit(sig, frame)
+
+    return GracefulServer(config)
+
+
+def ensure_demo_model(settings: Settings) -> None:
+    """Train the demo model on rarewatch's demo data unless the model folder already has one."""
+    from models.artifact import ModelStore
+
+    store = ModelStore(settings.model_dir)
+    if DEMO_MODEL in store.names():
+        _say(f"demo model found in {store.root}; not training it again")
+        return
+    try:
+        from app.cli.saving import save_trained
+        from models.data import select
+        from models.demo import demo_frame
+        from models.training import TrainingOptions, train_detector
+    except ImportError as exc:  # a serve-only install has neither pandas nor TensorFlow
+        raise InvalidInput(
+            f"training the demo model needs the train extra ({exc.name} is missing): "
+            "pip install 'rarewatch[train]'"
+        ) from None
+    frame = demo_frame()
+    data_path = store.root / DEMO_DATA_FILE
+    store.root.mkdir(parents=True, exist_ok=True)
+    write_atomically(data_path, lambda path: frame.to_csv(path, index=False))
+    data = select(frame, time_column="timestamp", label_column="label")
+    _say(
+        f"training the demo model on {len(frame)} rows of {', '.join(data.features)} "
+        f"(data in {data_path}); well under a minute on two cores"
+    )
+    started = time.monotonic()
+    trained = train_detector(data, TrainingOptions(), _progress)
+    version, path = save_trained(store, DEMO_MODEL, trained)
+    _say(
+        f"trained {DEMO_MODEL} version {version} in {time.monotonic() - started:.0f}s, "
+        f"threshold {trained.spec.threshold.value:.4g}; saved to {path}"
+    )
+
+
+def _progress(epoch: int, epochs: int, loss: float, val_loss: float, per_epoch: float) -> None:
+    _say(
+        f"epoch {epoch}/{epochs}  loss {loss:.4g}  val_loss {val_loss:.4g}  {per_epoch:.1f}s/epoch"
+    )
+
+
+def _say(line: str) -> None:
+    print(f"rarewatch serve: {line}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def serving_in_thread(app: Any, start_timeout_s: float = 60.0) -> Iterator[str]:
+    """`app` served by uvicorn in a thread on a port the OS picked; yields its URL and stops it
+    after. For tests and tools that need a real server in-process (the port is bound before the
+    server starts, so no other process can take it meanwhile)."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + start_timeout_s
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the in-thread server did not start")
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=start_timeout_s)
+        sock.close()
+        if thread.is_alive():
+            raise RuntimeError("the in-thread server did not stop")

@@ -1,0 +1,1 @@
+"""The `rarewatch` command line, with its progress display, plots and training reports."""

@@ -1,0 +1,419 @@
+"""The `rarewatch` command line: train, score, evaluate, models, demo-data, serve.
+
+Every user error is one line on stderr and exit code 2; nothing is left half-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+from app.settings import Settings
+from models.errors import RarewatchError
+from models.files import write_atomically
+
+if TYPE_CHECKING:  # the CLI imports its heavy modules per command, so `--help` stays fast
+    from models.data import Dataset
+    from models.detector import Detection, Detector
+    from models.training import TrainingOptions
+
+EXIT_USAGE = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and still exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _csv_list(text: str) -> list[str]:
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("expected a comma-separated list")
+    return items
+
+
+def _units(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(u) for u in _csv_list(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected layer sizes like 32,16, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from models.scaling import Scaling
+    from models.scoring import ErrorWeighting, ScoreOn
+    from models.spec import Activation, Architecture
+    from models.thresholds import ThresholdMethod
+    from models.windows import WindowTransform
+
+    parser = OneLineParser(prog="rarewatch", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        help="where models are stored (default: $RAREWATCH_MODEL_DIR or ./artifacts)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    train = commands.add_parser("train", help="train a detector on a CSV or Parquet file")
+    train.add_argument("data", type=Path)
+    train.add_argument("--name", required=True)
+    _add_column_options(train)
+    train.add_argument("--features", type=_csv_list, help="feature columns, e.g. a,b,c")
+    train.add_argument("--exclude", type=_csv_list, help="columns not to use as features")
+    train.add_argument("--lookback", type=int, default=5)
+    train.add_argument("--epochs", type=int, default=50)
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--validation-fraction", type=float, default=0.2)
+    train.add_argument(
+        "--threshold-method", choices=[m.value for m in ThresholdMethod], default="quantile"
+    )
+    train.add_argument("--threshold-quantile", type=float, default=0.99)
+    train.add_argument(
+        "--threshold-margin",
+        type=float,
+        default=1.5,
+        help="store the threshold times this (1.5, as SKAB's published autoencoders; 1: the "
+        "method's own threshold)",
+    )
+    train.add_argument(
+        "--alarm-after",
+        type=int,
+        default=1,
+        metavar="K",
+        help="a row is anomalous once K windows in a row, the last ending on it, exceed the "
+        "threshold",
+    )
+    train.add_argument(
+        "--shift",
+        type=int,
+        default=0,
+        metavar="K",
+        help="with --label-column: the K rows before each event count as anomalous too "
+        "(left out of the normal windows)",
+    )
+    train.add_argument(
+        "--scaling",
+        choices=[s.value for s in Scaling],
+        default="standard",
+        help="standard (mean, standard deviation) or robust (median, interquartile range)",
+    )
+    train.add_argument(
+        "--window-transform",
+        choices=[t.value for t in WindowTransform],
+        default="none",
+        help="center: each window minus its mean; difference: each row minus the one before",
+    )
+    train.add_argument(
+        "--score-on",
+        choices=[s.value for s in ScoreOn],
+        default="window",
+        help="the error of every row of a window, or of its last row only (the article's)",
+    )
+    train.add_argument(
+        "--error-weighting",
+        choices=[w.value for w in ErrorWeighting],
+        default="none",
+        help="normal_spread: each feature's error divided by its mean on normal validation windows",
+    )
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--units", type=_units, default=(32, 16), help="encoder sizes, e.g. 32,16")
+    train.add_argument("--activation", choices=[a.value for a in Activation], default="tanh")
+    train.add_argument(
+        "--architecture", choices=[a.value for a in Architecture], default="autoencoder"
+    )
+    train.add_argument("--dropout", type=float, default=0.0)
+    train.add_argument("--quiet", action="store_true", help="no progress display")
+
+    score = commands.add_parser("score", help="score every row of a file with a stored model")
+    score.add_argument("data", type=Path)
+    _add_model_options(score)
+    score.add_argument("--output", type=Path, help="CSV file to write (default: stdout)")
+
+    evaluate = commands.add_parser("evaluate", help="detection metrics against labelled data")
+    evaluate.add_argument("data", type=Path)
+    _add_model_options(evaluate)
+    evaluate.add_argument("--label-column", required=True)
+    evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+    listing = commands.add_parser("models", help="list stored models, or describe one")
+    listing.add_argument("--name", help="describe this model (layers, threshold, training)")
+    listing.add_argument("--version", type=int)
+
+    plot = commands.add_parser(
+        "plot", help="draw the series, the score, the threshold and the events as a PNG"
+    )
+    plot.add_argument("data", type=Path)
+    _add_model_options(plot)
+    plot.add_argument("--output", type=Path, required=True, help="PNG file to write")
+
+    demo = commands.add_parser("demo-data", help="write rarewatch's demo data set as CSV")
+    demo.add_argument("output", type=Path)
+    demo.add_argument("--rows", type=int, default=4320)
+    demo.add_argument("--seed", type=int, default=7)
+
+    serve = commands.add_parser("serve", help="serve the HTTP API (one uvicorn worker)")
+    serve.add_argument("--host", help="address to bind (default: $RAREWATCH_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: $RAREWATCH_PORT or 8000)")
+    serve.add_argument(
+        "--demo", action="store_true", help="train the demo model first if there is none"
+    )
+    return parser
+
+
+def _add_column_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--time-column", help="column of timestamps (kept, never a feature)")
+    parser.add_argument("--label-column", help="0/1 labels: only all-normal windows are trained on")
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="model name")
+    parser.add_argument("--version", type=int, help="model version (default: the newest)")
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error already printed on one line
+        return int(exc.code or 0)
+    settings = Settings() if args.model_dir is None else Settings(model_dir=args.model_dir)
+    handler = {
+        "train": cmd_train,
+        "score": cmd_score,
+        "evaluate": cmd_evaluate,
+        "models": cmd_models,
+        "plot": cmd_plot,
+        "demo-data": cmd_demo_data,
+        "serve": cmd_serve,
+    }[args.command]
+    try:
+        handler(args, settings)
+    except RarewatchError as exc:
+        print(f"rarewatch {args.command}: error: {exc.detail}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
+def training_options(args: argparse.Namespace) -> TrainingOptions:
+    """The TrainingOptions the train flags ask for; with no flag, TrainingOptions' defaults."""
+    from models.errors import InvalidInput
+    from models.scaling import Scaling
+    from models.scoring import ErrorWeighting, ScoreOn
+    from models.spec import NetworkConfig
+    from models.thresholds import ThresholdMethod
+    from models.training import TrainingOptions
+    from models.windows import WindowTransform
+
+    method = ThresholdMethod(args.threshold_method)
+    if method is ThresholdMethod.MAX_F1 and not args.label_column:
+        raise InvalidInput("--threshold-method max-f1 needs labelled data: give --label-column")
+    try:
+        network = NetworkConfig(
+            architecture=args.architecture,
+            units=args.units,
+            activation=args.activation,
+            dropout=args.dropout,
+        )
+    except ValueError as exc:
+        raise InvalidInput(str(exc).splitlines()[-1].strip()) from None
+    return TrainingOptions(
+        lookback=args.lookback,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        validation_fraction=args.validation_fraction,
+        threshold_method=method,
+        threshold_quantile=args.threshold_quantile,
+        seed=args.seed,
+        network=network,
+        score_on=ScoreOn(args.score_on),
+        window_transform=WindowTransform(args.window_transform),
+        error_weighting=ErrorWeighting(args.error_weighting),
+        scaling=Scaling(args.scaling),
+        shift=args.shift,
+        threshold_margin=args.threshold_margin,
+        alarm_after=args.alarm_after,
+    )
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
+    from app.cli.saving import save_trained
+    from models.artifact import ModelStore, check_name
+    from models.data import read_table, select
+    from models.describe import threshold_method
+    from models.training import train_detector
+
+    check_name(args.name)
+    options = training_options(args)
+    options.check()
+    data = select(
+        read_table(args.data),
+        time_column=args.time_column,
+        label_column=args.label_column,
+        features=args.features,
+        exclude=args.exclude,
+    )
+    from app.cli.progress import EpochBar, wanted
+
+    bar = EpochBar(wanted(args.quiet))
+    try:
+        trained = train_detector(data, options, bar)
+    finally:
+        bar.close()
+    version, path = save_trained(ModelStore(settings.model_dir), args.name, trained)
+    summary, threshold = trained.spec.training, trained.spec.threshold
+    print(
+        f"trained {args.name} version {version} on {summary.train_windows} normal windows of "
+        f"{len(data.features)} features: best epoch {summary.best_epoch}/{summary.epochs_run}, "
+        f"validation loss {summary.validation_loss:.4g}, threshold {threshold.value:.4g} "
+        f"({threshold_method(threshold)}); saved to {path}"
+    )
+
+
+def _load_scored(
+    args: argparse.Namespace, settings: Settings, label_column: str | None = None
+) -> tuple[Detector, Dataset, Detection]:
+    """The model, the data in its feature order, and its detection."""
+    from models.artifact import ModelStore
+    from models.data import read_table, select
+    from models.loading import load_detector
+
+    detector = load_detector(ModelStore(settings.model_dir), args.model, args.version)
+    frame = read_table(args.data)
+    time_column = detector.spec.training.time_column
+    data = select(
+        frame,
+        time_column=time_column if time_column in frame.columns else None,
+        label_column=label_column,
+        features=_require_features(frame.columns, detector.features),
+    )
+    from app.cli.progress import WindowBar, wanted
+
+    bar = WindowBar(wanted(args.quiet))
+    try:
+        return detector, data, detector.detect(data.values, progress=bar)
+    finally:
+        bar.close()
+
+
+def _require_features(columns: Sequence[str], features: list[str]) -> list[str]:
+    from models.errors import FeatureMismatch
+
+    missing = [f for f in features if f not in columns]
+    if missing:
+        raise FeatureMismatch(f"the data lacks the model's feature column(s) {', '.join(missing)}")
+    return features
+
+
+def cmd_score(args: argparse.Namespace, settings: Settings) -> None:
+    import pandas as pd
+
+    from models.detector import RowScores
+
+    detector, data, detection = _load_scored(args, settings)
+    rows = RowScores.of(detection, data.n_rows)
+    table = pd.DataFrame({"score": rows.scores, "is_anomaly": rows.is_anomaly})
+    if data.times is not None:
+        table.insert(0, data.time_column, data.times)
+    for i, feature in enumerate(detector.features):
+        table[f"contrib_{feature}"] = rows.contributions[:, i]
+    if args.output is None:
+        table.to_csv(sys.stdout, index=False, float_format="%.6g")
+        return
+    write_atomically(args.output, lambda path: table.to_csv(path, index=False, float_format="%.6g"))
+    flagged = int(rows.is_anomaly.sum())
+    print(
+        f"scored {data.n_rows} rows, {flagged} flagged anomalous; wrote {args.output}",
+        file=sys.stderr,
+    )
+
+
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> None:
+    import numpy as np
+
+    from models.detector import RowScores
+    from models.metrics import evaluate
+
+    detector, data, detection = _load_scored(args, settings, label_column=args.label_column)
+    rows = RowScores.of(detection, data.n_rows)
+    assert data.labels is not None
+    scored = ~np.isnan(rows.scores)
+    result = evaluate(rows.scores[scored], data.labels[scored], detector.threshold)
+    if args.json:
+        print(
+            json.dumps(
+                {"model": detector.name, "version": detector.version, **result.to_json()}, indent=2
+            )
+        )
+        return
+    c = result.confusion
+    auc = lambda v: "n/a (one class only)" if v is None else f"{v:.3f}"  # noqa: E731
+    print(
+        f"model {detector.name} version {detector.version}, threshold {result.threshold:.4g}, "
+        f"{result.n_scored} rows scored, {result.n_positive} labelled anomalous\n"
+        f"precision {result.precision:.3f}  recall {result.recall:.3f}  F1 {result.f1:.3f}  "
+        f"false-positive rate {result.false_positive_rate:.3f}\n"
+        f"ROC AUC {auc(result.roc_auc)}  PR AUC {auc(result.pr_auc)}\n"
+        f"confusion: TN {c['tn']}  FP {c['fp']}  FN {c['fn']}  TP {c['tp']}"
+    )
+
+
+def cmd_plot(args: argparse.Namespace, settings: Settings) -> None:
+    import pandas as pd
+
+    from app.cli.plots import detection_png
+
+    detector, data, detection = _load_scored(args, settings)
+    x = range(data.n_rows)
+    if data.times is not None:
+        parsed = pd.to_datetime(data.times, errors="coerce", format="mixed")
+        x = parsed if parsed.notna().all() else x  # row numbers when times do not parse
+    title = f"{detector.name} v{detector.version} on {args.data.name}"
+    png = detection_png(detector, data.values, detection, x, title)
+    write_atomically(args.output, lambda path: path.write_bytes(png))
+    print(f"wrote {args.output}", file=sys.stderr)
+
+
+def cmd_models(args: argparse.Namespace, settings: Settings) -> None:
+    from models.artifact import ModelStore
+    from models.describe import describe, summary_line
+
+    store = ModelStore(settings.model_dir)
+    if args.name:
+        version, spec, _ = store.read(args.name, args.version)
+        print(describe(args.name, version, spec))
+        return
+    names = store.names()
+    if not names:
+        print(f"no models in {store.root}")
+    for name in names:
+        for version in store.versions(name):
+            print(summary_line(store, name, version))
+
+
+def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> None:
+    from models.demo import demo_frame
+    from models.errors import InvalidInput
+
+    if args.rows < 100:
+        raise InvalidInput(f"--rows must be at least 100, got {args.rows}")
+    frame = demo_frame(args.rows, args.seed)
+    write_atomically(args.output, lambda path: frame.to_csv(path, index=False))
+    print(f"wrote {len(frame)} rows to {args.output}", file=sys.stderr)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
+    from app.api.serve import ensure_demo_model, serve
+
+    if args.demo:
+        ensure_demo_model(settings)
+    serve(settings, host=args.host, port=args.port)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""The results array written from arrays is byte for byte what orjson writes from dicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.api.results_json import results_json
+
+finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
+names = st.text(max_size=6)  # quotes, commas, brackets and any unicode included
+
+
+def as_dicts(**answer: Any) -> list[dict[str, Any]]:
+    """The plain way: one dict per window and per top feature."""
+    return [
+        {
+            "index": row,
+            "timestamp": time,
+            "score": score,
+            "is_anomaly": flag,
+            "severity": severity,
+            "top_features": [
+                {"feature": answer["features"][f], "share": s}
+                for f, s in zip(top, shares, strict=True)
+            ],
+        }
+        for row, time, score, flag, severity, top, shares in zip(
+            answer["rows"].tolist(),
+            answer["timestamps"],
+            answer["scores"].tolist(),
+            answer["is_anomaly"].tolist(),
+            answer["severity"].tolist(),
+            answer["top"].tolist(),
+            answer["top_shares"].tolist(),
+            strict=True,
+        )
+    ]
+
+
+@st.composite
+def answers(draw: st.DrawFn) -> dict[str, Any]:
+    n_features = draw(st.integers(1, 5))
+    n, k = draw(st.integers(0, 12)), draw(st.integers(0, n_features))
+    arrays = st.lists(finite, min_size=n, max_size=n).map(np.array)
+    return {
+        "rows": np.array(draw(st.lists(st.integers(0, 2**40), min_size=n, max_size=n)), np.int64),
+        "timestamps": draw(st.lists(st.none() | names, min_size=n, max_size=n)),
+        "scores": draw(arrays).astype(np.float64),
+        "is_anomaly": np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)), bool),
+        "severity": draw(arrays).astype(np.float64),
+        "top": np.array(
+            draw(
+                st.lists(
+                    st.lists(st.integers(0, n_features - 1), min_size=k, max_size=k),
+                    min_size=n,
+                    max_size=n,
+                )
+            ),
+            dtype=np.intp,
+        ).reshape(n, k),
+        "top_shares": np.array(
+            draw(st.lists(st.lists(finite, min_size=k, max_size=k), min_size=n, max_size=n)),
+            dtype=np.float64,
+        ).reshape(n, k),
+        "features": draw(st.lists(names, min_size=n_features, max_size=n_features)),
+    }
+
+
+@settings(max_examples=300, deadline=None)
+@given(answers())
+def test_the_results_are_orjsons_own_bytes(answer: dict[str, Any]) -> None:
+    written = orjson.dumps({"results": results_json(**answer)})
+    assert written == orjson.dumps({"results": as_dicts(**answer)})

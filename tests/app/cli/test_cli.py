@@ -1,0 +1,366 @@
+"""The `rarewatch` command line, run in-process on files the tests write."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from app.cli.main import build_parser, main, training_options
+from models.training import TrainingOptions
+from tests.conftest import tiny_frame, with_fault
+
+TRAIN = [
+    "--time-column",
+    "time",
+    "--label-column",
+    "y",
+    "--lookback",
+    "4",
+    "--epochs",
+    "3",
+    "--units",
+    "8,4",
+    "--batch-size",
+    "32",
+    "--quiet",
+]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with train.csv (semicolon-separated, to exercise sniffing), a trained model 'cli'
+    and test.parquet with a labelled fault."""
+    folder = tmp_path_factory.mktemp("cli")
+    tiny_frame(300).to_csv(folder / "train.csv", sep=";", index=False)
+    with_fault(tiny_frame(120, seed=5), 60).to_parquet(folder / "test.parquet")
+    code = main(
+        [
+            "--model-dir",
+            str(folder / "models"),
+            "train",
+            str(folder / "train.csv"),
+            "--name",
+            "cli",
+            *TRAIN,
+        ]
+    )
+    assert code == 0
+    return folder
+
+
+def run(workdir: Path, *args: str) -> int:
+    return main(["--model-dir", str(workdir / "models"), *args])
+
+
+def test_train_writes_a_versioned_model_and_says_where(workdir: Path, capsys) -> None:  # noqa: ANN001
+    assert run(workdir, "train", str(workdir / "train.csv"), "--name", "cli2", *TRAIN) == 0
+    out = capsys.readouterr().out
+    assert "trained cli2 version 1" in out
+    assert (workdir / "models" / "cli2" / "1" / "detector.json").is_file()
+
+
+def test_score_writes_one_row_per_input_row(workdir: Path) -> None:
+    output = workdir / "scores.csv"
+    assert (
+        run(
+            workdir,
+            "score",
+            str(workdir / "test.parquet"),
+            "--model",
+            "cli",
+            "--output",
+            str(output),
+        )
+        == 0
+    )
+    scores = pd.read_csv(output)
+    assert list(scores.columns) == [
+        "time",
+        "score",
+        "is_anomaly",
+        "contrib_a",
+        "contrib_b",
+        "contrib_c",
+    ]
+    assert len(scores) == 120
+    assert scores["score"].iloc[:3].isna().all() and scores["score"].iloc[3:].notna().all()
+    assert not scores["is_anomaly"].iloc[:3].any()
+    contributions = scores[["contrib_a", "contrib_b", "contrib_c"]].iloc[3:].sum(axis=1)
+    np.testing.assert_allclose(contributions, 1.0, atol=1e-5)
+
+
+def test_score_without_output_prints_csv(workdir: Path, capsys) -> None:  # noqa: ANN001
+    assert run(workdir, "score", str(workdir / "test.parquet"), "--model", "cli") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("time,score,is_anomaly") and len(lines) == 121
+
+
+def test_evaluate_prints_the_metrics_as_json(workdir: Path, capsys) -> None:  # noqa: ANN001
+    assert (
+        run(
+            workdir,
+            "evaluate",
+            str(workdir / "test.parquet"),
+            "--model",
+            "cli",
+            "--label-column",
+            "y",
+            "--json",
+        )
+        == 0
+    )
+    result = json.loads(capsys.readouterr().out)
+    assert result["n_scored"] == 117 and result["n_positive"] == 6
+    assert set(result["confusion"]) == {"tn", "fp", "fn", "tp"}
+    assert sum(result["confusion"].values()) == 117
+    assert 0 <= result["roc_auc"] <= 1
+
+
+def test_evaluate_prints_a_readable_report(workdir: Path, capsys) -> None:  # noqa: ANN001
+    assert (
+        run(
+            workdir,
+            "evaluate",
+            str(workdir / "test.parquet"),
+            "--model",
+            "cli",
+            "--label-column",
+            "y",
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "precision" in out and "ROC AUC" in out and "confusion: TN" in out
+
+
+def test_models_lists_and_describes_with_the_layer_table(workdir: Path, capsys) -> None:  # noqa: ANN001
+    assert run(workdir, "models") == 0
+    assert "cli  v1  lookback 4" in capsys.readouterr().out
+    assert run(workdir, "models", "--name", "cli") == 0
+    out = capsys.readouterr().out
+    assert "RepeatVector" in out and "(None, 4, 3)" in out and "total" in out
+
+
+def test_demo_data_writes_labelled_correlated_sensors(tmp_path: Path) -> None:
+    assert main(["demo-data", str(tmp_path / "demo.csv"), "--rows", "500"]) == 0
+    frame = pd.read_csv(tmp_path / "demo.csv")
+    assert len(frame) == 500 and set(frame["label"].unique()) <= {0, 1}
+    assert frame["label"].sum() > 0
+    assert frame[["load", "pressure"]].corr().iloc[0, 1] > 0.8
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["score", "{test}", "--model", "nope"], "no model named 'nope'"),
+        (["score", "{test}", "--model", "cli", "--version", "9"], "no version 9"),
+        (["score", "{dir}/missing.csv", "--model", "cli"], "no such file"),
+        (["train", "{train}", "--name", "x", "--features", "a,zz"], "unknown column(s) 'zz'"),
+        (["train", "{train}", "--name", "x"], "column 'time', data row 1"),
+        (
+            ["train", "{bad_cell}", "--name", "x", "--time-column", "time"],
+            "column 'b', data row 3: 'oops'",
+        ),
+        (
+            ["train", "{nan_cell}", "--name", "x", "--time-column", "time"],
+            "column 'a', data row 2: empty",
+        ),
+        (
+            ["train", "{train}", "--name", "x", "--time-column", "time", "--label-column", "a"],
+            "is not 0 or 1",
+        ),
+        (["train", "{train}", "--name", "../x"], "invalid model name"),
+        (
+            [
+                "train",
+                "{train}",
+                "--name",
+                "x",
+                "--time-column",
+                "time",
+                "--lookback",
+                "400",
+                "--quiet",
+            ],
+            "fewer than the lookback",
+        ),
+        (["train", "{train}", "--name", "x", "--threshold-method", "max-f1"], "--label-column"),
+        (["train", "{train}", "--name", "x", "--units", "8,x"], "layer sizes"),
+        (["evaluate", "{test}", "--model", "cli", "--label-column", "a"], "is not 0 or 1"),
+        (["score", "{short}", "--model", "cli"], "at least 4"),
+        (["score", "{train_wrong}", "--model", "cli"], "lacks the model's feature column(s) c"),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_problem_and_exit_2(
+    workdir: Path,
+    capsys,
+    args: list[str],
+    message: str,  # noqa: ANN001
+) -> None:
+    frame = tiny_frame(20)
+    files = {
+        "dir": workdir,
+        "test": workdir / "test.parquet",
+        "train": workdir / "train.csv",
+        "bad_cell": workdir / "bad_cell.csv",
+        "nan_cell": workdir / "nan_cell.csv",
+        "short": workdir / "short.csv",
+        "train_wrong": workdir / "wrong.csv",
+    }
+    frame.astype({"b": object}).assign(b=lambda f: f["b"].where(f.index != 2, "oops")).to_csv(
+        files["bad_cell"], index=False
+    )
+    frame.assign(a=lambda f: f["a"].where(f.index != 1)).to_csv(files["nan_cell"], index=False)
+    frame.head(3).to_csv(files["short"], index=False)
+    frame.drop(columns="c").to_csv(files["train_wrong"], index=False)
+
+    code = run(workdir, *[a.format(**files) for a in args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_failed_score_leaves_no_output_file(workdir: Path) -> None:
+    output = workdir / "never.csv"
+    assert (
+        run(
+            workdir,
+            "score",
+            str(workdir / "test.parquet"),
+            "--model",
+            "nope",
+            "--output",
+            str(output),
+        )
+        == 2
+    )
+    assert not output.exists()
+
+
+def test_a_failed_training_leaves_no_model(workdir: Path) -> None:
+    assert (
+        run(
+            workdir,
+            "train",
+            str(workdir / "train.csv"),
+            "--name",
+            "never",
+            "--lookback",
+            "400",
+            "--quiet",
+        )
+        == 2
+    )
+    assert not (workdir / "models" / "never").exists()
+
+
+def test_usage_errors_are_one_line_and_exit_2(capsys) -> None:  # noqa: ANN001
+    assert main(["train"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_a_tampered_model_is_refused_by_the_cli(workdir: Path, capsys) -> None:  # noqa: ANN001
+    import shutil
+
+    shutil.copytree(workdir / "models" / "cli", workdir / "models" / "tampered")
+    weights = workdir / "models" / "tampered" / "1" / "weights.npz"
+    data = bytearray(weights.read_bytes())
+    data[-30] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    assert run(workdir, "score", str(workdir / "test.parquet"), "--model", "tampered") == 2
+    assert "weights.npz does not match its SHA-256" in capsys.readouterr().err
+
+
+def test_plot_writes_a_png_of_the_series_score_and_events(workdir: Path) -> None:
+    output = workdir / "plots" / "test.png"
+    assert (
+        run(
+            workdir,
+            "plot",
+            str(workdir / "test.parquet"),
+            "--model",
+            "cli",
+            "--output",
+            str(output),
+        )
+        == 0
+    )
+    assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert output.stat().st_size > 10_000
+
+
+def test_plot_of_a_model_that_does_not_exist_writes_nothing(workdir: Path, capsys) -> None:  # noqa: ANN001
+    output = workdir / "never.png"
+    assert (
+        run(
+            workdir,
+            "plot",
+            str(workdir / "test.parquet"),
+            "--model",
+            "nope",
+            "--output",
+            str(output),
+        )
+        == 2
+    )
+    assert "no model named 'nope'" in capsys.readouterr().err
+    assert not output.exists()
+
+
+def test_train_stores_a_training_report_listed_in_the_manifest(workdir: Path) -> None:
+    folder = workdir / "models" / "cli" / "1"
+    report = folder / "training-report.png"
+    assert report.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert "training-report.png" in manifest["files"]
+
+
+def test_the_train_flags_default_to_the_training_options_defaults() -> None:
+    from app.cli.main import build_parser
+    from models.training import TrainingOptions
+
+    args = vars(build_parser().parse_args(["train", "data.csv", "--name", "x"]))
+    defaults = TrainingOptions()
+    for field in (
+        "lookback",
+        "epochs",
+        "batch_size",
+        "validation_fraction",
+        "threshold_quantile",
+        "seed",
+        "score_on",
+        "window_transform",
+        "error_weighting",
+        "scaling",
+        "shift",
+        "threshold_margin",
+        "alarm_after",
+    ):
+        assert args[field] == getattr(defaults, field), field
+    assert args["threshold_method"] == defaults.threshold_method
+    assert tuple(args["units"]) == defaults.network.units
+    assert args["activation"] == defaults.network.activation
+    assert args["architecture"] == defaults.network.architecture
+
+
+def test_the_quality_flags_reach_the_stored_model(workdir: Path) -> None:
+    flags = ["--scaling", "robust", "--window-transform", "difference", "--shift", "2"]
+    flags += ["--threshold-margin", "1.5", "--alarm-after", "3", "--score-on", "last_step"]
+    flags += ["--error-weighting", "normal_spread"]
+    assert run(workdir, "train", str(workdir / "train.csv"), "--name", "opts", *TRAIN, *flags) == 0
+    spec = json.loads((workdir / "models" / "opts" / "1" / "detector.json").read_text())
+    assert spec["scaler"]["method"] == "robust"
+    assert spec["window_transform"] == "difference"
+    assert spec["training"]["shift"] == 2
+    assert spec["threshold"]["margin"] == 1.5
+    assert spec["alarm_after"] == 3
+    assert spec["score_on"] == "last_step"
+    assert spec["error_weights"] is not None
+
+
+def test_train_without_flags_trains_with_the_libraries_defaults() -> None:
+    args = build_parser().parse_args(["train", "data.csv", "--name", "x"])
+    assert training_options(args) == TrainingOptions()
