@@ -1,8 +1,9 @@
 """Inference engines: reconstruct windows without model.predict's per-call overhead.
 
 Two engines behind one interface: ONNX Runtime on the graph exported at training time (no
-TensorFlow in the process; ~0.04 ms for one window here) and, for artifacts without ONNX, a
-tf.function traced once with a fixed input signature (~2 ms; model.predict costs 70-120 ms).
+TensorFlow in the process, and the fastest) and, for artifacts without ONNX, a tf.function
+traced once with a fixed input signature (model.predict's fixed cost per call is far larger).
+docs/benchmarks.md times both engines ("In-process scoring") and a model.predict server ("HTTP").
 
 Both cut large inputs into chunks and hand each chunk, with its reconstruction, to a function
 of the caller's (`map_chunks`): scoring then happens while the chunk is still in the CPU's
@@ -206,7 +207,7 @@ class OnnxEngine(Engine):
     Each call runs on one thread, and large inputs are spread in chunks of a few hundred windows
     over one thread per core, the calling thread included. An LSTM's matrices are too small for
     ONNX Runtime's own intra-op threads to keep two cores busy, and chunks of a few hundred
-    windows stay in cache where 16,384 windows at once run slower per window
+    windows stay in cache where very large batches run slower per window
     (docs/benchmarks.md compares this with a default session).
     """
 

@@ -3,9 +3,9 @@
 uvicorn stops reading a connection as soon as more than 64 KiB of its request body wait for the
 app, and reads on when the app asks for the next part. A large `/detect` body (10,000 rows x 59
 features is 11.6 MB of JSON) then crosses in a long series of stops and restarts, each a round
-trip between the two processes through the event loop, and reading the body took longer than
-parsing it on a busy machine. Here reading goes on until 1 MiB waits: a few reads of the
-socket per pause instead of one.
+trip between the two processes through the event loop, and reading the body could take longer
+than parsing it. Here reading goes on until 1 MiB waits: a few reads of the socket per pause
+instead of one.
 
 Memory stays bounded per connection (at most this much body the app has not asked for yet,
 plus one read); the app then holds the whole body of each request it admitted (up to

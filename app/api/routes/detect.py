@@ -44,9 +44,8 @@ def detect(body: DetectBody, scoring: ScoringDep) -> Response:
     return answer(scoring, detection, rows.timestamps)
 
 
-# On the event loop, not in the thread pool: scoring one window takes ~0.2 ms, and measured
-# in-process (2 cores) this route answered in ~600 us as `async def` against ~760 us as `def`,
-# with ~15 % more requests per second under 8 concurrent clients.
+# On the event loop, not in the thread pool: scoring one window is shorter than the hand-off to
+# a worker thread and back (bench.perf.run's /detect/last figures are the ones to watch).
 @router.post(
     "/{name}/detect/last",
     response_model=DetectResponse,
