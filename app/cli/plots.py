@@ -13,6 +13,7 @@ import numpy as np
 from models.detector import Detection, Detector
 from models.spec import DetectorSpec
 from models.training import TrainingCurves
+from models.wording import plural
 
 MAX_FEATURES_SHOWN = 6  # more lines than this on one axis are unreadable
 MAX_EVENTS_NAMED = 8  # the strongest events get their top feature written beside them
@@ -70,8 +71,8 @@ def detection_png(
         )
     flagged = int(detection.is_anomaly.sum())
     fig.suptitle(
-        f"{title}: {len(detection.scores)} windows, {flagged} flagged, "
-        f"{len(detection.events)} events"
+        f"{title}: {plural(len(detection.scores), 'window')}, {flagged} flagged, "
+        f"{plural(len(detection.events), 'event')}"
     )
     fig.autofmt_xdate()
     fig.tight_layout()
