@@ -157,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("data", type=Path)
     _add_model_options(plot)
     plot.add_argument("--output", type=Path, required=True, help="PNG file to write")
+    plot.add_argument(
+        "--label-column", help="0/1 labels: their anomalous spans are shaded beside the events"
+    )
 
     demo = commands.add_parser("demo-data", help="write rarewatch's demo data set as CSV")
     demo.add_argument("output", type=Path)
@@ -389,13 +392,13 @@ def cmd_plot(args: argparse.Namespace, settings: Settings) -> None:
 
     from app.cli.plots import detection_png
 
-    detector, data, detection = _load_scored(args, settings)
+    detector, data, detection = _load_scored(args, settings, label_column=args.label_column)
     x = range(data.n_rows)
     if data.times is not None:
         parsed = pd.to_datetime(data.times, errors="coerce", format="mixed")
         x = parsed if parsed.notna().all() else x  # row numbers when times do not parse
     title = f"{detector.name} v{detector.version} on {args.data.name}"
-    png = detection_png(detector, data.values, detection, x, title)
+    png = detection_png(detector, data.values, detection, x, title, data.labels)
     write_atomically(args.output, lambda path: path.write_bytes(png))
     print(f"wrote {args.output}", file=sys.stderr)
 

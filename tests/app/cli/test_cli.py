@@ -299,6 +299,32 @@ def test_plot_writes_a_png_of_the_series_score_and_events(workdir: Path) -> None
     assert output.stat().st_size > 10_000
 
 
+def test_plot_shades_the_labelled_spans_from_a_label_column(workdir: Path) -> None:
+    output = workdir / "plots" / "labelled.png"
+    test = str(workdir / "test.parquet")
+    labels = ["--label-column", "y"]
+    assert run(workdir, "plot", test, "--model", "cli", *labels, "--output", str(output)) == 0
+    assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("label_args", "message"),
+    [(["--label-column", "nope"], "unknown column 'nope'"), (["--label-column"], "expected one")],
+)
+def test_plot_with_an_unknown_or_missing_label_column_is_one_line_and_exit_2(
+    workdir: Path,
+    capsys,  # noqa: ANN001
+    label_args: list[str],
+    message: str,
+) -> None:
+    output = workdir / "never-labelled.png"
+    test = str(workdir / "test.parquet")
+    assert run(workdir, "plot", test, "--model", "cli", "--output", str(output), *label_args) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not output.exists()
+
+
 def test_plot_of_a_model_that_does_not_exist_writes_nothing(workdir: Path, capsys) -> None:  # noqa: ANN001
     output = workdir / "never.png"
     assert (
