@@ -6,12 +6,21 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: serve test lint install clean container-check bench-perf-quick bench-quality bench-load
 
+# `make serve` and `make test` started together must not build .venv twice at once: the stamp
+# is made under a lock (flock, util-linux), by a second make that checks it again once it holds
+# the lock, so whoever waited finds it fresh and installs nothing
+ifdef HOLDS_VENV_LOCK
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] < (3, 14), "rarewatch needs Python 3.11-3.13"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
+else
+$(STAMP): pyproject.toml
+	@mkdir -p $(VENV)
+	flock $(VENV)/.install-lock $(MAKE) --no-print-directory HOLDS_VENV_LOCK=1 $(STAMP)
+endif
 
 install: $(STAMP)
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from models.errors import InvalidInput, InvalidLabels, NonFiniteValues
+from models.wording import noun
 
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 SNIFF_BYTES = 64 * 1024
@@ -69,7 +70,7 @@ def select(
     missing = [c for c in named if c not in frame.columns]
     if missing:
         raise InvalidInput(
-            f"unknown column(s) {', '.join(map(repr, missing))}; the data has "
+            f"unknown {noun(len(missing), 'column')} {', '.join(map(repr, missing))}; the data has "
             f"{_list_columns(list(frame.columns))}"
         )
     if features is None:

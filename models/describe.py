@@ -5,6 +5,7 @@ from __future__ import annotations
 from models.artifact import ModelStore
 from models.errors import RarewatchError
 from models.spec import DetectorSpec, ThresholdSpec
+from models.wording import plural
 
 
 def summary_line(store: ModelStore, name: str, version: int) -> str:
@@ -16,7 +17,7 @@ def summary_line(store: ModelStore, name: str, version: int) -> str:
     return (
         f"{name}  v{version}  lookback {spec.lookback}  threshold {t.value:.4g} "
         f"({threshold_method(t)})  "
-        f"{spec.n_features} features: {', '.join(spec.features)}"
+        f"{plural(spec.n_features, 'feature')}: {', '.join(spec.features)}"
     )
 
 
@@ -30,7 +31,7 @@ def describe(name: str, version: int, spec: DetectorSpec) -> str:
         f"threshold {t.value:.6g} ({threshold_method(t, detail=True)})",
         "normal validation errors: "
         + "  ".join(f"q{q}={v:.4g}" for q, v in spec.validation_error_quantiles.items()),
-        f"trained on {training.train_windows} windows ({training.rows} rows"
+        f"trained on {plural(training.train_windows, 'window')} ({plural(training.rows, 'row')}"
         + (f", {training.time_start} .. {training.time_end}" if training.time_start else "")
         + f"), best epoch {training.best_epoch} of {training.epochs_run}, "
         f"loss {training.train_loss:.4g}, validation loss {training.validation_loss:.4g}",

@@ -14,6 +14,7 @@ from models.scoring import Event, WindowErrors, find_events, joined, severity, w
 from models.spec import DetectorSpec
 from models.thresholds import sustained
 from models.windows import temporalize, transform_windows, window_end_rows
+from models.wording import plural
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +94,8 @@ class Detector:
         _check_finite(windows)
         if windows.shape[1] != self.lookback:
             raise InvalidInput(
-                f"each window must have {self.lookback} rows (the lookback), got {windows.shape[1]}"
+                f"each window must have {plural(self.lookback, 'row')} (the lookback), "
+                f"got {windows.shape[1]}"
             )
         n_windows = windows.shape[0]
         scaled = self.scaler.transform(windows.reshape(-1, windows.shape[2]))
@@ -174,7 +176,7 @@ class Detector:
             raise InvalidInput(f"expected an array of {axes}, got shape {values.shape}")
         if values.shape[-1] != len(self.features):
             raise FeatureMismatch(
-                f"expected {len(self.features)} features ({', '.join(self.features)}), "
+                f"expected {plural(len(self.features), 'feature')} ({', '.join(self.features)}), "
                 f"got {values.shape[-1]}"
             )
 

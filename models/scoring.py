@@ -177,16 +177,20 @@ class Event:
     top_feature: int  # the feature with the largest summed contribution over the run
 
 
+def runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) index of each run of consecutive true flags: events, labelled spans."""
+    edges = np.diff(np.r_[False, flags.astype(bool), False].astype(np.int8))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+    return [(int(start), int(end)) for start, end in zip(starts, ends, strict=True)]
+
+
 def find_events(
     is_anomaly: np.ndarray, scores: np.ndarray, contributions: np.ndarray
 ) -> list[Event]:
     if not is_anomaly.any():  # the usual answer, and the dashboard refresh's: nothing to group
         return []
-    flags = np.r_[False, is_anomaly.astype(bool), False].astype(np.int8)
-    edges = np.diff(flags)
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
     events = []
-    for start, end in zip(starts, ends, strict=True):  # one iteration per event, not per row
+    for start, end in runs(is_anomaly):  # one iteration per event, not per row
         run = slice(start, end + 1)
         peak = int(start) + int(np.argmax(scores[run]))
         top = int(np.argmax(contributions[run].sum(axis=0)))

@@ -26,6 +26,7 @@ from models.thresholds import (
     quantile_threshold,
 )
 from models.windows import WindowTransform, temporalize, transform_windows
+from models.wording import plural
 
 # epoch, epochs, train loss, validation loss, seconds per epoch so far
 ProgressFn = Callable[[int, int, float, float, float], None]
@@ -135,8 +136,8 @@ def train_detector(
     for part, n in (("training", n_train_rows), ("validation", n_validation_rows)):
         if n < options.lookback:
             raise InvalidInput(
-                f"the {part} part has {n} rows, fewer than the lookback ({options.lookback}); "
-                f"{data.n_rows} rows in all"
+                f"the {part} part has {plural(n, 'row')}, fewer than the lookback "
+                f"({options.lookback}); {plural(data.n_rows, 'row')} in all"
             )
     labels = data.labels if data.labels is not None else np.zeros(data.n_rows, np.int8)
     if options.shift and data.labels is not None:

@@ -8,6 +8,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from models.errors import InvalidInput, NotEnoughRows
+from models.wording import plural
 
 
 def n_windows(n_rows: int, lookback: int, stride: int = 1) -> int:
@@ -33,8 +34,9 @@ def temporalize(values: np.ndarray, lookback: int, stride: int = 1) -> np.ndarra
         raise InvalidInput(f"lookback and stride must be >= 1, got {lookback} and {stride}")
     n_rows = values.shape[0]
     if n_rows < lookback:
-        given = "1 row" if n_rows == 1 else f"{n_rows} rows"
-        raise NotEnoughRows(f"{given} given, at least {lookback} (the lookback) are needed")
+        raise NotEnoughRows(
+            f"{plural(n_rows, 'row')} given, at least {lookback} (the lookback) are needed"
+        )
     if n_rows == lookback:  # one window, the dashboard refresh's case: no view machinery
         window = values[None]
         window.flags.writeable = False  # read-only, as every other answer of this function

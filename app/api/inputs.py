@@ -13,6 +13,7 @@ from app.api.numeric_body import NumericRows
 from app.api.problems import InvalidTimestamps
 from app.api.schemas import DetectRequest, WindowsRequest
 from models.errors import FeatureMismatch, InvalidInput, NotEnoughRows
+from models.wording import plural
 
 MAX_NAME_TEXT = 40  # names sent by the client are cut to this length in messages
 
@@ -48,15 +49,15 @@ def windows_of(body: WindowsRequest, features: list[str], lookback: int) -> np.n
     i = _first_of_other_length(body.windows, lookback)
     if i is not None:
         raise InvalidInput(
-            f"window {i} has {len(body.windows[i])} rows; every window needs {lookback} "
-            "(the lookback)"
+            f"window {i} has {plural(len(body.windows[i]), 'row')}; every window needs "
+            f"{lookback} (the lookback)"
         )
     rows = [row for window in body.windows for row in window]
     k = _first_of_other_length(rows, n_columns)
     if k is not None:
         raise FeatureMismatch(
-            f"window {k // lookback}, row {k % lookback} has {len(rows[k])} values; expected "
-            f"{n_columns}: {_features(features)}"
+            f"window {k // lookback}, row {k % lookback} has {plural(len(rows[k]), 'value')}; "
+            f"expected {n_columns}: {_features(features)}"
         )
     windows = np.array(body.windows, dtype=np.float64)
     return windows if order is None else windows[:, :, order]
@@ -65,7 +66,8 @@ def windows_of(body: WindowsRequest, features: list[str], lookback: int) -> np.n
 def check_timestamps(timestamps: list[str], n_rows: int) -> None:
     if len(timestamps) != n_rows:
         raise InvalidTimestamps(
-            f"{len(timestamps)} timestamps for {n_rows} rows; send one timestamp per row"
+            f"{plural(len(timestamps), 'timestamp')} for {plural(n_rows, 'row')}; "
+            "send one timestamp per row"
         )
     previous: datetime | None = None
     for i, text in enumerate(timestamps):
@@ -99,9 +101,9 @@ def _row_values(
         i = _first_of_other_length(rows, n_columns)
         row_length = 0 if i is None else len(rows[i])
     if i is not None:
-        given = "" if columns is None else f" ({len(columns)} columns named)"
+        given = "" if columns is None else f" ({plural(len(columns), 'column')} named)"
         raise FeatureMismatch(
-            f"row {i} has {row_length} values, expected {n_columns}{given}; the model's "
+            f"row {i} has {plural(row_length, 'value')}, expected {n_columns}{given}; the model's "
             f"features are {_features(features)}"
         )
     if isinstance(rows, NumericRows):
@@ -117,8 +119,8 @@ def _series_values(series: dict[str, list[float]], features: list[str]) -> np.nd
     for feature in features:
         if len(series[feature]) != n_rows:
             raise InvalidInput(
-                f"series {feature!r} has {len(series[feature])} values but {features[0]!r} has "
-                f"{n_rows}; every feature needs one value per row"
+                f"series {feature!r} has {plural(len(series[feature]), 'value')} but "
+                f"{features[0]!r} has {n_rows}; every feature needs one value per row"
             )
     values = np.empty((n_rows, len(features)), dtype=np.float64)
     for j, feature in enumerate(features):

@@ -18,6 +18,7 @@ from models.detector import Detector
 from models.errors import ArtifactError, InvalidInput, ModelNotFound
 from models.loading import EngineChoice, load_detector
 from models.spec import DetectorSpec
+from models.wording import plural
 
 log = logging.getLogger("rarewatch.registry")
 
@@ -67,7 +68,7 @@ class Registry:
                 self.add(load_and_warm(self.store, name, None, self.engine))
             except Exception as exc:  # a broken artifact must not take the others down
                 self._failed[name] = self._reason(name, exc)
-        log.info("serving %d model(s)", len(self._newest))
+        log.info("serving %s", plural(len(self._newest), "model"))
 
     def reload(self, name: str) -> Reload:
         """Serve the newest stored version of `name` once it is loaded, verified and warmed up.
@@ -106,7 +107,8 @@ class Registry:
                 self._newest[name] = detector
             self._failed.pop(name, None)
             previous = None if current is None else current.version
-            log.info("model %r now serves version %d (was %s)", name, version, previous)
+            was = "not served before" if previous is None else f"was {previous}"
+            log.info("model %r now serves version %d (%s)", name, version, was)
             return Reload(name, version, previous, reloaded=True)
 
     def reload_names(self) -> list[str]:

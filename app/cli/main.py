@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from app.settings import Settings
 from models.errors import RarewatchError
 from models.files import write_atomically
+from models.wording import noun, plural
 
 if TYPE_CHECKING:  # the CLI imports its heavy modules per command, so `--help` stays fast
     from models.data import Dataset
@@ -53,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     from models.windows import WindowTransform
 
     parser = OneLineParser(prog="rarewatch", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {metadata.version('rarewatch')}"
+    )
     parser.add_argument(
         "--model-dir",
         type=Path,
@@ -151,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("data", type=Path)
     _add_model_options(plot)
     plot.add_argument("--output", type=Path, required=True, help="PNG file to write")
+    plot.add_argument(
+        "--label-column", help="0/1 labels: their anomalous spans are shaded beside the events"
+    )
 
     demo = commands.add_parser("demo-data", help="write rarewatch's demo data set as CSV")
     demo.add_argument("output", type=Path)
@@ -194,10 +203,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     }[args.command]
     try:
         handler(args, settings)
+        sys.stdout.flush()  # a closed pipe fails here, not in the flush at exit (a traceback)
     except RarewatchError as exc:
         print(f"rarewatch {args.command}: error: {exc.detail}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        return _reader_gone()
     return 0
+
+
+def _reader_gone() -> int:
+    """The reader closed the pipe (`rarewatch models | head -1`): stop quietly, as Unix tools
+    do. Python's recipe (the docs' "Note on SIGPIPE"): stdout goes to /dev/null so the flush at
+    exit cannot fail again, and the exit code is 1."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 1
 
 
 def training_options(args: argparse.Namespace) -> TrainingOptions:
@@ -306,7 +327,10 @@ def _require_features(columns: Sequence[str], features: list[str]) -> list[str]:
 
     missing = [f for f in features if f not in columns]
     if missing:
-        raise FeatureMismatch(f"the data lacks the model's feature column(s) {', '.join(missing)}")
+        raise FeatureMismatch(
+            f"the data lacks the model's feature {noun(len(missing), 'column')} "
+            + ", ".join(missing)
+        )
     return features
 
 
@@ -328,7 +352,7 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> None:
     write_atomically(args.output, lambda path: table.to_csv(path, index=False, float_format="%.6g"))
     flagged = int(rows.is_anomaly.sum())
     print(
-        f"scored {data.n_rows} rows, {flagged} flagged anomalous; wrote {args.output}",
+        f"scored {plural(data.n_rows, 'row')}, {flagged} flagged anomalous; wrote {args.output}",
         file=sys.stderr,
     )
 
@@ -355,7 +379,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> None:
     auc = lambda v: "n/a (one class only)" if v is None else f"{v:.3f}"  # noqa: E731
     print(
         f"model {detector.name} version {detector.version}, threshold {result.threshold:.4g}, "
-        f"{result.n_scored} rows scored, {result.n_positive} labelled anomalous\n"
+        f"{plural(result.n_scored, 'row')} scored, {result.n_positive} labelled anomalous\n"
         f"precision {result.precision:.3f}  recall {result.recall:.3f}  F1 {result.f1:.3f}  "
         f"false-positive rate {result.false_positive_rate:.3f}\n"
         f"ROC AUC {auc(result.roc_auc)}  PR AUC {auc(result.pr_auc)}\n"
@@ -368,13 +392,13 @@ def cmd_plot(args: argparse.Namespace, settings: Settings) -> None:
 
     from app.cli.plots import detection_png
 
-    detector, data, detection = _load_scored(args, settings)
+    detector, data, detection = _load_scored(args, settings, label_column=args.label_column)
     x = range(data.n_rows)
     if data.times is not None:
         parsed = pd.to_datetime(data.times, errors="coerce", format="mixed")
         x = parsed if parsed.notna().all() else x  # row numbers when times do not parse
     title = f"{detector.name} v{detector.version} on {args.data.name}"
-    png = detection_png(detector, data.values, detection, x, title)
+    png = detection_png(detector, data.values, detection, x, title, data.labels)
     write_atomically(args.output, lambda path: path.write_bytes(png))
     print(f"wrote {args.output}", file=sys.stderr)
 

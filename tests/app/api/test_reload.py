@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.api.registry import Registry
 from app.settings import Settings
 from models.artifact import ModelStore
 from tests.app.api.test_bad_input import JSON_TYPE, assert_problem, body, rows
@@ -182,3 +183,16 @@ def test_without_any_loadable_model_readiness_fails_and_says_why(
         problem = assert_problem(httpx.get(server.url + "/readyz"), 503, "not_ready")
     (unavailable,) = problem["unavailable"]
     assert unavailable["name"] == "tiny" and "SHA-256" in unavailable["reason"]
+
+
+def test_the_reload_log_line_says_whether_a_version_was_served_before(
+    store: ModelStore, tiny_model: TinyModel, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = Registry(store)
+    with caplog.at_level("INFO", logger="rarewatch"):
+        registry.reload("tiny")
+        copy_model(tiny_model.store, store, "tiny")
+        registry.reload("tiny")
+    assert "model 'tiny' now serves version 1 (not served before)" in caplog.text
+    assert "model 'tiny' now serves version 2 (was 1)" in caplog.text
+    assert "None" not in caplog.text

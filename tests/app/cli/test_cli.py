@@ -1,6 +1,11 @@
-"""The `rarewatch` command line, run in-process on files the tests write."""
+"""The `rarewatch` command line, run in-process on files the tests write (as a real process
+where the pipe to its reader matters)."""
 
 import json
+import os
+import subprocess
+import sys
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +15,8 @@ import pytest
 from app.cli.main import build_parser, main, training_options
 from models.training import TrainingOptions
 from tests.conftest import tiny_frame, with_fault
+
+REPO = Path(__file__).resolve().parents[3]
 
 TRAIN = [
     "--time-column",
@@ -157,7 +164,7 @@ def test_demo_data_writes_labelled_correlated_sensors(tmp_path: Path) -> None:
         (["score", "{test}", "--model", "nope"], "no model named 'nope'"),
         (["score", "{test}", "--model", "cli", "--version", "9"], "no version 9"),
         (["score", "{dir}/missing.csv", "--model", "cli"], "no such file"),
-        (["train", "{train}", "--name", "x", "--features", "a,zz"], "unknown column(s) 'zz'"),
+        (["train", "{train}", "--name", "x", "--features", "a,zz"], "unknown column 'zz'"),
         (["train", "{train}", "--name", "x"], "column 'time', data row 1"),
         (
             ["train", "{bad_cell}", "--name", "x", "--time-column", "time"],
@@ -190,7 +197,7 @@ def test_demo_data_writes_labelled_correlated_sensors(tmp_path: Path) -> None:
         (["train", "{train}", "--name", "x", "--units", "8,x"], "layer sizes"),
         (["evaluate", "{test}", "--model", "cli", "--label-column", "a"], "is not 0 or 1"),
         (["score", "{short}", "--model", "cli"], "at least 4"),
-        (["score", "{train_wrong}", "--model", "cli"], "lacks the model's feature column(s) c"),
+        (["score", "{train_wrong}", "--model", "cli"], "lacks the model's feature column c"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_problem_and_exit_2(
@@ -292,6 +299,32 @@ def test_plot_writes_a_png_of_the_series_score_and_events(workdir: Path) -> None
     assert output.stat().st_size > 10_000
 
 
+def test_plot_shades_the_labelled_spans_from_a_label_column(workdir: Path) -> None:
+    output = workdir / "plots" / "labelled.png"
+    test = str(workdir / "test.parquet")
+    labels = ["--label-column", "y"]
+    assert run(workdir, "plot", test, "--model", "cli", *labels, "--output", str(output)) == 0
+    assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("label_args", "message"),
+    [(["--label-column", "nope"], "unknown column 'nope'"), (["--label-column"], "expected one")],
+)
+def test_plot_with_an_unknown_or_missing_label_column_is_one_line_and_exit_2(
+    workdir: Path,
+    capsys,  # noqa: ANN001
+    label_args: list[str],
+    message: str,
+) -> None:
+    output = workdir / "never-labelled.png"
+    test = str(workdir / "test.parquet")
+    assert run(workdir, "plot", test, "--model", "cli", "--output", str(output), *label_args) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not output.exists()
+
+
 def test_plot_of_a_model_that_does_not_exist_writes_nothing(workdir: Path, capsys) -> None:  # noqa: ANN001
     output = workdir / "never.png"
     assert (
@@ -364,3 +397,29 @@ def test_the_quality_flags_reach_the_stored_model(workdir: Path) -> None:
 def test_train_without_flags_trains_with_the_libraries_defaults() -> None:
     args = build_parser().parse_args(["train", "data.csv", "--name", "x"])
     assert training_options(args) == TrainingOptions()
+
+
+def test_version_prints_the_installed_package_version(capsys) -> None:  # noqa: ANN001
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"rarewatch {metadata.version('rarewatch')}\n"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["models"], ["models", "--name", "cli"], ["score", "{test}", "--model", "cli", "--quiet"]],
+)
+def test_a_closed_pipe_ends_the_command_quietly_without_a_traceback(
+    workdir: Path, args: list[str]
+) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone, as `| head -1` is after its line
+    try:
+        command = [sys.executable, "-m", "app.cli", "--model-dir", str(workdir / "models")]
+        args = [a.format(test=workdir / "test.parquet") for a in args]
+        finished = subprocess.run(
+            [*command, *args], stdout=write_end, stderr=subprocess.PIPE, cwd=REPO, timeout=120
+        )
+    finally:
+        os.close(write_end)
+    assert finished.stderr == b""
+    assert finished.returncode == 1
