@@ -6,7 +6,6 @@ The browser tests need Debian's chromium (`apt-get install chromium`) and Playwr
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ import pytest
 
 from app.client import Client
 from app.settings import Settings
-from tests.app.conftest import Server, running
+from tests.app.conftest import WAIT_MS, Server, running
 from tests.conftest import (
     FAULT_FEATURE,
     TINY_FEATURES,
@@ -32,18 +31,6 @@ from tests.conftest import (
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-# Debian's chromium; RAREWATCH_TEST_CHROMIUM points elsewhere
-CHROMIUM = Path(os.environ.get("RAREWATCH_TEST_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-WAIT_MS = 30_000
 FAULT_AT = 200
 # the page sends at most 5 000 rows a request; a fault across the first boundary tests the join
 CHUNK_ROWS = 5000
@@ -95,22 +82,6 @@ class Browsing:
     def paste(self, text: str) -> None:
         self.page.fill("#csv-text", text)
         self.page.click("#run")
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-    sync_api = pytest.importorskip(
-        "playwright.sync_api",
-        reason="Playwright for Python is not installed (pip install playwright)",
-    )
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
