@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -206,8 +207,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
     code = ROUTING_CODES.get(exc.status_code, "http_error")
     answer = ANSWERS.get(code) or Answer(exc.status_code, _reason(exc.status_code))
     detail = exc.detail if isinstance(exc.detail, str) else "the request cannot be served"
-    if exc.status_code == 404 and detail == answer.title:  # the router's: no route matched
-        detail = _no_such_path(request.url.path)
+    if detail == answer.title:  # the router's own, which says no more than the status
+        detail = _routing_detail(request, exc.status_code, exc.headers or {}) or detail
     response = problem(code, detail, answer)
     response.headers.update(exc.headers or {})
     return response
@@ -238,9 +239,13 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, unexpected_error)
 
 
-def _no_such_path(path: str) -> str:
+def _routing_detail(request: Request, status: int, headers: Mapping[str, str]) -> str | None:
+    if status == 405 and "Allow" in headers:
+        return f"{request.method} is not allowed here; this path takes {headers['Allow']}"
+    if status != 404:
+        return None
     # a usual cause under /v1/models/: a name with a '/' in it, which no route can match
-    if path.startswith(MODEL_PATHS):
+    if request.url.path.startswith(MODEL_PATHS):
         return "no such path; the paths are listed at /docs (a model name cannot hold a '/')"
     return "no such path; the paths are listed at /docs"
 
