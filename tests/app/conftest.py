@@ -20,7 +20,7 @@ from app.settings import Settings
 from tests.conftest import TinyModel
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, BrowserContext
 
 START_TIMEOUT_S = 60.0
 # Debian's chromium; RAREWATCH_TEST_CHROMIUM points elsewhere
@@ -85,3 +85,12 @@ def chromium() -> Iterator[Browser]:
         )
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def browser_context(chromium: Browser) -> Iterator[BrowserContext]:
+    """A fresh context (no cookies, no storage) at a desktop size, waiting up to WAIT_MS."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(WAIT_MS)
+    yield context
+    context.close()

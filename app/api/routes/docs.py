@@ -49,17 +49,17 @@ SWAGGER_PARAMETERS = {"validatorUrl": None}
 @router.get("/docs")
 async def swagger_ui(request: Request) -> Response:
     root = _root(request)
-    page = get_swagger_ui_html(
-        openapi_url=root + request.app.openapi_url,
-        title=f"{request.app.title} - Swagger UI",
-        swagger_js_url=f"{root}{ASSETS_PATH}/swagger-ui-bundle.js",
-        swagger_css_url=f"{root}{ASSETS_PATH}/swagger-ui.css",
-        swagger_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
-        oauth2_redirect_url=root + "/docs/oauth2-redirect",
-        swagger_ui_parameters=SWAGGER_PARAMETERS,
+    return _same_origin(
+        get_swagger_ui_html(
+            openapi_url=root + request.app.openapi_url,
+            title=f"{request.app.title} - Swagger UI",
+            swagger_js_url=f"{root}{ASSETS_PATH}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{ASSETS_PATH}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
+            oauth2_redirect_url=root + "/docs/oauth2-redirect",
+            swagger_ui_parameters=SWAGGER_PARAMETERS,
+        )
     )
-    page.headers.update(PAGE_HEADERS)
-    return page
 
 
 @router.get("/docs/oauth2-redirect")
@@ -70,15 +70,15 @@ async def swagger_ui_redirect() -> Response:
 @router.get("/redoc")
 async def redoc(request: Request) -> Response:
     root = _root(request)
-    page = get_redoc_html(
-        openapi_url=root + request.app.openapi_url,
-        title=f"{request.app.title} - ReDoc",
-        redoc_js_url=f"{root}{ASSETS_PATH}/redoc.standalone.js",
-        redoc_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
-        with_google_fonts=False,
+    return _same_origin(
+        get_redoc_html(
+            openapi_url=root + request.app.openapi_url,
+            title=f"{request.app.title} - ReDoc",
+            redoc_js_url=f"{root}{ASSETS_PATH}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
+            with_google_fonts=False,
+        )
     )
-    page.headers.update(PAGE_HEADERS)
-    return page
 
 
 @router.get(ASSETS_PATH + "/{name}")
@@ -87,6 +87,11 @@ async def asset(name: str) -> Response:
     if media_type is None:
         raise HTTPException(404, "no such file")
     return serve_file(STATIC / name, media_type, HEADERS)
+
+
+def _same_origin(page: Response) -> Response:
+    page.headers.update(PAGE_HEADERS)
+    return page
 
 
 def _root(request: Request) -> str:

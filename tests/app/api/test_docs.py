@@ -7,7 +7,6 @@ The browser tests need Debian's chromium and Playwright for Python; without eith
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -15,10 +14,10 @@ import httpx
 import pytest
 
 from tests.app.api.test_bad_input import assert_problem
-from tests.app.conftest import WAIT_MS, Server
+from tests.app.conftest import Server
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page, Route
+    from playwright.sync_api import BrowserContext, Page, Route
 
 DETECT_PATH = "/v1/models/{name}/detect"
 ASSETS = {
@@ -68,12 +67,9 @@ class Offline:
 
 
 @pytest.fixture
-def offline(chromium: Browser, server: Server) -> Iterator[Offline]:
-    """A fresh browser context that reaches this server and nothing else."""
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    offline = Offline(page)
+def offline(browser_context: BrowserContext, server: Server) -> Offline:
+    """A page in a fresh browser context that reaches this server and nothing else."""
+    offline = Offline(browser_context.new_page())
 
     def only_this_server(route: Route) -> None:
         if route.request.url.startswith(server.url + "/"):
@@ -82,10 +78,9 @@ def offline(chromium: Browser, server: Server) -> Iterator[Offline]:
             offline.elsewhere.append(route.request.url)
             route.abort()
 
-    context.route("**/*", only_this_server)
-    page.on("pageerror", lambda error: offline.script_errors.append(str(error)))
-    yield offline
-    context.close()
+    browser_context.route("**/*", only_this_server)
+    offline.page.on("pageerror", lambda error: offline.script_errors.append(str(error)))
+    return offline
 
 
 def test_swagger_ui_renders_every_operation_offline_and_tries_one_out(

@@ -7,7 +7,6 @@ The browser tests need Debian's chromium (`apt-get install chromium`) and Playwr
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +28,7 @@ from tests.conftest import (
 )
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, BrowserContext, Page
 
 FAULT_AT = 200
 # the page sends at most 5 000 rows a request; a fault across the first boundary tests the join
@@ -85,11 +84,9 @@ class Browsing:
 
 
 @pytest.fixture
-def browsing(chromium: Browser, server: Server) -> Iterator[Browsing]:
+def browsing(browser_context: BrowserContext, server: Server) -> Browsing:
     """The page opened in a fresh browser context, its models listed, the tiny model picked."""
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
+    page = browser_context.new_page()
     browsing = Browsing(page)
     page.on("pageerror", lambda error: browsing.script_errors.append(str(error)))
 
@@ -101,8 +98,7 @@ def browsing(chromium: Browser, server: Server) -> Iterator[Browsing]:
     page.goto(server.url + "/")
     page.wait_for_selector("#model:not([disabled])")
     page.select_option("#model", "tiny")
-    yield browsing
-    context.close()
+    return browsing
 
 
 def write_csv(frame: pd.DataFrame, path: Path, sep: str = ",", decimal: str = ".") -> Path:
