@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.engines import Engine, Progress
-from models.errors import FeatureMismatch, InvalidInput, NonFiniteValues
+from models.errors import FeatureMismatch, InvalidInput, ModelFault, NonFiniteValues
 from models.onnx_scoring import RowScorer
 from models.scaling import Scaler
 from models.scoring import Event, WindowErrors, find_events, joined, severity, window_errors
@@ -152,7 +152,7 @@ class Detector:
         if not np.isfinite(errors.scores).all():
             # finite inputs that overflow inside the network: a model fault, never a score
             # (the fused path hands such inputs to this one)
-            raise ArithmeticError("the model produced a non-finite reconstruction")
+            raise ModelFault("the model produced a non-finite reconstruction")
         return errors
 
     def _decide(

@@ -17,8 +17,6 @@ EXPORT_TOLERANCE = 1e-5
 
 class ExportMismatch(RarewatchError):
     code = "onnx_export_mismatch"
-    status = 500
-    title = "ONNX export does not match Keras"
 
 
 def export_onnx(network: Any, check_windows: np.ndarray) -> bytes:

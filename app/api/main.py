@@ -18,7 +18,7 @@ from app.api.metrics import Metrics, RequestMetricsMiddleware
 from app.api.openapi import problem_openapi
 from app.api.problems import install_problem_handlers
 from app.api.registry import Registry
-from app.api.routes import detect, health, models, monitoring, page
+from app.api.routes import detect, docs, health, models, monitoring, page
 from app.api.security import APIKeyMiddleware, Keys
 from app.settings import Settings
 from models.artifact import ModelStore
@@ -67,6 +67,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # served from the package by routes/docs.py: FastAPI's own pages load them from a CDN
+        docs_url=None,
+        redoc_url=None,
         # rarewatch exports its own Prometheus metrics; without this FastAPI asks OpenTelemetry
         # on every request whether a provider was configured
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -96,5 +99,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for routes in (detect, health, monitoring, models):
         app.include_router(routes.router)
     app.include_router(page.router)  # the web page at GET /, out of the OpenAPI document
+    app.include_router(docs.router)  # /docs and /redoc, also out of it
     app.openapi = partial(problem_openapi, app)  # type: ignore[method-assign]
     return app

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app.api import examples
-from app.api.problems import PROBLEM_MEDIA_TYPE
+from app.api.problems import PROBLEM_MEDIA_TYPE, answer_of
 from app.api.schemas import Problem
 from models.errors import RarewatchError
 
@@ -21,12 +21,13 @@ def with_problems(responses: Responses, *errors: type[RarewatchError]) -> Respon
     under its code (scripts/api_docs.py; tests/app check that none is missing)."""
     merged = copy.deepcopy(responses)
     for error in errors:
+        known = answer_of(error)
+        status, title = known.status, known.title
         answer = merged.setdefault(
-            error.status,
-            {"model": Problem, "description": "", "content": {"application/json": {}}},
+            status, {"model": Problem, "description": "", "content": {"application/json": {}}}
         )
-        captured = examples.PROBLEMS.get(error.status, {}).get(error.code)
-        titles = {t for t in answer["description"].split(" or ") if t} | {error.title}
+        captured = examples.PROBLEMS.get(status, {}).get(error.code)
+        titles = {t for t in answer["description"].split(" or ") if t} | {title}
         answer["description"] = " or ".join(sorted(titles))
         if captured is not None:
             summary, value = captured

@@ -1,6 +1,7 @@
 """Every error the API answers, as application/problem+json (RFC 9457) with a stable `code`.
 
-Domain errors (models.errors) carry their own code and status; the API adds the few below.
+Errors carry a code and a detail only: the domain's (models.errors) and the API's own below
+alike. ANSWERS maps each code to its status and title, the one place where an error meets HTTP.
 No handler ever puts the request body, or any value from it, into the answer.
 """
 
@@ -8,6 +9,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 import orjson
@@ -16,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from models.errors import RarewatchError
+from models.errors import ModelFault, RarewatchError
 
 log = logging.getLogger("rarewatch.api")
 
@@ -28,32 +32,22 @@ MAX_LOC_TEXT = 64  # dictionary keys sent by the client are cut to this length i
 
 class UnsupportedMediaType(RarewatchError):
     code = "unsupported_media_type"
-    status = 415
-    title = "Unsupported media type"
 
 
 class BodyTooLarge(RarewatchError):
     code = "body_too_large"
-    status = 413
-    title = "Request body too large"
 
 
 class InvalidJSON(RarewatchError):
     code = "invalid_json"
-    status = 400
-    title = "Invalid JSON"
 
 
 class InvalidTimestamps(RarewatchError):
     code = "invalid_timestamps"
-    status = 422
-    title = "Invalid timestamps"
 
 
 class NotReady(RarewatchError):
     code = "not_ready"
-    status = 503
-    title = "Not ready"
 
     def __init__(self, detail: str, unavailable: list[dict[str, str]] | None = None) -> None:
         super().__init__(detail)
@@ -64,24 +58,18 @@ class ModelUnavailable(RarewatchError):
     """A stored model that failed to load (bad artifact): known, but not servable."""
 
     code = "model_unavailable"
-    status = 503
-    title = "Model unavailable"
 
 
 class LimitExceeded(RarewatchError):
     """More rows, features or windows in one request than the settings allow."""
 
     code = "limit_exceeded"
-    status = 413
-    title = "Request over a limit"
 
 
 class Overloaded(RarewatchError):
     """Every inference slot is busy and the queue is full: answered at once, never queued."""
 
     code = "overloaded"
-    status = 503
-    title = "Overloaded"
 
     def __init__(self, detail: str, retry_after_s: int) -> None:
         super().__init__(detail)
@@ -92,14 +80,10 @@ class RequestTimeout(RarewatchError):
     """The body did not arrive in time: a slow sender must not hold a place in the queue."""
 
     code = "request_timeout"
-    status = 408
-    title = "Request timeout"
 
 
 class Unauthorized(RarewatchError):
     code = "unauthorized"
-    status = 401
-    title = "Unauthorized"
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -108,16 +92,64 @@ class Unauthorized(RarewatchError):
 
 class Forbidden(RarewatchError):
     code = "forbidden"
-    status = 403
-    title = "Forbidden"
 
 
 class ReloadFailed(RarewatchError):
     """A new version could not be loaded, verified or warmed up; the old one is still served."""
 
     code = "reload_failed"
-    status = 409  # the stored version conflicts with serving it; not a bug of the service
-    title = "Reload failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    title: str
+
+
+ANSWERS: dict[str, Answer] = {
+    # the domain's errors (models.errors, models.onnx_export)
+    "rarewatch_error": Answer(400, "Bad request"),
+    "invalid_input": Answer(422, "Invalid input"),
+    "not_enough_rows": Answer(422, "Not enough rows"),
+    "feature_mismatch": Answer(422, "Features do not match the model"),
+    "non_finite_values": Answer(422, "Non-finite values"),
+    "invalid_labels": Answer(422, "Invalid labels"),
+    "model_not_found": Answer(404, "Model not found"),
+    "artifact_invalid": Answer(500, "Model artifact is invalid"),
+    "onnx_export_mismatch": Answer(500, "ONNX export does not match Keras"),
+    # the API's own errors (above)
+    "unsupported_media_type": Answer(415, "Unsupported media type"),
+    "body_too_large": Answer(413, "Request body too large"),
+    "invalid_json": Answer(400, "Invalid JSON"),
+    "invalid_timestamps": Answer(422, "Invalid timestamps"),
+    "not_ready": Answer(503, "Not ready"),
+    "model_unavailable": Answer(503, "Model unavailable"),
+    "limit_exceeded": Answer(413, "Request over a limit"),
+    "overloaded": Answer(503, "Overloaded"),
+    "request_timeout": Answer(408, "Request timeout"),
+    "unauthorized": Answer(401, "Unauthorized"),
+    "forbidden": Answer(403, "Forbidden"),
+    # the stored version conflicts with serving it; not a bug of the service
+    "reload_failed": Answer(409, "Reload failed"),
+    # answered by the handlers below: the schema, the router, and every bug
+    "validation_error": Answer(422, "Request does not match the schema"),
+    "not_found": Answer(404, HTTPStatus.NOT_FOUND.phrase),
+    "method_not_allowed": Answer(405, HTTPStatus.METHOD_NOT_ALLOWED.phrase),
+    "internal_error": Answer(500, "Internal server error"),
+}
+# Starlette's own HTTPExceptions by status; any other status is answered as http_error
+ROUTING_CODES = {404: "not_found", 405: "method_not_allowed"}
+MODEL_PATHS = "/v1/models/"
+
+
+def answer_of(error: type[RarewatchError]) -> Answer:
+    """The error's answer, or its nearest parent's: a subclass without a code of its own
+    answers as the class it refines."""
+    for cls in error.__mro__:
+        answer = ANSWERS.get(getattr(cls, "code", ""))
+        if answer is not None:
+            return answer
+    return ANSWERS[RarewatchError.code]
 
 
 class ProblemResponse(Response):
@@ -127,25 +159,28 @@ class ProblemResponse(Response):
         return orjson.dumps(content)
 
 
-def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> ProblemResponse:
+def problem(code: str, detail: str, answer: Answer | None = None, **extra: Any) -> ProblemResponse:
+    """The problem+json answer for `code`, with its status and title from ANSWERS."""
+    answer = answer or ANSWERS[code]
     body = {
         "type": TYPE_PREFIX + code,
-        "title": title,
-        "status": status,
+        "title": answer.title,
+        "status": answer.status,
         "detail": detail,
         "code": code,
         **extra,
     }
-    return ProblemResponse(body, status_code=status)
+    return ProblemResponse(body, status_code=answer.status)
 
 
 async def rarewatch_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RarewatchError)
+    answer = answer_of(type(exc))
     # overload is answered thousands of times a second: counted in the metrics, never logged
-    if exc.status >= 500 and not isinstance(exc, Overloaded):
+    if answer.status >= 500 and not isinstance(exc, Overloaded):
         log.error("%s %s: %s: %s", request.method, request.url.path, exc.code, exc.detail)
     # an error may carry extension members (`extra`) and headers (Retry-After, WWW-Authenticate)
-    response = problem(exc.status, exc.code, exc.title, exc.detail, **getattr(exc, "extra", {}))
+    response = problem(exc.code, exc.detail, answer, **getattr(exc, "extra", {}))
     response.headers.update(getattr(exc, "headers", {}))
     return response
 
@@ -160,9 +195,7 @@ async def validation_error(request: Request, exc: Exception) -> Response:
     ]
     more = f", the first {MAX_LISTED_ERRORS} are listed" if len(errors) > MAX_LISTED_ERRORS else ""
     return problem(
-        422,
         "validation_error",
-        "Request does not match the schema",
         f"{len(errors)} error(s) in the request{more}; see `errors` for where",
         errors=listed,
     )
@@ -171,14 +204,17 @@ async def validation_error(request: Request, exc: Exception) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     """Routing errors (no such path, method not allowed) in the same shape as the rest."""
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    code = ROUTING_CODES.get(exc.status_code, "http_error")
+    answer = ANSWERS.get(code) or Answer(exc.status_code, _reason(exc.status_code))
     detail = exc.detail if isinstance(exc.detail, str) else "the request cannot be served"
-    response = problem(exc.status_code, code, _reason(exc.status_code), detail)
+    if detail == answer.title:  # the router's own, which says no more than the status
+        detail = _routing_detail(request, exc.status_code, exc.headers or {}) or detail
+    response = problem(code, detail, answer)
     response.headers.update(exc.headers or {})
     return response
 
 
-async def non_finite_score(request: Request, exc: Exception) -> Response:
+async def model_fault(request: Request, exc: Exception) -> Response:
     """The Detector refuses to return a non-finite score: a model fault, never the client's."""
     return internal_error(request, exc, "the model produced a non-finite score")
 
@@ -191,11 +227,7 @@ def internal_error(request: Request, exc: Exception, what: str) -> Response:
     error_id = uuid.uuid4().hex
     log.error("error id %s: %s %s", error_id, request.method, request.url.path, exc_info=exc)
     return problem(
-        500,
-        "internal_error",
-        "Internal server error",
-        f"{what}; quote error id {error_id} to the operator",
-        id=error_id,
+        "internal_error", f"{what}; quote error id {error_id} to the operator", id=error_id
     )
 
 
@@ -203,8 +235,19 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RarewatchError, rarewatch_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(ArithmeticError, non_finite_score)
+    app.add_exception_handler(ModelFault, model_fault)
     app.add_exception_handler(Exception, unexpected_error)
+
+
+def _routing_detail(request: Request, status: int, headers: Mapping[str, str]) -> str | None:
+    if status == 405 and "Allow" in headers:
+        return f"{request.method} is not allowed here; this path takes {headers['Allow']}"
+    if status != 404:
+        return None
+    # a usual cause under /v1/models/: a name with a '/' in it, which no route can match
+    if request.url.path.startswith(MODEL_PATHS):
+        return "no such path; the paths are listed at /docs (a model name cannot hold a '/')"
+    return "no such path; the paths are listed at /docs"
 
 
 def _loc_part(part: int | str) -> int | str:
@@ -212,8 +255,6 @@ def _loc_part(part: int | str) -> int | str:
 
 
 def _reason(status: int) -> str:
-    from http import HTTPStatus
-
     try:
         return HTTPStatus(status).phrase
     except ValueError:

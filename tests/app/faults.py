@@ -1,4 +1,5 @@
-"""Faults to inject: a network that blocks until released, and broken copies of an artifact."""
+"""Faults to inject: a network that blocks until released, one that reconstructs NaN, and broken
+copies of an artifact."""
 
 from __future__ import annotations
 
@@ -29,6 +30,15 @@ class GatedEngine(Engine):
         self.entered += 1
         assert self.gate.wait(WAIT_S), "the test never opened the gate"
         return self.inner.reconstruct(windows)
+
+
+class NaNEngine(Engine):
+    """A fault injected under the Detector: a network whose reconstruction is not finite."""
+
+    name = "nan"
+
+    def _run(self, windows: np.ndarray) -> np.ndarray:
+        return np.full(windows.shape, np.nan, dtype=np.float32)
 
 
 def gated(detector: Detector, name: str = "gated") -> tuple[Detector, GatedEngine]:

@@ -43,7 +43,10 @@ async def asset(name: str) -> Response:
 
 
 def _file(name: str, media_type: str) -> Response:
-    path = STATIC / name
+    return serve_file(STATIC / name, media_type, HEADERS)
+
+
+def serve_file(path: Path, media_type: str, headers: dict[str, str]) -> Response:
     if not path.is_file():  # an install without the package data: say so rather than a 500
-        raise HTTPException(404, f"the web page's file {name} is not installed")
-    return FileResponse(path, media_type=media_type, headers=HEADERS)
+        raise HTTPException(404, f"the file {path.name} is not installed")
+    return FileResponse(path, media_type=media_type, headers=headers)

@@ -8,14 +8,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 
 from app.api.main import create_app
 from app.settings import Settings
 from models.detector import Detector
-from models.engines import Engine
 from tests.app.conftest import Server, running
+from tests.app.faults import NaNEngine
 from tests.conftest import TinyModel
 
 DETECT, LAST, WINDOWS = (
@@ -362,15 +361,6 @@ def test_a_chunked_body_over_the_limit_is_a_413_too(small_server: Server) -> Non
 
 
 # a non-finite score is a bug --------------------------------------------------------------
-
-
-class NaNEngine(Engine):
-    """A fault injected under the Detector: a network whose reconstruction is not finite."""
-
-    name = "nan"
-
-    def _run(self, windows: np.ndarray) -> np.ndarray:
-        return np.full(windows.shape, np.nan, dtype=np.float32)
 
 
 @pytest.mark.anyio

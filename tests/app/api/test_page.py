@@ -6,9 +6,7 @@ The browser tests need Debian's chromium (`apt-get install chromium`) and Playwr
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +17,7 @@ import pytest
 
 from app.client import Client
 from app.settings import Settings
-from tests.app.conftest import Server, running
+from tests.app.conftest import WAIT_MS, Server, running
 from tests.conftest import (
     FAULT_FEATURE,
     TINY_FEATURES,
@@ -30,20 +28,8 @@ from tests.conftest import (
 )
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, BrowserContext, Page
 
-# Debian's chromium; RAREWATCH_TEST_CHROMIUM points elsewhere
-CHROMIUM = Path(os.environ.get("RAREWATCH_TEST_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-WAIT_MS = 30_000
 FAULT_AT = 200
 # the page sends at most 5 000 rows a request; a fault across the first boundary tests the join
 CHUNK_ROWS = 5000
@@ -97,28 +83,10 @@ class Browsing:
         self.page.click("#run")
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-    sync_api = pytest.importorskip(
-        "playwright.sync_api",
-        reason="Playwright for Python is not installed (pip install playwright)",
-    )
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
-def browsing(chromium: Browser, server: Server) -> Iterator[Browsing]:
+def browsing(browser_context: BrowserContext, server: Server) -> Browsing:
     """The page opened in a fresh browser context, its models listed, the tiny model picked."""
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
+    page = browser_context.new_page()
     browsing = Browsing(page)
     page.on("pageerror", lambda error: browsing.script_errors.append(str(error)))
 
@@ -130,8 +98,7 @@ def browsing(chromium: Browser, server: Server) -> Iterator[Browsing]:
     page.goto(server.url + "/")
     page.wait_for_selector("#model:not([disabled])")
     page.select_option("#model", "tiny")
-    yield browsing
-    context.close()
+    return browsing
 
 
 def write_csv(frame: pd.DataFrame, path: Path, sep: str = ",", decimal: str = ".") -> Path:

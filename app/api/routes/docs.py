@@ -1,0 +1,99 @@
+"""Swagger UI at /docs and ReDoc at /redoc, their scripts served from the package, no CDN.
+
+FastAPI's own pages load their scripts from a CDN and are blank without internet; this is its
+self-hosting recipe, with the files that the fastapi-offline package ships.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import fastapi_offline
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+
+from app.api.routes.page import serve_file
+
+router = APIRouter(include_in_schema=False)
+
+STATIC = Path(fastapi_offline.__file__).resolve().parent / "static"
+
+ASSETS_PATH = "/docs/static"
+ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "redoc.standalone.js": "text/javascript; charset=utf-8",
+    "favicon.png": "image/png",
+}
+HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "public, max-age=86400"}
+# The pages may load from this server only: ReDoc's sidebar asks a CDN for a logo, and Swagger
+# UI an online validator for a badge, and the browser refuses both. The inline parts are
+# FastAPI's page templates, which hold nothing from a request.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; base-uri 'none'; "
+        "form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+# Swagger UI sends the document to an online validator when not served from localhost
+SWAGGER_PARAMETERS = {"validatorUrl": None}
+
+
+@router.get("/docs")
+async def swagger_ui(request: Request) -> Response:
+    root = _root(request)
+    return _same_origin(
+        get_swagger_ui_html(
+            openapi_url=root + request.app.openapi_url,
+            title=f"{request.app.title} - Swagger UI",
+            swagger_js_url=f"{root}{ASSETS_PATH}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{ASSETS_PATH}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
+            oauth2_redirect_url=root + "/docs/oauth2-redirect",
+            swagger_ui_parameters=SWAGGER_PARAMETERS,
+        )
+    )
+
+
+@router.get("/docs/oauth2-redirect")
+async def swagger_ui_redirect() -> Response:
+    return get_swagger_ui_oauth2_redirect_html()
+
+
+@router.get("/redoc")
+async def redoc(request: Request) -> Response:
+    root = _root(request)
+    return _same_origin(
+        get_redoc_html(
+            openapi_url=root + request.app.openapi_url,
+            title=f"{request.app.title} - ReDoc",
+            redoc_js_url=f"{root}{ASSETS_PATH}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
+            with_google_fonts=False,
+        )
+    )
+
+
+@router.get(ASSETS_PATH + "/{name}")
+async def asset(name: str) -> Response:
+    media_type = ASSETS.get(name)  # a fixed list: no path from the URL ever reaches the disk
+    if media_type is None:
+        raise HTTPException(404, "no such file")
+    return serve_file(STATIC / name, media_type, HEADERS)
+
+
+def _same_origin(page: Response) -> Response:
+    page.headers.update(PAGE_HEADERS)
+    return page
+
+
+def _root(request: Request) -> str:
+    # behind a proxy that mounts the app under a prefix, as FastAPI's own pages do
+    return str(request.scope.get("root_path", "")).rstrip("/")
