@@ -10,16 +10,19 @@ def block(value: Any) -> str:
     return f"```json\n{json_text(value)}\n```"
 
 
-def json_text(value: Any, indent: str = "") -> str:
+def json_text(value: Any, indent: str = "", step: str = "  ") -> str:
     """JSON laid out for reading: one member or item a line, except that a list of numbers (a
-    row of values), and a short list or object of plain values, stay on one line."""
+    row of values), and a short list or object of plain values, stay on one line; `step` is one
+    level's indent."""
     if on_one_line(value):
         return json.dumps(value)
-    inner = indent + "  "
+    inner = indent + step
     if isinstance(value, dict):
-        members = (f"{inner}{json.dumps(key)}: {json_text(v, inner)}" for key, v in value.items())
+        members = (
+            f"{inner}{json.dumps(key)}: {json_text(v, inner, step)}" for key, v in value.items()
+        )
         return "{\n" + ",\n".join(members) + f"\n{indent}}}"
-    items = (inner + json_text(item, inner) for item in value)
+    items = (inner + json_text(item, inner, step) for item in value)
     return "[\n" + ",\n".join(items) + f"\n{indent}]"
 
 
