@@ -12,7 +12,8 @@ drift, and checks the outputs' form against the current code).
 
 Takes about two minutes on two cores (the demo model is trained as the README trains it); the
 sheet-break block also trains on the article's data, from ../shared/data/processminer (or
---sheet-breaks), and is skipped, its block left as it is, when that file is not there.
+--sheet-breaks); without that file it is skipped and keeps its earlier outputs (the check in
+tests/ never needs that data).
 """
 
 from __future__ import annotations
@@ -33,7 +34,14 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from scripts.docs.readme_render import OUTPUTS_FILE, Outputs, render, write_outputs  # noqa: E402
+from scripts.docs.capture import ignore_rarewatch_environment  # noqa: E402
+from scripts.docs.readme_render import (  # noqa: E402
+    OUTPUTS_FILE,
+    Outputs,
+    read_outputs,
+    render,
+    write_outputs,
+)
 from scripts.docs.readme_steps import kind, run_step, write_request_file  # noqa: E402
 from scripts.docs.servers import demo_server  # noqa: E402
 
@@ -79,9 +87,9 @@ NEEDS_SHEET_BREAKS = {"sheet-breaks"}
 
 
 def environment() -> dict[str, str]:
-    """This checkout first on the path; no RAREWATCH_* settings, so the defaults show."""
-    kept = {k: v for k, v in os.environ.items() if not k.startswith("RAREWATCH_")}
-    return kept | {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), kept.get("PYTHONPATH")]))}
+    """This checkout first on the path (the RAREWATCH_* settings are already gone)."""
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    return dict(os.environ) | {"PYTHONPATH": path}
 
 
 def rarewatch_process(folder: Path) -> Callable[[list[str]], str]:
@@ -101,9 +109,9 @@ def rarewatch_process(folder: Path) -> Callable[[list[str]], str]:
     return run
 
 
-def capture(folder: Path, sheet_breaks: Path) -> Outputs:
-    os.environ.clear()
-    os.environ.update(environment())
+def capture(folder: Path, sheet_breaks: Path, before: Outputs) -> Outputs:
+    """Every block's outputs; a block that cannot run here keeps its outputs from `before`."""
+    ignore_rarewatch_environment()  # the defaults show, as a new user sees them
     write_request_file(folder)
     rarewatch = rarewatch_process(folder)
     outputs: Outputs = {}
@@ -111,7 +119,7 @@ def capture(folder: Path, sheet_breaks: Path) -> Outputs:
         http: httpx.Client | None = None
         for name, commands in BLOCKS.items():
             if name in NEEDS_SHEET_BREAKS and not sheet_breaks.is_file():
-                outputs[name] = {"skipped": f"no {sheet_breaks} here", "commands": commands}
+                outputs[name] = before.get(name) or {"skipped": f"no {sheet_breaks}"}
                 print(f"readme_examples: {name} skipped: no {sheet_breaks}", file=sys.stderr)
                 continue
             if name in NEEDS_SHEET_BREAKS:
@@ -143,7 +151,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="rarewatch-readme-") as temporary:
-        write_outputs(capture(Path(temporary), args.sheet_breaks.resolve()))
+        before = read_outputs() if OUTPUTS_FILE.is_file() else {}
+        write_outputs(capture(Path(temporary), args.sheet_breaks.resolve(), before))
     render()
     print(f"readme_examples: wrote {OUTPUTS_FILE.relative_to(REPO)} and README.md", file=sys.stderr)
 

@@ -1,5 +1,4 @@
-"""The captured examples as data: what the captures write to app/api/examples.json and the
-renderers read back."""
+"""The captured API examples as data: app/api/examples.json, written by capture, read by render."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""The README's output blocks, between `<!-- readme-example: NAME -->` and
-`<!-- /readme-example -->`, written from the captured outputs in docs/readme-examples.json."""
+"""The README's marked output blocks, rendered from the captured docs/readme-examples.json.
+
+A block sits between `<!-- readme-example: NAME -->` and `<!-- /readme-example -->`.
+"""
 
 from __future__ import annotations
 
@@ -52,3 +54,7 @@ def write_outputs(outputs: Outputs) -> None:
 
 def render() -> None:
     README_FILE.write_text(render_readme(README_FILE.read_text(), read_outputs()))
+
+
+if __name__ == "__main__":
+    render()

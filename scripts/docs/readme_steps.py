@@ -1,5 +1,8 @@
-"""The README's example commands: how each kind runs (rarewatch, a shell tool, cat, curl), how
-its output is laid out, and the form of an output that any model gives (numbers left out)."""
+"""The README's example commands: how each kind runs, and the form of what it prints.
+
+Kinds: rarewatch, a shell tool, cat, curl. The form of an output leaves out what depends on the
+model (numbers), so that a quickly trained model can be checked against the captured outputs.
+"""
 
 from __future__ import annotations
 

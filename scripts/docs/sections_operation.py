@@ -1,5 +1,4 @@
-"""docs/api.md, second part: what a result means, reloads, keys, limits, shutdown, errors and
-the Python client."""
+"""docs/api.md, second part: results, reloads, keys, limits, shutdown, errors, the client."""
 
 # ruff: noqa: E501 (the page's tables have one row a line)
 

@@ -1,5 +1,4 @@
-"""docs/api.md, first part: the introduction, running the server, conventions, and the routes
-with their captured requests and answers."""
+"""docs/api.md, first part: introduction, running the server, conventions, and the routes."""
 
 # ruff: noqa: E501 (the page's tables have one row a line)
 

@@ -1,6 +1,8 @@
-"""Real servers for the captures: `rarewatch serve` as a process or create_app in a thread,
-the broken copies of the demo model that make the answers a healthy server never gives, and
-requests held half-sent."""
+"""Real servers for the captures, and the broken models and held requests that make them fail.
+
+`rarewatch serve` runs as a process, create_app in a thread; broken copies of the demo model and
+requests held half-sent give the answers a healthy, idle server never gives.
+"""
 
 from __future__ import annotations
 

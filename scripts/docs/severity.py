@@ -1,5 +1,7 @@
-"""Severity worked out from the captured numbers, and every captured severity checked against
-the documented formula (computed here independently of models.scoring)."""
+"""Severity worked out from the captured numbers, each checked against the documented formula.
+
+The formula is computed here independently of models.scoring, so a change there is noticed.
+"""
 
 from __future__ import annotations
 
