@@ -146,18 +146,21 @@ def smooth_scores(scores: np.ndarray, k: int) -> np.ndarray:
 # the step used when the median normal error is not below the threshold (or not positive)
 DEFAULT_SEVERITY_STEP = 2.0
 
+# severity()'s formula, stated once: the API schema and docs/api.md show this text
+SEVERITY_FORMULA = f"""\
+severity = 0                                          if score <= threshold
+severity = 1 - exp(-ln(score / threshold) / ln(step))  otherwise
+step     = threshold / q50    (q50: the median normal validation error,
+                               validation_error_quantiles["0.5"])
+         = {DEFAULT_SEVERITY_STEP:g}                  when q50 is not below the threshold"""
+SEVERITY_SCALE = "A score of threshold x step gives 0.63, threshold x step^2 0.86, x step^3 0.95."
+
 
 def severity(scores: np.ndarray, threshold: float, normal_median: float) -> np.ndarray:
-    """How far past the threshold each score is, in [0, 1]; 0 for scores at or under it.
+    """How far past the threshold each score is, in [0, 1], by SEVERITY_FORMULA.
 
-    Reconstruction errors are heavy-tailed, so the distance is measured in ratios: with
-    step = threshold / median normal validation error (how far the threshold already sits
-    above a typical normal window),
-
-        severity = 1 - exp(-ln(score / threshold) / ln(step))
-
-    A score one step past the threshold (threshold x step) gives 0.63, two steps
-    (threshold x step^2) 0.86, three 0.95. step is 2 when the median is not below the threshold.
+    Reconstruction errors are heavy-tailed, so the distance is counted in ratios: in steps, where
+    one step is the factor by which the threshold already sits above a typical normal window.
     """
     cut = max(threshold, 1e-12)
     step = cut / normal_median if 0 < normal_median < cut else DEFAULT_SEVERITY_STEP

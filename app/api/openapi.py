@@ -17,8 +17,8 @@ Responses = dict[int | str, dict[str, Any]]
 
 
 def with_problems(responses: Responses, *errors: type[RarewatchError]) -> Responses:
-    """`responses` plus these errors' answers, each with the example app/api/examples.py captured
-    under its code (scripts/api_docs.py; tests/app check that none is missing)."""
+    """`responses` plus these errors' answers, each with the example app/api/examples.json holds
+    under its code (captured by scripts/api_docs.py; tests/app check that none is missing)."""
     merged = copy.deepcopy(responses)
     for error in errors:
         known = answer_of(error)

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, WrapValidator
 
 from app.api.numeric_body import NumericRows
+from models.scoring import SEVERITY_FORMULA, SEVERITY_SCALE
 from models.spec import TrainingSummary
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
@@ -35,10 +36,9 @@ Columns = Annotated[
     ),
 ]
 
-SEVERITY_FORMULA = (
-    "severity = 1 - exp(-ln(score / threshold) / ln(step)) for scores above the threshold, else 0; "
-    "step = threshold / median normal validation error (2 when that median is not below the "
-    "threshold). A score of threshold x step gives 0.63, threshold x step^2 0.86, x step^3 0.95."
+SEVERITY = (
+    f"How far past the threshold the score is, in [0, 1]:\n\n```\n{SEVERITY_FORMULA}\n```\n\n"
+    f"{SEVERITY_SCALE}"
 )
 
 
@@ -106,7 +106,7 @@ class WindowResult(_Response):
     timestamp: str | None = Field(description="That row's timestamp as sent, if any were sent.")
     score: float = Field(description="Reconstruction mean squared error, in scaled units.")
     is_anomaly: bool = Field(description="score > threshold.")
-    severity: float = Field(ge=0, le=1, description=SEVERITY_FORMULA)
+    severity: float = Field(ge=0, le=1, description=SEVERITY)
     top_features: list[FeatureShare] = Field(
         description="The features with the largest shares of the error, largest first; all the "
         "shares of a window (listed or not) sum to 1."

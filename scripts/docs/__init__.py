@@ -1,0 +1,1 @@
+"""Examples captured from real runs (capture) and the documents written from them (render)."""

@@ -1,0 +1,257 @@
+"""docs/api.md, first part: introduction, running the server, conventions, and the routes."""
+
+# ruff: noqa: E501 (the page's tables have one row a line)
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from app.api.serve import DEMO_MODEL
+from app.settings import Settings
+from scripts.docs.captures import Captures
+from scripts.docs.layout import block
+from scripts.docs.requests import BROKEN_MODEL
+
+
+def doc_intro() -> str:
+    return f"""\
+# rarewatch HTTP API
+
+rarewatch serves its trained models over HTTP: send a multivariate series, get back a score per
+window, which windows are anomalous, how severe they are, which features caused them, and the
+events they form. Every example below was captured from a running server: most from
+`rarewatch serve --demo` (the demo model trained on rarewatch's demo data) with the default
+settings; the keys, CORS and reload examples from the same command started with
+`RAREWATCH_API_KEYS`, `RAREWATCH_ADMIN_KEY` and `RAREWATCH_CORS_ORIGINS` set, over a folder that
+also holds `{BROKEN_MODEL}`, a copy of the demo model with one byte of its weights changed; the 500
+and 503 errors from the same app serving deliberately broken copies of the model, or held at its
+bound of concurrent requests. The same examples are in the OpenAPI document, so the interactive
+page at `/docs` can send them; `scripts/api_docs.py` captures them all again and rewrites both.
+
+- [Running the server](#running-the-server)
+- [Conventions](#conventions)
+- [Health: `GET /healthz`, `GET /readyz`](#health)
+- [Models: `GET /v1/models`, `GET /v1/models/{{name}}`](#models)
+- [Detection: `POST /v1/models/{{name}}/detect`](#detect)
+- [The newest window: `POST /v1/models/{{name}}/detect/last`](#detect-last)
+- [Pre-made windows: `POST /v1/models/{{name}}/windows`](#windows)
+- [What a result means: score, severity, contributions, events](#results)
+- [Reloading a model: `POST /v1/models/{{name}}/reload`, SIGHUP](#reload)
+- [API keys, the admin key and CORS](#keys)
+- [Limits and overload](#limits)
+- [Shutting down: SIGTERM](#shutdown)
+- [Errors](#errors)
+- [The Python client](#client)
+"""
+
+
+def default(setting: str) -> Any:
+    """A setting's default, from app.settings (never from the environment)."""
+    default = Settings.model_fields[setting].default
+    return getattr(default, "value", default)  # an enum's value
+
+
+def settings_table() -> str:
+    d = default
+    return f"""\
+| variable | default | meaning |
+|---|---|---|
+| `RAREWATCH_MODEL_DIR` | `{d("model_dir")}` | the model folder (`NAME/VERSION/...`); `--model-dir` wins |
+| `RAREWATCH_HOST`, `RAREWATCH_PORT` | `{d("host")}`, `{d("port")}` | where `rarewatch serve` listens (`--host`, `--port` win) |
+| `RAREWATCH_MAX_BODY_BYTES` | `{d("max_body_bytes")}` ({d("max_body_bytes") / 2**20:g} MiB) | larger request bodies get 413 `body_too_large` before they are parsed |
+| `RAREWATCH_MAX_ROWS` | `{d("max_rows")}` | rows per request: of `values`, `timestamps`, a feature of `series`, a window ([limits](#limits)) |
+| `RAREWATCH_MAX_FEATURES` | `{d("max_features")}` | values per row, names in `columns`, features of `series` |
+| `RAREWATCH_MAX_WINDOWS` | `{d("max_windows")}` | windows per `/windows` request |
+| `RAREWATCH_MAX_CONCURRENT_INFERENCES` | `{d("max_concurrent_inferences")}` | detection requests parsed and scored at once; the others wait ([overload](#overload)) |
+| `RAREWATCH_MAX_QUEUED_REQUESTS` | `{d("max_queued_requests")}` | detection requests that may wait for one of those (or still be arriving); past it, 503 `overloaded` at once |
+| `RAREWATCH_RETRY_AFTER_S` | `{d("retry_after_s")}` | the `Retry-After` of a 503 `overloaded`, in seconds |
+| `RAREWATCH_REQUEST_TIMEOUT_S` | `{d("request_timeout_s")}` | a body still arriving after this many seconds gets 408 `request_timeout`; a request still waiting for an inference slot, 503 `overloaded` |
+| `RAREWATCH_SHUTDOWN_GRACE_S` | `{d("shutdown_grace_s")}` | after SIGTERM, how long requests in flight may take to complete ([shutdown](#shutdown)) |
+| `RAREWATCH_API_KEYS` | none | comma-separated keys; when set, every `/v1` route needs one of them ([keys](#keys)) |
+| `RAREWATCH_ADMIN_KEY` | none | the key for `POST /v1/models/{{name}}/reload`; without one the route answers 403 |
+| `RAREWATCH_CORS_ORIGINS` | none | comma-separated browser origins allowed to call the API (CORS) |
+| `RAREWATCH_TOP_FEATURES` | `{d("top_features")}` | how many features each result lists in `top_features` |
+| `RAREWATCH_MAX_OLDER_VERSIONS` | `{d("max_older_versions")}` | older versions (asked for with `?version=`) kept loaded at once |
+| `RAREWATCH_ENGINE` | `{d("engine")}` | `auto`: ONNX Runtime for models stored with an ONNX graph (when onnxruntime is installed), else TensorFlow; `onnx` or `tensorflow` force one |
+| `RAREWATCH_ACCESS_LOG` | `{str(d("access_log")).lower()}` | `true`: a line per request on stdout (`/metrics` counts requests either way) |
+| `RAREWATCH_KEEP_FREED_MEMORY_MB` | `{d("keep_freed_memory_mb")}` | freed memory `serve` keeps for the next request rather than returning it to the OS (glibc's malloc); large `/detect` bodies then reuse it instead of faulting in fresh pages. `0`: glibc's defaults, less resident memory after a large request |
+"""
+
+
+def settings_table_drift() -> list[str]:
+    """Settings the table does not name, and names in it that are no setting (reported, so that
+    it is kept up to date)."""
+    documented = {name.lower() for name in re.findall(r"RAREWATCH_(\w+)", settings_table())}
+    settings = set(Settings.model_fields)
+    return [
+        *(f"RAREWATCH_{n.upper()} is not in the settings table" for n in sorted(settings - documented)),
+        *(f"RAREWATCH_{n.upper()} is in the settings table but no setting" for n in sorted(documented - settings)),
+    ]  # fmt: skip
+
+
+def doc_running() -> str:
+    return f"""\
+## Running the server
+
+```
+rarewatch [--model-dir DIR] serve [--host 127.0.0.1] [--port 8000] [--demo]
+```
+
+One uvicorn worker (scale with replicas, not workers). Every model in the model folder is
+loaded at start-up (its newest version), checked against its SHA-256 manifest, and warmed up by
+scoring one series; the server starts listening only once that is done. A model whose artifact
+is broken is logged and skipped; the others are served. `--demo` first trains the demo model
+(`demo`, under a minute on two cores) if the folder has none, and writes its data to
+`demo.csv` in the model folder. A new version written while it runs is served after a
+[reload](#reload) (`POST /v1/models/{{name}}/reload` or SIGHUP); SIGTERM [stops it](#shutdown)
+gracefully.
+
+Settings come from the environment:
+
+{settings_table()}
+`GET /docs` is FastAPI's Swagger UI (it loads its script from the Swagger CDN, so it needs a
+browser that can reach it); `GET /openapi.json` is the OpenAPI document, with examples for every
+route and every error. `GET /metrics` is for Prometheus, in its text format: requests by route,
+method and status (overload refusals are the 503s), latency by route, windows scored and
+anomalies flagged by model, the last score and severity, the threshold and the version served by
+model, and model loads (at start and by reloads) by outcome.
+"""
+
+
+def doc_conventions() -> str:
+    return """\
+## Conventions
+
+- Bodies are JSON, sent with `Content-Type: application/json` (anything else: 415). Answers are
+  `application/json`, errors `application/problem+json`.
+- Types are strict: numbers must be JSON numbers (`"1.0"`, `true` and `null` are refused, not
+  converted) and finite (`NaN`, `Infinity`, `1e400` are refused). Unknown fields are refused.
+- Rows are oldest first. A **window** is `lookback` consecutive rows and its result belongs to
+  its last row: a series of `n` rows has `n - lookback + 1` windows, the first ending at row
+  `lookback - 1`. `index` in results and events is that row's position in the request (0-based).
+- `?version=V` on every `/v1/models/{name}...` route picks a version; without it the newest
+  loaded version answers. An older version is loaded on first use; at most
+  `RAREWATCH_MAX_OLDER_VERSIONS` of them stay in memory.
+- Timestamps are optional, ISO 8601 with a time zone (`Z` or an offset), one per row, strictly
+  increasing; results and events then carry the timestamp of their row, as sent.
+- With `RAREWATCH_API_KEYS` set, every `/v1` request needs a key ([keys](#keys)); the examples
+  below leave it out.
+"""
+
+
+def doc_health(captures: Captures) -> str:
+    return f"""\
+<a id="health"></a>
+## Health
+
+`GET /healthz` never touches a model: 200 as long as the process answers.
+
+{block(captures.served.health)}
+
+`GET /readyz`: 200 once the models are loaded and warmed up, with the models served and, under
+`unavailable`, the stored models that could not be loaded, with why (the model folder's path
+replaced by `$RAREWATCH_MODEL_DIR`; the server log has the details). Ready as long as at least
+one model is served. From the server whose folder also holds the broken `{BROKEN_MODEL}`:
+
+{block(captures.secured.ready)}
+
+503 `not_ready` when no model could be loaded (every stored model is broken, or there is none),
+and from the moment the server is asked to stop ([SIGTERM](#shutdown)); `unavailable` is there
+when stored models failed. The server only starts listening once loading is done, so while it
+loads, connections are refused rather than answered 503. From a folder holding only `{BROKEN_MODEL}`:
+
+{block(captures.answer("not_ready"))}
+"""
+
+
+def doc_models(captures: Captures) -> str:
+    return f"""\
+<a id="models"></a>
+## Models
+
+`GET /v1/models` lists every model served, at its default (newest) version, and under
+`unavailable` the stored models that failed to load, with why, as `/readyz` does. From the
+server whose folder also holds the broken `{BROKEN_MODEL}`:
+
+{block(captures.secured.models)}
+
+`GET /v1/models/{{name}}[?version=V]` describes one version: its features and lookback, what a
+score averages over (`score_on`), the threshold and how it was chosen, the quantiles of the
+reconstruction error on held-out normal windows (severity is computed from the median, `"0.5"`),
+the network, the layer table (layer, output shape, parameters), the training summary and the
+library versions it was trained with. Describing an older version reads its files; it does not
+load it.
+
+```
+curl -s http://127.0.0.1:8000/v1/models/{DEMO_MODEL}
+```
+
+{block(captures.served.model)}
+"""
+
+
+def doc_detect(captures: Captures) -> str:
+    sample = captures.sample
+    lookback = captures.served.model["lookback"]
+    last_row = sample.n_rows - 1
+    return f"""\
+<a id="detect"></a>
+## `POST /v1/models/{{name}}/detect`
+
+Scores every window of a series. The body:
+
+| field | type | |
+|---|---|---|
+| `values` | rows x features, numbers | the series, oldest row first |
+| `columns` | feature names | optional: the order of the columns of `values`; they are put in the model's order. Each model feature exactly once, nothing else (unknown, duplicated or missing names: 422 naming the model's features). Without it, columns are in the model's order. |
+| `series` | `{{feature: [numbers]}}` | instead of `values` + `columns`: the columnar shape dashboard queries produce; every model feature once, all lists the same length |
+| `timestamps` | strings | optional: one ISO 8601 time with a time zone per row, strictly increasing |
+| `threshold` | number > 0 | optional: overrides the model's threshold for this request only |
+
+The demo data's rows {sample.first_row}-{sample.first_row + last_row}, around a vibration fault that starts at row \
+{sample.first_row + sample.fault_index}
+(`index` {sample.fault_index} in this request):
+
+```
+curl -s http://127.0.0.1:8000/v1/models/{DEMO_MODEL}/detect \\
+  -H 'Content-Type: application/json' -d @body.json
+```
+
+{block(sample.rows)}
+
+The same series in columns:
+
+{block(sample.series)}
+
+The answer (the same for both): the model (name, version, lookback, its stored threshold,
+features), the threshold applied, one result per window ({sample.n_rows} rows and a lookback of \
+{lookback} make
+{sample.n_rows - lookback + 1} windows, `index` {lookback - 1} to {last_row}), and the events.
+
+{block(captures.served.detect)}
+
+<a id="detect-last"></a>
+## `POST /v1/models/{{name}}/detect/last`
+
+The same body as `/detect`, but only the newest window (the one ending at the last row) is
+scored: the call a dashboard makes on every refresh. Send at least `lookback` rows; only the
+last `lookback` are scaled and scored, so the model's cost does not grow with the series.
+Scoring one window takes about 0.2 ms with ONNX Runtime, so this route runs on the event loop
+rather than in a thread pool (measured faster that way). With the body above, its result is
+the `/detect` result at `index` {last_row}, with an event only if that window is anomalous:
+
+{block(captures.served.detect_last)}
+
+<a id="windows"></a>
+## `POST /v1/models/{{name}}/windows`
+
+Already-temporalized input, windows x lookback x features, as the network is fed; `columns`
+and `threshold` as for `/detect`. One result per window; `index` is the window's position in
+the request and there are no timestamps. The first and the last window of the series above
+(they score as `/detect`'s results at `index` {lookback - 1} and {last_row}):
+
+{block(captures.served.windows_request)}
+
+{block(captures.served.windows)}
+"""
