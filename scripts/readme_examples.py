@@ -42,7 +42,12 @@ from scripts.docs.readme_render import (  # noqa: E402
     render,
     write_outputs,
 )
-from scripts.docs.readme_steps import kind, run_step, write_request_file  # noqa: E402
+from scripts.docs.readme_steps import (  # noqa: E402
+    REQUEST_FILE,
+    kind,
+    run_step,
+    write_request_file,
+)
 from scripts.docs.servers import demo_server  # noqa: E402
 
 JSON_HEADER = "-H 'content-type: application/json'"
@@ -153,6 +158,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rarewatch-readme-") as temporary:
         before = read_outputs() if OUTPUTS_FILE.is_file() else {}
         write_outputs(capture(Path(temporary), args.sheet_breaks.resolve(), before))
+        # the repo ships the request the README sends, so that its curl command runs as shown
+        shutil.copyfile(Path(temporary) / REQUEST_FILE, REPO / REQUEST_FILE)
     render()
     print(f"readme_examples: wrote {OUTPUTS_FILE.relative_to(REPO)} and README.md", file=sys.stderr)
 

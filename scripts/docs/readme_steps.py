@@ -20,7 +20,7 @@ import pandas as pd
 
 from scripts.docs.layout import json_text
 
-REQUEST_FILE = "request.json"  # the body the README's /detect example sends (`cat request.json`)
+REQUEST_FILE = "examples/request.json"  # the body the README's /detect example sends, shipped too
 SERVER = "localhost:8000"  # where the README's curl commands send their requests
 
 
@@ -120,6 +120,7 @@ def write_request_file(folder: Path) -> None:
     from models.demo import DEMO_FEATURES, demo_frame
 
     rows = demo_frame().iloc[REQUEST_ROWS]
+    (folder / REQUEST_FILE).parent.mkdir(parents=True, exist_ok=True)
     (folder / REQUEST_FILE).write_text(request_json_text(rows, DEMO_FEATURES) + "\n")
 
 

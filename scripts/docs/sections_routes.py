@@ -110,8 +110,8 @@ gracefully.
 Settings come from the environment:
 
 {settings_table()}
-`GET /docs` is FastAPI's Swagger UI (it loads its script from the Swagger CDN, so it needs a
-browser that can reach it); `GET /openapi.json` is the OpenAPI document, with examples for every
+`GET /docs` is Swagger UI and `GET /redoc` is ReDoc, their scripts served by rarewatch itself
+(from the fastapi-offline package), so both work without internet; `GET /openapi.json` is the OpenAPI document, with examples for every
 route and every error. `GET /metrics` is for Prometheus, in its text format: requests by route,
 method and status (overload refusals are the 503s), latency by route, windows scored and
 anomalies flagged by model, the last score and severity, the threshold and the version served by
