@@ -15,8 +15,8 @@ import pandas as pd
 from models.artifact import ModelStore
 from models.data import select
 from models.detector import Detector
-from models.spec import Activation, NetworkConfig
-from models.training import TrainingOptions, train_detector
+from models.spec import Activation, NetworkConfig, TrainingOptions
+from models.training import train_detector
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,5 @@
 """The fused scoring graph (models/onnx_scoring.py) against the plain path it replaces."""
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -139,7 +138,7 @@ def test_a_one_step_model_exported_without_the_transposes_scores_on_the_plain_pa
     tmp_path: Path,
 ) -> None:
     store = ModelStore(tmp_path)
-    options = dataclasses.replace(TINY_OPTIONS, lookback=1, epochs=2)
+    options = TINY_OPTIONS.changed(lookback=1, epochs=2)
     trained = train_detector(select(tiny_frame(), time_column="time", label_column="y"), options)
     store.write("one_step", trained.spec, trained.weights, trained.onnx)
     detector = load_detector(store, "one_step", engine="onnx")
