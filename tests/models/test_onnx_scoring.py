@@ -16,7 +16,7 @@ from models.loading import load_detector
 from models.onnx_scoring import RowScorer, scoring_graph
 from models.scoring import ScoreOn
 from models.spec import DetectorSpec
-from models.training import train_detector
+from models.training import store_trained, train_detector
 from models.windows import WindowTransform
 from tests.conftest import TINY_FEATURES, TINY_OPTIONS, TinyModel, tiny_frame, with_fault
 
@@ -140,7 +140,7 @@ def test_a_one_step_model_exported_without_the_transposes_scores_on_the_plain_pa
     store = ModelStore(tmp_path)
     options = TINY_OPTIONS.changed(lookback=1, epochs=2)
     trained = train_detector(select(tiny_frame(), time_column="time", label_column="y"), options)
-    store.write("one_step", trained.spec, trained.weights, trained.onnx)
+    store_trained(store, "one_step", trained)
     detector = load_detector(store, "one_step", engine="onnx")
     assert scoring_graph(store.open("one_step").onnx(), detector.spec) is None
     assert detector.row_scorer is None

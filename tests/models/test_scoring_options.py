@@ -17,7 +17,7 @@ from models.scoring import (
     window_errors,
 )
 from models.spec import DetectorSpec
-from models.training import train_detector
+from models.training import store_trained, train_detector
 from models.windows import WindowTransform, transform_windows
 from tests.conftest import TINY_FEATURES, TINY_OPTIONS, TinyModel, tiny_frame
 
@@ -101,7 +101,7 @@ def test_a_model_trained_with_the_options_stores_and_applies_them(tmp_path: Path
     )
 
     store = ModelStore(tmp_path)
-    store.write("options", spec, trained.weights, trained.onnx)
+    store_trained(store, "options", trained)
     detector = load_detector(store, "options")
     assert detector.spec == spec
     values = tiny_frame(120, seed=5)[TINY_FEATURES].to_numpy()
