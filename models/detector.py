@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,6 +16,9 @@ from models.spec import DetectorSpec
 from models.thresholds import sustained
 from models.windows import temporalize, transform_windows, window_end_rows
 from models.wording import plural
+
+if TYPE_CHECKING:
+    from models.training import TrainedModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,14 @@ class Detector:
         self._normal_median = spec.validation_error_quantiles["0.5"]
         weights = spec.error_weights
         self._weights = None if weights is None else np.asarray(weights, dtype=np.float64)
+
+    @classmethod
+    def from_trained(cls, trained: TrainedModel, name: str) -> Detector:
+        """The detector a freshly trained model gives, with the engine load_detector would
+        choose, without storing it first (as scikit-learn's fit returns the fitted estimator)."""
+        from models.loading import trained_detector
+
+        return trained_detector(trained, name)
 
     @property
     def features(self) -> list[str]:

@@ -1,24 +1,48 @@
-"""Load a stored model: checked files -> the fastest engine available -> warmed-up Detector."""
+"""Load a model: checked files (or a model trained in memory) -> the fastest engine available ->
+warmed-up Detector."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from importlib.util import find_spec
+from typing import TYPE_CHECKING
 
-from models.artifact import ModelStore, StoredModel
+import numpy as np
+
+from models.artifact import ModelStore
 from models.detector import Detector
 from models.engines import Engine, OnnxEngine
 from models.errors import ArtifactError, InvalidInput
 from models.onnx_scoring import RowScorer, scoring_graph
+from models.spec import DetectorSpec
+
+if TYPE_CHECKING:
+    from models.training import TrainedModel
 
 logger = logging.getLogger(__name__)
+
+IN_MEMORY_VERSION = 0  # the version of a detector built from a model that was never stored
 
 
 class EngineChoice(StrEnum):
     AUTO = "auto"  # ONNX Runtime when the artifact has a graph and onnxruntime is installed
     ONNX = "onnx"
     TENSORFLOW = "tensorflow"
+
+
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """What a Detector is built from, stored or in memory; the arrays are read only if needed."""
+
+    name: str
+    version: int
+    where: str  # for error messages
+    spec: DetectorSpec
+    onnx: Callable[[], bytes | None]
+    weights: Callable[[], list[np.ndarray]]
 
 
 def load_detector(
@@ -28,45 +52,68 @@ def load_detector(
     engine: EngineChoice | str = EngineChoice.AUTO,
 ) -> Detector:
     stored = store.open(name, version)  # refuses a bad artifact before any engine loads
+    parts = _Parts(
+        stored.name, stored.version, stored.where, stored.spec, stored.onnx, stored.weights
+    )
+    return _detector(parts, engine)
+
+
+def trained_detector(
+    trained: TrainedModel, name: str, engine: EngineChoice | str = EngineChoice.AUTO
+) -> Detector:
+    """The Detector load_detector would give once `trained` is stored, without the disk round
+    trip (its version is IN_MEMORY_VERSION)."""
+    parts = _Parts(
+        name,
+        IN_MEMORY_VERSION,
+        f"trained model {name!r}",
+        trained.spec,
+        lambda: trained.onnx,
+        lambda: trained.weights,
+    )
+    return _detector(parts, engine)
+
+
+def _detector(parts: _Parts, engine: EngineChoice | str) -> Detector:
     choice = EngineChoice(engine)
-    onnx = stored.onnx() if choice is not EngineChoice.TENSORFLOW else None
+    onnx = parts.onnx() if choice is not EngineChoice.TENSORFLOW else None
     if choice is EngineChoice.ONNX and onnx is None:
-        raise InvalidInput(f"{stored.where} has no ONNX graph; use the tensorflow engine")
+        raise InvalidInput(f"{parts.where} has no ONNX graph; use the tensorflow engine")
     if onnx is not None and (choice is EngineChoice.ONNX or find_spec("onnxruntime")):
         try:
-            onnx_engine = OnnxEngine(onnx, stored.spec.lookback, stored.spec.n_features)
+            onnx_engine = OnnxEngine(onnx, parts.spec.lookback, parts.spec.n_features)
         except Exception as exc:  # onnxruntime raises its own exception types for bad graphs
-            raise ArtifactError(f"{stored.where}: model.onnx cannot be loaded: {exc}") from exc
+            raise ArtifactError(f"{parts.where}: model.onnx cannot be loaded: {exc}") from exc
         chosen: Engine = onnx_engine
-        row_scorer = _row_scorer(stored, onnx_engine)
+        row_scorer = _row_scorer(parts, onnx_engine)
     else:
-        chosen, row_scorer = _tensorflow_engine(stored), None
+        chosen, row_scorer = _tensorflow_engine(parts), None
     chosen.warm_up()
     if row_scorer is not None:
         row_scorer.warm_up()
-    return Detector(stored.name, stored.version, stored.spec, chosen, row_scorer)
+    return Detector(parts.name, parts.version, parts.spec, chosen, row_scorer)
 
 
-def _row_scorer(stored: StoredModel, engine: OnnxEngine) -> RowScorer | None:
+def _row_scorer(parts: _Parts, engine: OnnxEngine) -> RowScorer | None:
     """The fast path from rows to errors, or None (the plain path) where the graph cannot be
     extended: a detector without it gives the same answers, only slower."""
     try:
-        graph = scoring_graph(engine.graph, stored.spec)  # cleaned already: not done twice
-        return None if graph is None else RowScorer(graph, engine, stored.spec)
+        graph = scoring_graph(engine.graph, parts.spec)  # cleaned already: not done twice
+        return None if graph is None else RowScorer(graph, engine, parts.spec)
     except Exception as exc:  # onnx and onnxruntime raise their own types for odd graphs
-        logger.warning("%s: scoring without the fused ONNX graph (%s)", stored.where, exc)
+        logger.warning("%s: scoring without the fused ONNX graph (%s)", parts.where, exc)
         return None
 
 
-def _tensorflow_engine(stored: StoredModel) -> Engine:
+def _tensorflow_engine(parts: _Parts) -> Engine:
     """The network rebuilt from detector.json by our code, with the stored weights set."""
     from models.engines import TensorFlowEngine
     from models.network import build_network
 
-    spec = stored.spec
-    weights = stored.weights()
+    spec = parts.spec
+    weights = parts.weights()
     network = build_network(spec.network, spec.lookback, spec.n_features)
     if [w.shape for w in weights] != [tuple(w.shape) for w in network.get_weights()]:
-        raise ArtifactError(f"{stored.where}: weight shapes do not match detector.json's network")
+        raise ArtifactError(f"{parts.where}: weight shapes do not match detector.json's network")
     network.set_weights(weights)
     return TensorFlowEngine(network, spec.lookback, spec.n_features)

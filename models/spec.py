@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from models.errors import InvalidInput
 from models.scaling import Scaling
-from models.scoring import ScoreOn
+from models.scoring import ErrorWeighting, ScoreOn
 from models.thresholds import ThresholdMethod
 from models.windows import WindowTransform
 
@@ -31,10 +40,27 @@ class _Strict(BaseModel):
 
 
 class NetworkConfig(_Strict):
-    architecture: Architecture = Architecture.AUTOENCODER
-    units: tuple[int, ...] = (32, 16)
-    activation: Activation = Activation.TANH
-    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    architecture: Architecture = Field(
+        default=Architecture.AUTOENCODER,
+        description="autoencoder: encoder, RepeatVector bottleneck, mirrored decoder; sequence: "
+        "every layer returns sequences",
+    )
+    units: tuple[int, ...] = Field(default=(32, 16), description="encoder sizes, e.g. 32,16")
+    activation: Activation = Field(default=Activation.TANH, description="of the LSTM layers")
+    dropout: float = Field(
+        default=0.0, ge=0.0, lt=1.0, description="dropout of the LSTM layers' inputs"
+    )
+
+    @field_validator("units", mode="before")
+    @classmethod
+    def _units_from_text(cls, units: object) -> object:
+        """`32,16` as the command line and the bench's --set write it."""
+        if not isinstance(units, str):
+            return units
+        try:
+            return tuple(int(u) for u in units.split(",") if u.strip())
+        except ValueError:
+            raise ValueError(f"expected layer sizes like 32,16, got {units!r}") from None
 
     @field_validator("units")
     @classmethod
@@ -42,6 +68,88 @@ class NetworkConfig(_Strict):
         if not units or any(u < 1 or u > 4096 for u in units):
             raise ValueError("units must be one or more layer sizes between 1 and 4096")
         return units
+
+
+class TrainingOptions(_Strict):
+    """Every choice `rarewatch train` offers: the one source of its defaults, choices and help
+    (the CLI's flags, the bench's --set and detector.json's `options` all read this model)."""
+
+    lookback: int = Field(default=5, ge=1, description="rows per window")
+    epochs: int = Field(
+        default=50, ge=1, description="at most this many; early stopping may end sooner"
+    )
+    batch_size: int = Field(default=64, ge=1, description="windows per training step")
+    validation_fraction: float = Field(
+        default=0.2, gt=0.0, lt=1.0, description="the last rows kept for validation and threshold"
+    )
+    threshold_method: ThresholdMethod = Field(
+        default=ThresholdMethod.QUANTILE,
+        description="quantile of normal validation scores, pot (an extreme-value tail fitted "
+        "to them) or max-f1 (needs labels)",
+    )
+    threshold_quantile: float = Field(
+        default=0.99, gt=0.0, lt=1.0, description="the quantile of quantile and pot"
+    )
+    seed: int = Field(default=0, description="the same data, options and seed give the same model")
+    learning_rate: float = Field(default=1e-3, gt=0.0, description="Adam's learning rate")
+    patience: int = Field(
+        default=5, ge=1, description="epochs without a better validation loss before stopping"
+    )
+    network: NetworkConfig = NetworkConfig()
+    score_on: ScoreOn = Field(
+        default=ScoreOn.WINDOW,
+        description="the error of every row of a window, or of its last row only (the article's)",
+    )
+    window_transform: WindowTransform = Field(
+        default=WindowTransform.NONE,
+        description="center: each window minus its mean; difference: each row minus the one before",
+    )
+    error_weighting: ErrorWeighting = Field(
+        default=ErrorWeighting.NONE,
+        description="normal_spread: each feature's error divided by its mean on normal "
+        "validation windows",
+    )
+    scaling: Scaling = Field(
+        default=Scaling.STANDARD,
+        description="standard (mean, standard deviation) or robust (median, interquartile range)",
+    )
+    shift: int = Field(
+        default=0,
+        ge=0,
+        description="with labels: the rows before each event count as anomalous too (left out "
+        "of the normal windows)",
+    )
+    # SKAB's published autoencoders put their limit at 3/2 of a quantile; measured in
+    # docs/benchmarks.md, it lowered false alarms on every data set without costing F1 (a
+    # threshold, so rankings and ROC AUC are unchanged)
+    threshold_margin: float = Field(
+        default=1.5,
+        gt=0.0,
+        description="store the threshold times this (1.5, as SKAB's published autoencoders; "
+        "1: the method's own threshold)",
+    )
+    alarm_after: int = Field(
+        default=1,
+        ge=1,
+        description="a row is anomalous once this many windows in a row, the last ending on it, "
+        "exceed the threshold",
+    )
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> TrainingOptions:
+        """Options from plain values (text as the command line gives it is fine); a bad value
+        is InvalidInput naming its field, in one line."""
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"])
+            message = str(error["msg"]).removeprefix("Value error, ")
+            raise InvalidInput(f"{where}: {message}") from None
+
+    def changed(self, **changes: Any) -> TrainingOptions:
+        """A checked copy with `changes` (model_copy(update=...) would skip the checks)."""
+        return self.of({**self.model_dump(), **changes})
 
 
 class ScalerSpec(_Strict):
@@ -97,7 +205,8 @@ class TrainingSummary(_Strict):
 
 
 class DetectorSpec(_Strict):
-    format_version: Literal[1] = 1
+    # 2 added `options`; version 1 files (without them) still load
+    format_version: Literal[1, 2] = 2
     features: list[str]
     lookback: int = Field(ge=1)
     network: NetworkConfig
@@ -113,6 +222,7 @@ class DetectorSpec(_Strict):
     threshold: ThresholdSpec
     validation_error_quantiles: dict[str, FiniteFloat]
     training: TrainingSummary
+    options: TrainingOptions | None = None  # what it was trained with; None in version 1 files
     library_versions: dict[str, str]
     created: str
 
@@ -131,6 +241,8 @@ class DetectorSpec(_Strict):
             raise ValueError("validation_error_quantiles lacks the median ('0.5')")
         if not math.isfinite(self.threshold.value):
             raise ValueError("threshold must be finite")
+        if (self.options is None) != (self.format_version == 1):
+            raise ValueError("format_version 2 has the training options, version 1 none")
         return self
 
     @property

@@ -5,19 +5,27 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from importlib.util import find_spec
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from models.artifact import ModelStore
 from models.data import Dataset, label_before_events, time_span
 from models.errors import InvalidInput
-from models.scaling import Scaler, Scaling
-from models.scoring import ErrorWeighting, ScoreOn, normal_error_weights, window_errors
-from models.spec import DetectorSpec, NetworkConfig, ScalerSpec, ThresholdSpec, TrainingSummary
+from models.scaling import Scaler
+from models.scoring import ErrorWeighting, normal_error_weights, window_errors
+from models.spec import (
+    DetectorSpec,
+    ScalerSpec,
+    ThresholdSpec,
+    TrainingOptions,
+    TrainingSummary,
+)
 from models.thresholds import (
     ThresholdMethod,
     error_quantiles,
@@ -29,51 +37,7 @@ from models.windows import WindowTransform, temporalize, transform_windows
 from models.wording import plural
 
 # epoch, epochs, train loss, validation loss, seconds per epoch so far
-ProgressFn = Callable[[int, int, float, float, float], None]
-
-
-@dataclass(frozen=True, slots=True)
-class TrainingOptions:
-    lookback: int = 5
-    epochs: int = 50
-    batch_size: int = 64
-    validation_fraction: float = 0.2
-    threshold_method: ThresholdMethod = ThresholdMethod.QUANTILE
-    threshold_quantile: float = 0.99
-    seed: int = 0
-    learning_rate: float = 1e-3
-    patience: int = 5  # epochs without a better validation loss before stopping
-    network: NetworkConfig = field(default_factory=NetworkConfig)
-    score_on: ScoreOn = ScoreOn.WINDOW
-    window_transform: WindowTransform = WindowTransform.NONE
-    error_weighting: ErrorWeighting = ErrorWeighting.NONE
-    scaling: Scaling = Scaling.STANDARD
-    shift: int = 0  # rows before each labelled event kept out of the normal windows too
-    # the stored threshold is this times the method's: SKAB's published autoencoders put their
-    # limit at 3/2 of a quantile; measured in docs/benchmarks.md, it lowered false alarms on
-    # every data set without costing F1 (a threshold, so rankings and ROC AUC are unchanged)
-    threshold_margin: float = 1.5
-    alarm_after: int = 1  # windows in a row above the threshold before a row is anomalous
-
-    def check(self) -> None:
-        if self.lookback < 1:
-            raise InvalidInput(f"lookback must be >= 1, got {self.lookback}")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise InvalidInput("epochs and batch size must be >= 1")
-        if not 0.0 < self.validation_fraction < 1.0:
-            raise InvalidInput(
-                f"validation fraction must be between 0 and 1, got {self.validation_fraction}"
-            )
-        if not 0.0 < self.threshold_quantile < 1.0:
-            raise InvalidInput(
-                f"threshold quantile must be between 0 and 1, got {self.threshold_quantile}"
-            )
-        if self.shift < 0:
-            raise InvalidInput(f"shift must be >= 0, got {self.shift}")
-        if not self.threshold_margin > 0.0:
-            raise InvalidInput(f"threshold margin must be > 0, got {self.threshold_margin}")
-        if self.alarm_after < 1:
-            raise InvalidInput(f"alarm after must be >= 1 window, got {self.alarm_after}")
+EpochProgress = Callable[[int, int, float, float, float], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +51,22 @@ class TrainingCurves:
 
 @dataclass(frozen=True, slots=True)
 class TrainedModel:
+    """A fitted detector in memory: Detector.from_trained serves it, store_trained stores it."""
+
     spec: DetectorSpec
     weights: list[np.ndarray]
     onnx: bytes | None  # the network as an ONNX graph, checked against Keras; None without tf2onnx
     curves: TrainingCurves
+
+
+def store_trained(
+    store: ModelStore,
+    name: str,
+    trained: TrainedModel,
+    extra_files: dict[str, bytes] | None = None,
+) -> tuple[int, Path]:
+    """Write `trained` as the next version of `name`; returns (version, path)."""
+    return store.write(name, trained.spec, trained.weights, trained.onnx, extra_files)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,13 +99,12 @@ def split_windows(
 
 
 def train_detector(
-    data: Dataset, options: TrainingOptions, progress: ProgressFn | None = None
+    data: Dataset, options: TrainingOptions, progress: EpochProgress | None = None
 ) -> TrainedModel:
-    """Same data, options and seed give the same model on CPU."""
+    """The fitted detector, in memory. Same data, options and seed give the same model on CPU."""
     from models.engines import TensorFlowEngine
     from models.network import layer_table
 
-    options.check()
     started = time.monotonic()
     n_validation_rows = round(data.n_rows * options.validation_fraction)
     n_train_rows = data.n_rows - n_validation_rows
@@ -198,6 +173,7 @@ def train_detector(
             seconds=round(time.monotonic() - started, 3),
             shift=options.shift,
         ),
+        options=options,
         library_versions=library_versions(),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
@@ -225,7 +201,7 @@ def fit_network(
     train_windows: np.ndarray,
     validation_windows: np.ndarray,
     options: TrainingOptions,
-    progress: ProgressFn | None = None,
+    progress: EpochProgress | None = None,
 ) -> FittedNetwork:
     """Build the network of `options` and fit it to reconstruct `train_windows`, stopping early
     on the loss over `validation_windows`; both are scaled, all-normal windows. The fit runs
@@ -308,7 +284,7 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def _ProgressCallback(epochs: int, progress: ProgressFn | None):  # noqa: N802 - a class factory
+def _ProgressCallback(epochs: int, progress: EpochProgress | None):  # noqa: N802 - a class factory
     import keras
 
     class ProgressCallback(keras.callbacks.Callback):

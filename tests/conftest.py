@@ -12,8 +12,8 @@ import pytest
 
 from models.artifact import ModelStore
 from models.data import Dataset, select
-from models.spec import NetworkConfig
-from models.training import TrainingOptions, train_detector
+from models.spec import NetworkConfig, TrainingOptions
+from models.training import store_trained, train_detector
 
 TINY_FEATURES = ["a", "b", "c"]
 TINY_LOOKBACK = 4
@@ -71,8 +71,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory, tiny_dataset: Dataset) 
     """A real LSTM autoencoder (8-4 units, lookback 4, 3 features) trained once per session."""
     root: Path = tmp_path_factory.mktemp("artifacts")
     store = ModelStore(root)
-    trained = train_detector(tiny_dataset, TINY_OPTIONS)
-    store.write("tiny", trained.spec, trained.weights, trained.onnx)
+    store_trained(store, "tiny", train_detector(tiny_dataset, TINY_OPTIONS))
     return TinyModel(store, "tiny", tiny_frame())
 
 

@@ -7,16 +7,17 @@ the requests in flight complete within RAREWATCH_SHUTDOWN_GRACE_S, and exits.
 from __future__ import annotations
 
 import copy
+import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from importlib.util import find_spec
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from app.settings import Settings
-from models.errors import InvalidInput
-from models.files import write_atomically
+from models.errors import InvalidInput, RarewatchError
 
 if TYPE_CHECKING:
     import uvicorn
@@ -76,46 +77,48 @@ def graceful_server(config: uvicorn.Config, registry: Registry) -> uvicorn.Serve
     return GracefulServer(config)
 
 
-def ensure_demo_model(settings: Settings) -> None:
-    """Train the demo model on rarewatch's demo data unless the model folder already has one."""
+def ensure_demo_model(settings: Settings, train_flags: Sequence[str] = ()) -> None:
+    """Train the demo model on rarewatch's demo data unless the model folder already has one.
+
+    `rarewatch demo-data` and `rarewatch train` do it in child processes, so the server never
+    imports pandas or TensorFlow and does not keep them resident while it serves. `train_flags`
+    are added to train's (tests ask for a small model)."""
     from models.artifact import ModelStore
 
     store = ModelStore(settings.model_dir)
     if DEMO_MODEL in store.names():
         _say(f"demo model found in {store.root}; not training it again")
         return
-    try:
-        from app.cli.saving import save_trained
-        from models.data import select
-        from models.demo import demo_frame
-        from models.training import TrainingOptions, train_detector
-    except ImportError as exc:  # a serve-only install has neither pandas nor TensorFlow
+    missing = [m for m in ("pandas", "tensorflow", "keras") if find_spec(m) is None]
+    if missing:  # a serve-only install has neither pandas nor TensorFlow
         raise InvalidInput(
-            f"training the demo model needs the train extra ({exc.name} is missing): "
+            f"training the demo model needs the train extra ({missing[0]} is missing): "
             "pip install 'rarewatch[train]'"
-        ) from None
-    frame = demo_frame()
+        )
     data_path = store.root / DEMO_DATA_FILE
     store.root.mkdir(parents=True, exist_ok=True)
-    write_atomically(data_path, lambda path: frame.to_csv(path, index=False))
-    data = select(frame, time_column="timestamp", label_column="label")
-    _say(
-        f"training the demo model on {len(frame)} rows of {', '.join(data.features)} "
-        f"(data in {data_path}); well under a minute on two cores"
-    )
+    _run_cli(["--model-dir", str(store.root), "demo-data", str(data_path)])
+    _say(f"training the demo model on {data_path}; well under a minute on two cores")
     started = time.monotonic()
-    trained = train_detector(data, TrainingOptions(), _progress)
-    version, path = save_trained(store, DEMO_MODEL, trained)
-    _say(
-        f"trained {DEMO_MODEL} version {version} in {time.monotonic() - started:.0f}s, "
-        f"threshold {trained.spec.threshold.value:.4g}; saved to {path}"
+    trained = _run_cli(
+        [
+            *("--model-dir", str(store.root), "train", str(data_path), "--name", DEMO_MODEL),
+            *("--time-column", "timestamp", "--label-column", "label", *train_flags),
+        ]
     )
+    _say(f"{trained.strip()} ({time.monotonic() - started:.0f}s)")
 
 
-def _progress(epoch: int, epochs: int, loss: float, val_loss: float, per_epoch: float) -> None:
-    _say(
-        f"epoch {epoch}/{epochs}  loss {loss:.4g}  val_loss {val_loss:.4g}  {per_epoch:.1f}s/epoch"
+def _run_cli(args: list[str]) -> str:
+    """`rarewatch ARGS` in a child process; its stdout. Its stderr (progress, errors) is ours."""
+    child = subprocess.run(
+        [sys.executable, "-m", "app.cli", *args], stdout=subprocess.PIPE, text=True, check=False
     )
+    if child.returncode != 0:
+        raise RarewatchError(
+            f"`rarewatch {args[2]}` for the demo model failed (exit {child.returncode})"
+        )
+    return child.stdout
 
 
 def _say(line: str) -> None:

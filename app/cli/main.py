@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from app.settings import Settings
 from models.errors import RarewatchError
@@ -22,7 +22,7 @@ from models.wording import noun, plural
 if TYPE_CHECKING:  # the CLI imports its heavy modules per command, so `--help` stays fast
     from models.data import Dataset
     from models.detector import Detection, Detector
-    from models.training import TrainingOptions
+    from models.spec import TrainingOptions
 
 EXIT_USAGE = 2
 
@@ -41,20 +41,7 @@ def _csv_list(text: str) -> list[str]:
     return items
 
 
-def _units(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(u) for u in _csv_list(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected layer sizes like 32,16, got {text!r}") from None
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from models.scaling import Scaling
-    from models.scoring import ErrorWeighting, ScoreOn
-    from models.spec import Activation, Architecture
-    from models.thresholds import ThresholdMethod
-    from models.windows import WindowTransform
-
     parser = OneLineParser(prog="rarewatch", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {metadata.version('rarewatch')}"
@@ -67,123 +54,113 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     train = commands.add_parser("train", help="train a detector on a CSV or Parquet file")
-    train.add_argument("data", type=Path)
-    train.add_argument("--name", required=True)
+    train.add_argument("data", type=Path, help="CSV or Parquet file of the training rows")
+    train.add_argument(
+        "--name", required=True, help="model name (required); trains its next version"
+    )
     _add_column_options(train)
-    train.add_argument("--features", type=_csv_list, help="feature columns, e.g. a,b,c")
-    train.add_argument("--exclude", type=_csv_list, help="columns not to use as features")
-    train.add_argument("--lookback", type=int, default=5)
-    train.add_argument("--epochs", type=int, default=50)
-    train.add_argument("--batch-size", type=int, default=64)
-    train.add_argument("--validation-fraction", type=float, default=0.2)
     train.add_argument(
-        "--threshold-method", choices=[m.value for m in ThresholdMethod], default="quantile"
-    )
-    train.add_argument("--threshold-quantile", type=float, default=0.99)
-    train.add_argument(
-        "--threshold-margin",
-        type=float,
-        default=1.5,
-        help="store the threshold times this (1.5, as SKAB's published autoencoders; 1: the "
-        "method's own threshold)",
+        "--features", type=_csv_list, help="feature columns, e.g. a,b,c (default: all the others)"
     )
     train.add_argument(
-        "--alarm-after",
-        type=int,
-        default=1,
-        metavar="K",
-        help="a row is anomalous once K windows in a row, the last ending on it, exceed the "
-        "threshold",
+        "--exclude", type=_csv_list, help="columns not to use as features (default: none)"
     )
+    _add_training_options(train)
     train.add_argument(
-        "--shift",
-        type=int,
-        default=0,
-        metavar="K",
-        help="with --label-column: the K rows before each event count as anomalous too "
-        "(left out of the normal windows)",
+        "--quiet", action="store_true", help="no progress display (default: shown at a terminal)"
     )
-    train.add_argument(
-        "--scaling",
-        choices=[s.value for s in Scaling],
-        default="standard",
-        help="standard (mean, standard deviation) or robust (median, interquartile range)",
-    )
-    train.add_argument(
-        "--window-transform",
-        choices=[t.value for t in WindowTransform],
-        default="none",
-        help="center: each window minus its mean; difference: each row minus the one before",
-    )
-    train.add_argument(
-        "--score-on",
-        choices=[s.value for s in ScoreOn],
-        default="window",
-        help="the error of every row of a window, or of its last row only (the article's)",
-    )
-    train.add_argument(
-        "--error-weighting",
-        choices=[w.value for w in ErrorWeighting],
-        default="none",
-        help="normal_spread: each feature's error divided by its mean on normal validation windows",
-    )
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--units", type=_units, default=(32, 16), help="encoder sizes, e.g. 32,16")
-    train.add_argument("--activation", choices=[a.value for a in Activation], default="tanh")
-    train.add_argument(
-        "--architecture", choices=[a.value for a in Architecture], default="autoencoder"
-    )
-    train.add_argument("--dropout", type=float, default=0.0)
-    train.add_argument("--quiet", action="store_true", help="no progress display")
 
     score = commands.add_parser("score", help="score every row of a file with a stored model")
-    score.add_argument("data", type=Path)
+    score.add_argument("data", type=Path, help="CSV or Parquet file with the model's features")
     _add_model_options(score)
     score.add_argument("--output", type=Path, help="CSV file to write (default: stdout)")
 
     evaluate = commands.add_parser("evaluate", help="detection metrics against labelled data")
-    evaluate.add_argument("data", type=Path)
+    evaluate.add_argument("data", type=Path, help="CSV or Parquet file with 0/1 labels")
     _add_model_options(evaluate)
-    evaluate.add_argument("--label-column", required=True)
-    evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    evaluate.add_argument(
+        "--label-column", required=True, help="column of 0/1 labels, 1 anomalous (required)"
+    )
+    evaluate.add_argument(
+        "--json", action="store_true", help="print the metrics as JSON (default: a report)"
+    )
 
     listing = commands.add_parser("models", help="list stored models, or describe one")
-    listing.add_argument("--name", help="describe this model (layers, threshold, training)")
-    listing.add_argument("--version", type=int)
+    listing.add_argument(
+        "--name", help="describe this model: layers, threshold, training (default: list all)"
+    )
+    listing.add_argument("--version", type=int, help="with --name: this version (default: newest)")
 
     plot = commands.add_parser(
         "plot", help="draw the series, the score, the threshold and the events as a PNG"
     )
-    plot.add_argument("data", type=Path)
+    plot.add_argument("data", type=Path, help="CSV or Parquet file with the model's features")
     _add_model_options(plot)
-    plot.add_argument("--output", type=Path, required=True, help="PNG file to write")
+    plot.add_argument("--output", type=Path, required=True, help="PNG file to write (required)")
     plot.add_argument(
-        "--label-column", help="0/1 labels: their anomalous spans are shaded beside the events"
+        "--label-column",
+        help="0/1 labels: their anomalous spans are shaded beside the events (default: none)",
     )
 
     demo = commands.add_parser("demo-data", help="write rarewatch's demo data set as CSV")
-    demo.add_argument("output", type=Path)
-    demo.add_argument("--rows", type=int, default=4320)
-    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("output", type=Path, help="CSV file to write")
+    demo.add_argument(
+        "--rows", type=int, default=4320, help="rows, one every 10 minutes (default: 4320)"
+    )
+    demo.add_argument("--seed", type=int, default=7, help="of the noise and faults (default: 7)")
 
     serve = commands.add_parser("serve", help="serve the HTTP API (one uvicorn worker)")
     serve.add_argument("--host", help="address to bind (default: $RAREWATCH_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default: $RAREWATCH_PORT or 8000)")
     serve.add_argument(
-        "--demo", action="store_true", help="train the demo model first if there is none"
+        "--demo",
+        action="store_true",
+        help="train the demo model first if there is none (default: serve the stored models)",
     )
     return parser
 
 
+def _add_training_options(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainingOptions field, the network's fields included, with the model's
+    default, choices and description: the flags cannot drift from the options."""
+    from enum import StrEnum
+
+    from models.spec import NetworkConfig, TrainingOptions
+
+    for options in (TrainingOptions, NetworkConfig):
+        for name, field in options.model_fields.items():
+            default = field.default
+            if isinstance(default, NetworkConfig):
+                continue
+            flag: dict[str, Any] = {"default": default, "type": type(default)}
+            if isinstance(default, StrEnum):
+                flag.update(type=str, choices=[choice.value for choice in type(default)])
+            elif isinstance(default, tuple):  # layer sizes: the model reads "32,16" itself
+                flag.update(type=str)
+                default = ",".join(map(str, default))
+            parser.add_argument(
+                f"--{name.replace('_', '-')}",
+                help=f"{field.description} (default: {default})",
+                **flag,
+            )
+
+
 def _add_column_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--time-column", help="column of timestamps (kept, never a feature)")
-    parser.add_argument("--label-column", help="0/1 labels: only all-normal windows are trained on")
+    parser.add_argument(
+        "--time-column", help="column of timestamps, kept, never a feature (default: none)"
+    )
+    parser.add_argument(
+        "--label-column",
+        help="0/1 labels: only all-normal windows are trained on (default: none, all normal)",
+    )
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="model name")
+    parser.add_argument("--model", required=True, help="model name (required)")
     parser.add_argument("--version", type=int, help="model version (default: the newest)")
-    parser.add_argument("--quiet", action="store_true", help="no progress display")
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress display (default: shown at a terminal)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -224,42 +201,17 @@ def _reader_gone() -> int:
 def training_options(args: argparse.Namespace) -> TrainingOptions:
     """The TrainingOptions the train flags ask for; with no flag, TrainingOptions' defaults."""
     from models.errors import InvalidInput
-    from models.scaling import Scaling
-    from models.scoring import ErrorWeighting, ScoreOn
-    from models.spec import NetworkConfig
+    from models.spec import NetworkConfig, TrainingOptions
     from models.thresholds import ThresholdMethod
-    from models.training import TrainingOptions
-    from models.windows import WindowTransform
 
-    method = ThresholdMethod(args.threshold_method)
-    if method is ThresholdMethod.MAX_F1 and not args.label_column:
-        raise InvalidInput("--threshold-method max-f1 needs labelled data: give --label-column")
-    try:
-        network = NetworkConfig(
-            architecture=args.architecture,
-            units=args.units,
-            activation=args.activation,
-            dropout=args.dropout,
-        )
-    except ValueError as exc:
-        raise InvalidInput(str(exc).splitlines()[-1].strip()) from None
-    return TrainingOptions(
-        lookback=args.lookback,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        validation_fraction=args.validation_fraction,
-        threshold_method=method,
-        threshold_quantile=args.threshold_quantile,
-        seed=args.seed,
-        network=network,
-        score_on=ScoreOn(args.score_on),
-        window_transform=WindowTransform(args.window_transform),
-        error_weighting=ErrorWeighting(args.error_weighting),
-        scaling=Scaling(args.scaling),
-        shift=args.shift,
-        threshold_margin=args.threshold_margin,
-        alarm_after=args.alarm_after,
+    values = vars(args)
+    network = {name: values[name] for name in NetworkConfig.model_fields}
+    options = TrainingOptions.of(
+        {name: values.get(name, network) for name in TrainingOptions.model_fields}
     )
+    if options.threshold_method is ThresholdMethod.MAX_F1 and not args.label_column:
+        raise InvalidInput("--threshold-method max-f1 needs labelled data: give --label-column")
+    return options
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
@@ -271,7 +223,6 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
 
     check_name(args.name)
     options = training_options(args)
-    options.check()
     data = select(
         read_table(args.data),
         time_column=args.time_column,

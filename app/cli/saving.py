@@ -1,11 +1,12 @@
-"""Store a freshly trained model with its training report (the CLI and `serve --demo`)."""
+"""Store a freshly trained model with its training report (`rarewatch train`, which also
+trains `serve --demo`'s model)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from models.artifact import ModelStore
-from models.training import TrainedModel
+from models.training import TrainedModel, store_trained
 
 REPORT_FILE = "training-report.png"
 
@@ -14,6 +15,4 @@ def save_trained(store: ModelStore, name: str, trained: TrainedModel) -> tuple[i
     from app.cli.plots import training_report_png
 
     report = training_report_png(name, trained.spec, trained.curves)
-    return store.write(
-        name, trained.spec, trained.weights, trained.onnx, extra_files={REPORT_FILE: report}
-    )
+    return store_trained(store, name, trained, extra_files={REPORT_FILE: report})

@@ -15,8 +15,8 @@ import pandas as pd
 from models.artifact import ModelStore
 from models.data import select
 from models.detector import Detector
-from models.spec import Activation, NetworkConfig
-from models.training import TrainingOptions, train_detector
+from models.spec import Activation, NetworkConfig, TrainingOptions
+from models.training import store_trained, train_detector
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def train_bench_model(store_root: Path, model: BenchModel, n_rows: int = 2000) -
     store = ModelStore(store_root)
     data = select(synthetic_frame(n_rows, model.n_features))
     trained = train_detector(data, model.options())
-    store.write(model.name, trained.spec, trained.weights, trained.onnx)
+    store_trained(store, model.name, trained)
     return store
 
 

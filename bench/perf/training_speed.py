@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import statistics
 import time
 from dataclasses import dataclass
@@ -13,7 +12,8 @@ import numpy as np
 from bench.perf.fixtures import BenchModel, synthetic_frame
 from bench.perf.timing import in_turn
 from models.data import Dataset, select
-from models.training import TrainingOptions, train_detector
+from models.spec import TrainingOptions
+from models.training import train_detector
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ def measure(model: BenchModel, n_rows: int, epochs: int, rounds: int = 2) -> lis
     whichever trains first in a process pays for TensorFlow's start, and the machine's speed
     drifts; per-epoch times are pooled over the rounds before the median."""
     data = select(synthetic_frame(n_rows, model.n_features, seed=1))
-    options = dataclasses.replace(model.options(epochs), patience=epochs + 1)
+    options = model.options(epochs).changed(patience=epochs + 1)
     epochs_of: dict[str, list[float]] = {OURS: [], PLAIN: []}
     walls: dict[str, list[float]] = {OURS: [], PLAIN: []}
     n_windows = 0

@@ -14,7 +14,6 @@ and the date.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
 import os
 import statistics
@@ -43,7 +42,7 @@ def measure(
 
     from models.network import build_network
 
-    options = dataclasses.replace(model.options(epochs), lookback=lookback)
+    options = model.options(epochs).changed(lookback=lookback)
     values = select(synthetic_frame(n_rows, model.n_features, seed=1)).values
     train, valid = scaled_windows(values, lookback, options.validation_fraction)
     later: dict[bool, list[float]] = {False: [], True: []}

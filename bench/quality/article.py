@@ -11,7 +11,6 @@ rarewatch's own (models.training.fit_network, models.scoring.window_errors).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import sys
 from pathlib import Path
@@ -26,9 +25,9 @@ from bench.quality import common
 from models.data import label_before_events
 from models.scaling import Scaler, Scaling
 from models.scoring import ErrorWeighting, ScoreOn, window_errors
-from models.spec import Activation, NetworkConfig
+from models.spec import Activation, NetworkConfig, TrainingOptions
 from models.thresholds import ThresholdMethod, max_f1_threshold
-from models.training import TrainingOptions, choose_threshold, error_weights, fit_network
+from models.training import choose_threshold, error_weights, fit_network
 from models.windows import WindowTransform, temporalize, transform_windows
 
 ARTICLE_LOOKBACK = 5
@@ -183,9 +182,9 @@ def main(argv: list[str] | None = None) -> None:
     data = common.sheet_breaks(args.data)
     data = common.bench_normalized(data, args.rolling_normalization)
     labels = data.labels if data.labels is not None else np.zeros(data.n_rows, np.int8)
-    options = common.apply_overrides(TrainingOptions(), args.settings)
+    options = common.with_settings(TrainingOptions(), args.settings)
     if args.quick:
-        options = dataclasses.replace(options, epochs=min(options.epochs, 2))
+        options = options.changed(epochs=min(options.epochs, 2))
     common.log(f"article protocol: {data.n_rows} rows, {int(labels.sum())} positive")
 
     test_scores, test_labels, valid_scores, valid_labels, info = run_protocol(
@@ -222,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
                 "same model; threshold maximising F1 on the labelled validation split",
             )
         )
-    result["settings"]["rarewatch"] = common.describe_options(options)
+    result["settings"]["rarewatch"] = options.model_dump(mode="json")
     result["settings"]["split"] = info
 
     if not args.no_article_baseline:
@@ -251,7 +250,7 @@ def main(argv: list[str] | None = None) -> None:
                 max_f1_threshold(b_valid, b_valid_labels),
             )
         )
-        result["settings"]["article_baseline"] = common.describe_options(baseline)
+        result["settings"]["article_baseline"] = baseline.model_dump(mode="json")
     rows += common.trivial_rows(test_labels)
     rows += anchors()
     result["rows"] = rows

@@ -4,15 +4,15 @@
 
 Same curve shift (-2) and features as the article. The first 60 % of rows train (normal windows
 only), the next 20 % validate (early stopping and the threshold; labels allowed there), the last
-20 % test. Training, the artifact and scoring are `rarewatch train` / `rarewatch score`'s code:
-models.training.train_detector, a ModelStore, models.loading.load_detector, Detector.detect.
+20 % test. Training and scoring are `rarewatch train` / `rarewatch score`'s code:
+models.training.train_detector, Detector.from_trained (the engine the service would load),
+Detector.detect.
 Every test row is scored by the window ending on it (the rows before it give the context).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -23,8 +23,8 @@ import numpy as np
 
 from bench.quality import common
 from models.data import Dataset
+from models.spec import TrainingOptions
 from models.thresholds import ThresholdMethod, max_f1_threshold
-from models.training import TrainingOptions
 
 TRAIN, VALIDATION = 0.6, 0.2
 
@@ -34,7 +34,7 @@ def evaluate_model(
 ) -> tuple[list[dict], np.ndarray, np.ndarray]:
     """Train on rows [0, n_fit) (validation = rows [n_train, n_fit)), test on rows [n_fit, end)."""
     fit_part = common.rows_of(data, slice(0, n_fit))
-    detector = common.train_and_load(fit_part, options)
+    detector = common.fitted_detector(fit_part, options)
     labels = data.labels
     assert labels is not None
     test_scores = common.scores_for_rows(detector, data.values, n_fit, data.n_rows)
@@ -103,19 +103,17 @@ def main(argv: list[str] | None = None) -> None:
     n_fit = round(data.n_rows * (TRAIN + VALIDATION))
     n_validation = round(n_fit * VALIDATION / (TRAIN + VALIDATION))
     n_train = n_fit - n_validation
-    options = common.apply_overrides(TrainingOptions(), args.settings)
-    options = dataclasses.replace(options, validation_fraction=n_validation / n_fit)
+    options = common.with_settings(TrainingOptions(), args.settings)
+    options = options.changed(validation_fraction=n_validation / n_fit)
     if args.quick:
-        options = dataclasses.replace(options, epochs=min(options.epochs, 2))
+        options = options.changed(epochs=min(options.epochs, 2))
     common.log(f"chronological: train rows 0-{n_train - 1}, validation to {n_fit - 1}, test after")
 
     rows, _, test_labels = evaluate_model(data, options, args.label, n_train, n_fit)
-    result["settings"]["rarewatch"] = common.describe_options(options)
+    result["settings"]["rarewatch"] = options.model_dump(mode="json")
     if not args.no_article_baseline:
         baseline = article_options(2 if args.quick else args.article_epochs)
-        baseline = dataclasses.replace(
-            baseline, patience=5, validation_fraction=options.validation_fraction
-        )
+        baseline = baseline.changed(patience=5, validation_fraction=options.validation_fraction)
         common.log("article baseline")
         b_rows, b_scores, _ = evaluate_model(data, baseline, "article method", n_train, n_fit)
         b_rows[0]["note"] += (
@@ -129,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
             )
         )
         rows += b_rows
-        result["settings"]["article_baseline"] = common.describe_options(baseline)
+        result["settings"]["article_baseline"] = baseline.model_dump(mode="json")
     rows += common.trivial_rows(test_labels)
     rows.append(
         common.anchor_row(

@@ -7,7 +7,6 @@ import dataclasses
 import json
 import shlex
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -17,15 +16,14 @@ from typing import Any
 import numpy as np
 
 from bench.report import git_commit
-from models.artifact import ModelStore
 from models.data import Dataset, read_table, select
 from models.detector import Detector
-from models.loading import load_detector
+from models.errors import InvalidInput
 from models.metrics import Confusion, evaluate
 from models.scoring import smooth_scores
-from models.spec import Activation, Architecture, NetworkConfig
+from models.spec import NetworkConfig, TrainingOptions
 from models.thresholds import pot_threshold, quantile_threshold, sustained_scores
-from models.training import TrainingOptions, train_detector
+from models.training import train_detector
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -130,78 +128,29 @@ def rows_of(data: Dataset, rows: slice, labelled: bool = True) -> Dataset:
 # ---------------------------------------------------------------- options
 
 
-def _enum(kind: type) -> Callable[[str], Any]:
-    return lambda text: kind(text)
-
-
-def _units(text: str) -> tuple[int, ...]:
-    return tuple(int(u) for u in text.replace("-", ",").split(",") if u)
-
-
-_TOP_LEVEL: dict[str, Callable[[str], Any]] = {
-    "lookback": int,
-    "epochs": int,
-    "batch_size": int,
-    "validation_fraction": float,
-    "threshold_quantile": float,
-    "seed": int,
-    "learning_rate": float,
-    "patience": int,
-}
-_NETWORK: dict[str, Callable[[str], Any]] = {
-    "units": _units,
-    "activation": _enum(Activation),
-    "architecture": _enum(Architecture),
-    "dropout": float,
-}
-
-
-def _option_parsers() -> dict[str, Callable[[str], Any]]:
-    """Every TrainingOptions field that `--set` can change, with how to read its value."""
-    parsers = dict(_TOP_LEVEL)
-    for field in dataclasses.fields(TrainingOptions):
-        default = field.default  # `network`, the one default_factory, is handled apart
-        if field.name in parsers or default is dataclasses.MISSING:
-            continue
-        if isinstance(default, str):  # a StrEnum
-            parsers[field.name] = _enum(type(default))
-        elif isinstance(default, bool):
-            parsers[field.name] = lambda text: text.lower() in ("1", "true", "yes")
-        elif isinstance(default, int | float):
-            parsers[field.name] = type(default)
-    return parsers
-
-
-def apply_overrides(options: TrainingOptions, settings: list[str]) -> TrainingOptions:
-    """`--set key=value` pairs on top of `options`; network fields may be given bare."""
-    parsers = _option_parsers()
-    top: dict[str, Any] = {}
+def with_settings(options: TrainingOptions, settings: list[str]) -> TrainingOptions:
+    """`--set key=value` pairs on top of `options`, checked by TrainingOptions itself; network
+    fields may be given bare (`units=32,8`) or as `network.units=32,8`."""
+    changes: dict[str, Any] = {}
     network: dict[str, Any] = {}
     for setting in settings:
         key, _, value = setting.partition("=")
         key = key.strip().replace("-", "_").removeprefix("network.")
-        if key in _NETWORK:
-            network[key] = _NETWORK[key](value)
-        elif key in parsers:
-            top[key] = parsers[key](value)
+        if key in NetworkConfig.model_fields:
+            network[key] = value
+        elif key in TrainingOptions.model_fields and key != "network":
+            changes[key] = value
         else:
-            known = sorted([*parsers, *_NETWORK])
+            known = sorted(
+                {*TrainingOptions.model_fields, *NetworkConfig.model_fields} - {"network"}
+            )
             raise SystemExit(f"--set {setting!r}: unknown option; known: {', '.join(known)}")
     if network:
-        top["network"] = NetworkConfig(**{**options.network.model_dump(), **network})
-    return dataclasses.replace(options, **top)
-
-
-def describe_options(options: TrainingOptions) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for field in dataclasses.fields(options):
-        value = getattr(options, field.name)
-        if field.name == "network":
-            value = value.model_dump(mode="json")
-        elif isinstance(value, str):
-            value = str(value)
-        out[field.name] = value
-    return out
+        changes["network"] = {**options.network.model_dump(), **network}
+    try:
+        return options.changed(**changes)
+    except InvalidInput as exc:
+        raise SystemExit(f"--set: {exc.detail}") from None
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -511,17 +460,9 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
 # ---------------------------------------------------------------- training through the product
 
 
-def train_and_load(data: Dataset, options: TrainingOptions, name: str = "bench") -> Detector:
-    """Train with `rarewatch train`'s code, write the artifact, load it back as the service does."""
-    trained = train_detector(data, options)
-    with tempfile.TemporaryDirectory(prefix="rarewatch-bench-") as root:
-        store = ModelStore(root)
-        fields = {f.name for f in dataclasses.fields(trained)}
-        if "onnx" in fields and getattr(trained, "onnx", None) is not None:
-            store.write(name, trained.spec, trained.weights, trained.onnx)  # type: ignore[call-arg]
-        else:
-            store.write(name, trained.spec, trained.weights)
-        return load_detector(store, name)
+def fitted_detector(data: Dataset, options: TrainingOptions, name: str = "bench") -> Detector:
+    """Train with `rarewatch train`'s code; the Detector the service would load, in memory."""
+    return Detector.from_trained(train_detector(data, options), name)
 
 
 def scores_for_rows(detector: Detector, values: np.ndarray, first: int, stop: int) -> np.ndarray:

@@ -6,13 +6,13 @@ Leaderboard: for each experiment file (valve1/, valve2/, other/) separately, a m
 on its first 400 rows (scaler, network, threshold: unlabelled, as the leaderboard does) and
 scores the rest; F1, FAR and MAR are pooled over all test rows. Variant, reported apart: one
 model trained on anomaly-free/anomaly-free.csv scores every file whole. Training and scoring
-are `rarewatch train` / `rarewatch score`'s code (train_detector, ModelStore, Detector.detect).
+are `rarewatch train` / `rarewatch score`'s code (train_detector, Detector.from_trained,
+Detector.detect).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -23,8 +23,8 @@ import numpy as np
 
 from bench.quality import common
 from models.data import Dataset, read_table, select
+from models.spec import TrainingOptions
 from models.thresholds import ThresholdMethod, pot_threshold, quantile_threshold
-from models.training import TrainingOptions
 
 TRAIN_ROWS = 400
 TIME, LABEL, CHANGEPOINT = "datetime", "anomaly", "changepoint"
@@ -73,10 +73,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     result = common.new_result("skab", "SKAB, leaderboard protocol", args.data, args.quick)
-    options = common.apply_overrides(TrainingOptions(), args.settings)
+    options = common.with_settings(TrainingOptions(), args.settings)
     files = experiment_files(args.data)
     if args.quick:
-        options = dataclasses.replace(options, epochs=min(options.epochs, 2))
+        options = options.changed(epochs=min(options.epochs, 2))
         files = files[:QUICK_FILES]
     if not files:
         raise SystemExit(f"{args.data}: no <group>/<n>.csv experiment files")
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
         features = features or data.features
         assert data.labels is not None
         common.log(f"skab {i + 1}/{len(files)}: {path.parent.name}/{path.name}")
-        detector = common.train_and_load(
+        detector = common.fitted_detector(
             common.rows_of(data, slice(0, TRAIN_ROWS), labelled=False), options
         )
         scores = common.scores_for_rows(detector, data.values, TRAIN_ROWS, data.n_rows)
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{len(all_labels)} test rows, {all_labels.mean():.1%} anomalous; "
         "scores are per point, each test row scored by the window ending on it"
     )
-    result["settings"]["rarewatch"] = common.describe_options(options)
+    result["settings"]["rarewatch"] = options.model_dump(mode="json")
     if args.threshold_from != "validation":
         result["settings"]["threshold_from"] = args.threshold_from
     result["rows"] = rows
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
         free_path = args.data / ANOMALY_FREE / f"{ANOMALY_FREE}.csv"
         common.log("skab anomaly-free variant")
         free = common.bench_normalized(load(free_path, features), args.rolling_normalization)
-        detector = common.train_and_load(free, options)
+        detector = common.fitted_detector(free, options)
         v_scores, v_labels = [], []
         for path in files:
             data = common.bench_normalized(load(path, features), args.rolling_normalization)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -162,3 +163,35 @@ def wait_until_ready(api: Client, process: subprocess.Popen[bytes], timeout_s: f
         except (httpx.TransportError, RarewatchAPIError):
             time.sleep(0.1)
     raise RuntimeError("rarewatch serve was not ready in time")
+
+
+DEMO_SERVER = """
+import json, sys
+from app.api.main import create_app
+from app.api.serve import ensure_demo_model, serving_in_thread
+from app.client import Client
+from app.settings import Settings
+
+settings = Settings(model_dir=sys.argv[1])
+ensure_demo_model(settings, ["--epochs", "1", "--units", "4,2", "--quiet"])
+with serving_in_thread(create_app(settings)) as url, Client(url) as api:
+    answer = api.detect_last("demo", values=[[50.0, 55.0, 3.0, 100.0, 0.5]] * 5)
+heavy = sorted({name.split(".")[0] for name in sys.modules} & {"tensorflow", "keras", "pandas"})
+print(json.dumps({"model": answer["model"]["name"], "heavy": heavy}))
+"""
+
+
+def test_the_demo_model_is_trained_by_a_child_so_the_server_never_imports_tensorflow(
+    tmp_path: Path,
+) -> None:
+    served = subprocess.run(
+        [sys.executable, "-c", DEMO_SERVER, str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert json.loads(served.stdout.splitlines()[-1]) == {"model": DEMO_MODEL, "heavy": []}
+    assert ModelStore(tmp_path).versions(DEMO_MODEL) == [1]
+    assert "rarewatch serve: trained demo version 1" in served.stderr

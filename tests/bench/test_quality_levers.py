@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from bench.quality.common import REPO, ROLLING_FLOOR, ROLLING_MIN_HISTORY, rolling_normalize
 from tests.bench.test_quality_scripts import sheet_breaks_like, skab_like
@@ -63,3 +64,29 @@ def test_the_runner_passes_the_bench_levers_to_every_protocol(tmp_path: Path) ->
     assert skab["settings"]["threshold_from"] == "training"
     assert "all 400 training rows" in skab["rows"][0]["note"]
     assert "| levers |" in doc.read_text()
+
+
+def test_set_changes_options_through_the_training_options_model() -> None:
+    from bench.quality.common import with_settings
+    from models.spec import Activation, TrainingOptions
+
+    options = with_settings(
+        TrainingOptions(), ["units=32,8", "network.activation=relu", "epochs=3"]
+    )
+    assert options.network.units == (32, 8) and options.network.activation is Activation.RELU
+    assert options.epochs == 3
+    assert options.model_dump(exclude={"network", "epochs"}) == TrainingOptions().model_dump(
+        exclude={"network", "epochs"}
+    )
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [("epoch=3", "unknown option; known: activation"), ("epochs=0", "epochs: Input should be")],
+)
+def test_set_refuses_unknown_and_impossible_options(setting: str, message: str) -> None:
+    from bench.quality.common import with_settings
+    from models.spec import TrainingOptions
+
+    with pytest.raises(SystemExit, match=message):
+        with_settings(TrainingOptions(), [setting])

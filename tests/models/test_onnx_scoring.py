@@ -1,6 +1,5 @@
 """The fused scoring graph (models/onnx_scoring.py) against the plain path it replaces."""
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ from models.loading import load_detector
 from models.onnx_scoring import RowScorer, scoring_graph
 from models.scoring import ScoreOn
 from models.spec import DetectorSpec
-from models.training import train_detector
+from models.training import store_trained, train_detector
 from models.windows import WindowTransform
 from tests.conftest import TINY_FEATURES, TINY_OPTIONS, TinyModel, tiny_frame, with_fault
 
@@ -139,9 +138,9 @@ def test_a_one_step_model_exported_without_the_transposes_scores_on_the_plain_pa
     tmp_path: Path,
 ) -> None:
     store = ModelStore(tmp_path)
-    options = dataclasses.replace(TINY_OPTIONS, lookback=1, epochs=2)
+    options = TINY_OPTIONS.changed(lookback=1, epochs=2)
     trained = train_detector(select(tiny_frame(), time_column="time", label_column="y"), options)
-    store.write("one_step", trained.spec, trained.weights, trained.onnx)
+    store_trained(store, "one_step", trained)
     detector = load_detector(store, "one_step", engine="onnx")
     assert scoring_graph(store.open("one_step").onnx(), detector.spec) is None
     assert detector.row_scorer is None

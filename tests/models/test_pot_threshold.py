@@ -1,7 +1,5 @@
 """The peaks-over-threshold (extreme-value) threshold fitted to normal validation errors."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 
@@ -37,8 +35,8 @@ def test_pot_refuses_a_tail_that_does_not_start_below_the_quantile(
 
 def test_a_model_trained_with_pot_stores_the_method_and_quantile() -> None:
     data = select(tiny_frame(300), time_column="time")
-    options = dataclasses.replace(
-        TINY_OPTIONS, epochs=2, threshold_method=ThresholdMethod.POT, threshold_quantile=0.999
+    options = TINY_OPTIONS.changed(
+        epochs=2, threshold_method=ThresholdMethod.POT, threshold_quantile=0.999
     )
     spec = train_detector(data, options).spec
     assert spec.threshold.method is ThresholdMethod.POT and spec.threshold.quantile == 0.999

@@ -2,8 +2,6 @@
 option, the threshold margin and the alarm rule (windows in a row); stored in detector.json
 with defaults, so files written before them still load with the old behaviour."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 from hypothesis import given
@@ -21,7 +19,7 @@ from models.training import train_detector
 from models.windows import WindowTransform, transform_windows
 from tests.conftest import TINY_FEATURES, TINY_OPTIONS, TinyModel, tiny_frame, with_fault
 
-QUICK = dataclasses.replace(TINY_OPTIONS, epochs=2)
+QUICK = TINY_OPTIONS.changed(epochs=2)
 
 
 # ---------------------------------------------------------------- robust scaling
@@ -101,7 +99,7 @@ def test_a_shift_keeps_the_windows_before_an_event_out_of_training() -> None:
     frame = with_fault(tiny_frame(300), start=100, length=2)
     data = select(frame, time_column="time", label_column="y")
     plain = train_detector(data, QUICK).spec.training
-    shifted = train_detector(data, dataclasses.replace(QUICK, shift=6)).spec.training
+    shifted = train_detector(data, QUICK.changed(shift=6)).spec.training
     assert plain.train_windows - shifted.train_windows == 6
     assert shifted.shift == 6 and plain.shift == 0
 
@@ -134,8 +132,8 @@ def test_the_alarm_rule_is_a_plain_threshold_on_its_scores(
 
 def test_the_margin_and_the_alarm_rule_are_stored_and_applied() -> None:
     data = select(tiny_frame(300), time_column="time", label_column="y")
-    plain = train_detector(data, dataclasses.replace(QUICK, threshold_margin=1.0)).spec
-    options = dataclasses.replace(QUICK, threshold_margin=1.5, alarm_after=3)
+    plain = train_detector(data, QUICK.changed(threshold_margin=1.0)).spec
+    options = QUICK.changed(threshold_margin=1.5, alarm_after=3)
     spec = train_detector(data, options).spec
     assert spec.threshold.value == pytest.approx(1.5 * plain.threshold.value)
     assert spec.threshold.margin == 1.5 and spec.alarm_after == 3
@@ -176,7 +174,7 @@ def test_robust_scaling_is_stored_with_the_model_and_used_when_scoring(
     tiny_model: TinyModel,
 ) -> None:
     data = select(tiny_frame(300), time_column="time", label_column="y")
-    spec = train_detector(data, dataclasses.replace(QUICK, scaling=Scaling.ROBUST)).spec
+    spec = train_detector(data, QUICK.changed(scaling=Scaling.ROBUST)).spec
     assert spec.scaler.method is Scaling.ROBUST
     train_rows = data.values[: 300 - 75]
     np.testing.assert_allclose(spec.scaler.mean, np.median(train_rows, axis=0))

@@ -1,7 +1,6 @@
 """Scoring options: last-step scores, per-feature error weights, centred windows; all stored in
 detector.json with defaults, so files written before them still load."""
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +17,11 @@ from models.scoring import (
     window_errors,
 )
 from models.spec import DetectorSpec
-from models.training import train_detector
+from models.training import store_trained, train_detector
 from models.windows import WindowTransform, transform_windows
 from tests.conftest import TINY_FEATURES, TINY_OPTIONS, TinyModel, tiny_frame
 
-QUICK = dataclasses.replace(TINY_OPTIONS, epochs=2)
+QUICK = TINY_OPTIONS.changed(epochs=2)
 
 
 def test_the_last_step_score_is_the_mse_of_the_last_row_only() -> None:
@@ -87,8 +86,7 @@ def test_error_weights_must_be_one_positive_number_per_feature(tiny_model: TinyM
 
 def test_a_model_trained_with_the_options_stores_and_applies_them(tmp_path: Path) -> None:
     data = select(tiny_frame(300), time_column="time", label_column="y")
-    options = dataclasses.replace(
-        QUICK,
+    options = QUICK.changed(
         score_on=ScoreOn.LAST_STEP,
         window_transform=WindowTransform.CENTER,
         error_weighting=ErrorWeighting.NORMAL_SPREAD,
@@ -103,7 +101,7 @@ def test_a_model_trained_with_the_options_stores_and_applies_them(tmp_path: Path
     )
 
     store = ModelStore(tmp_path)
-    store.write("options", spec, trained.weights, trained.onnx)
+    store_trained(store, "options", trained)
     detector = load_detector(store, "options")
     assert detector.spec == spec
     values = tiny_frame(120, seed=5)[TINY_FEATURES].to_numpy()

@@ -1,16 +1,21 @@
-import dataclasses
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from models.artifact import ModelStore
 from models.data import select
+from models.detector import Detector
 from models.errors import InvalidInput
+from models.loading import load_detector
 from models.scaling import Scaler
+from models.spec import DetectorSpec, NetworkConfig, TrainingOptions
 from models.thresholds import ThresholdMethod
-from models.training import fit_network, split_windows, train_detector
-from tests.conftest import TINY_OPTIONS, tiny_frame, with_fault
+from models.training import fit_network, split_windows, store_trained, train_detector
+from tests.conftest import TINY_FEATURES, TINY_OPTIONS, tiny_frame, with_fault
 
-QUICK = dataclasses.replace(TINY_OPTIONS, epochs=2)
+QUICK = TINY_OPTIONS.changed(epochs=2)
 
 
 def test_the_same_seed_gives_the_same_model() -> None:
@@ -62,7 +67,7 @@ def test_the_spec_records_the_training_data_and_threshold(tiny_model) -> None:  
 def test_max_f1_training_puts_the_threshold_between_normal_and_faulty_validation_errors() -> None:
     frame = with_fault(with_fault(tiny_frame(400), 330, size=6.0), 370, size=6.0)
     data = select(frame, time_column="time", label_column="y")
-    options = dataclasses.replace(TINY_OPTIONS, epochs=8, threshold_method=ThresholdMethod.MAX_F1)
+    options = TINY_OPTIONS.changed(epochs=8, threshold_method=ThresholdMethod.MAX_F1)
     spec = train_detector(data, options).spec
     assert spec.threshold.method is ThresholdMethod.MAX_F1
     assert spec.threshold.value > spec.validation_error_quantiles["0.5"]
@@ -71,7 +76,7 @@ def test_max_f1_training_puts_the_threshold_between_normal_and_faulty_validation
 def test_too_few_rows_for_the_split_are_refused_with_the_counts() -> None:
     data = select(tiny_frame(10), time_column="time")
     with pytest.raises(InvalidInput, match="fewer than the lookback"):
-        train_detector(data, dataclasses.replace(QUICK, lookback=6))
+        train_detector(data, QUICK.changed(lookback=6))
 
 
 @pytest.mark.parametrize(
@@ -80,7 +85,7 @@ def test_too_few_rows_for_the_split_are_refused_with_the_counts() -> None:
 def test_impossible_options_are_refused(field: str, value: float) -> None:
     data = select(tiny_frame(100), time_column="time")
     with pytest.raises(InvalidInput):
-        train_detector(data, dataclasses.replace(QUICK, **{field: value}))
+        train_detector(data, QUICK.changed(**{field: value}))
 
 
 def test_fit_network_hands_back_the_rolled_network_that_is_exported_and_stored() -> None:
@@ -92,3 +97,80 @@ def test_fit_network_hands_back_the_rolled_network_that_is_exported_and_stored()
     assert [layer.unroll for layer in fitted.network.layers if hasattr(layer, "unroll")] == [
         False
     ] * (2 * len(TINY_OPTIONS.network.units))
+
+
+def test_a_trained_model_detects_in_memory_as_it_does_once_stored(tmp_path: Path) -> None:
+    data = select(tiny_frame(300), time_column="time", label_column="y")
+    trained = train_detector(data, QUICK)
+    store = ModelStore(tmp_path)
+    version, _ = store_trained(store, "fresh", trained)
+    in_memory = Detector.from_trained(trained, "fresh")
+    loaded = load_detector(store, "fresh", version)
+    assert type(in_memory.engine) is type(loaded.engine)
+    assert (in_memory.row_scorer is None) == (loaded.row_scorer is None)
+    values = tiny_frame(120, seed=3)[TINY_FEATURES].to_numpy()
+    np.testing.assert_array_equal(in_memory.detect(values).scores, loaded.detect(values).scores)
+    assert in_memory.spec == loaded.spec
+
+
+def test_detector_json_stores_the_training_options_as_they_were_given(tiny_model) -> None:  # noqa: ANN001
+    raw = json.loads((tiny_model.store.root / "tiny" / "1" / "detector.json").read_text())
+    assert raw["format_version"] == 2
+    assert TrainingOptions.model_validate(raw["options"]) == TINY_OPTIONS
+
+
+def test_a_version_1_detector_json_without_options_still_loads(
+    tiny_model,  # noqa: ANN001
+    tmp_path: Path,
+) -> None:
+    stored = tiny_model.store.open("tiny")
+    old = stored.spec.model_dump(mode="json", exclude={"options"}) | {"format_version": 1}
+    store = ModelStore(tmp_path)
+    store.write("old", DetectorSpec.model_validate(old), stored.weights(), stored.onnx())
+    loaded = load_detector(store, "old")
+    assert loaded.spec.format_version == 1 and loaded.spec.options is None
+    values = tiny_model.frame[TINY_FEATURES].to_numpy()
+    np.testing.assert_array_equal(
+        loaded.detect(values).scores, load_detector(tiny_model.store, "tiny").detect(values).scores
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec_changes", "problem"),
+    [({"format_version": 1}, "version 1 none"), ({"options": None}, "version 2 has")],
+)
+def test_the_format_version_says_whether_the_options_are_there(
+    tiny_model,  # noqa: ANN001
+    spec_changes: dict[str, object],
+    problem: str,
+) -> None:
+    spec = tiny_model.store.open("tiny").spec.model_dump(mode="json") | spec_changes
+    with pytest.raises(ValueError, match=problem):
+        DetectorSpec.model_validate(spec)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"epochs": "0"}, "epochs: Input should be greater than or equal to 1"),
+        (
+            {"network": {"units": "8,x"}},
+            "network.units: expected layer sizes like 32,16, got '8,x'",
+        ),
+        ({"scaling": "minmax"}, "scaling: Input should be 'standard' or 'robust'"),
+        ({"epoch": 3}, "epoch: Extra inputs are not permitted"),
+    ],
+)
+def test_bad_options_are_one_line_invalid_input_naming_the_field(
+    values: dict[str, object], message: str
+) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        TrainingOptions.of(values)
+    assert refused.value.detail == message
+
+
+def test_options_read_from_text_equal_the_typed_ones() -> None:
+    text = {"lookback": "4", "threshold_method": "pot", "network": {"units": "8,4"}}
+    assert TrainingOptions.of(text) == TrainingOptions(
+        lookback=4, threshold_method=ThresholdMethod.POT, network=NetworkConfig(units=(8, 4))
+    )

@@ -1,6 +1,7 @@
 """The `rarewatch` command line, run in-process on files the tests write (as a real process
 where the pipe to its reader matters)."""
 
+import argparse
 import json
 import os
 import subprocess
@@ -13,7 +14,7 @@ import pandas as pd
 import pytest
 
 from app.cli.main import build_parser, main, training_options
-from models.training import TrainingOptions
+from models.spec import TrainingOptions
 from tests.conftest import tiny_frame, with_fault
 
 REPO = Path(__file__).resolve().parents[3]
@@ -353,7 +354,7 @@ def test_train_stores_a_training_report_listed_in_the_manifest(workdir: Path) ->
 
 def test_the_train_flags_default_to_the_training_options_defaults() -> None:
     from app.cli.main import build_parser
-    from models.training import TrainingOptions
+    from models.spec import TrainingOptions
 
     args = vars(build_parser().parse_args(["train", "data.csv", "--name", "x"]))
     defaults = TrainingOptions()
@@ -423,3 +424,65 @@ def test_a_closed_pipe_ends_the_command_quietly_without_a_traceback(
         os.close(write_end)
     assert finished.stderr == b""
     assert finished.returncode == 1
+
+
+def _commands() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    (subparsers,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return {"rarewatch": parser, **subparsers.choices}
+
+
+@pytest.mark.parametrize("command", sorted(_commands()))
+def test_every_option_has_help_that_shows_its_default(command: str) -> None:
+    for action in _commands()[command]._actions:
+        if isinstance(
+            action, argparse._HelpAction | argparse._VersionAction | argparse._SubParsersAction
+        ):
+            continue
+        assert action.help, (command, action.dest)
+        if action.option_strings:  # positionals are the command's subject, never defaulted
+            assert "(default: " in action.help or "(required" in action.help, action.dest
+
+
+def test_train_has_one_flag_per_training_option_with_its_default_in_the_help() -> None:
+    from models.spec import NetworkConfig
+
+    train = _commands()["train"]
+    flags = {action.dest: action for action in train._actions}
+    for options in (TrainingOptions(), NetworkConfig()):
+        for name, field in type(options).model_fields.items():
+            if name == "network":
+                continue
+            assert flags[name].help == (
+                f"{field.description} (default: {_shown(getattr(options, name))})"
+            ), name
+
+
+def _shown(value: object) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def test_train_help_shows_every_default(capsys) -> None:  # noqa: ANN001
+    assert main(["train", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--units UNITS encoder sizes, e.g. 32,16 (default: 32,16)" in out
+    assert "--learning-rate LEARNING_RATE Adam's learning rate (default: 0.001)" in out
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--epochs", "0"], "epochs: Input should be greater than or equal to 1"),
+        (["--validation-fraction", "1.5"], "validation_fraction: Input should be less than 1"),
+        (["--dropout", "1"], "network.dropout: Input should be less than 1"),
+    ],
+)
+def test_impossible_training_flags_are_one_line_and_exit_2(
+    workdir: Path,
+    capsys,  # noqa: ANN001
+    flags: list[str],
+    message: str,
+) -> None:
+    assert run(workdir, "train", str(workdir / "train.csv"), "--name", "x", *flags) == 2
+    err = capsys.readouterr().err
+    assert err == f"rarewatch train: error: {message}\n"
