@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from models.errors import ModelFault, RarewatchError
+from models.wording import plural
 
 log = logging.getLogger("rarewatch.api")
 
@@ -196,7 +197,7 @@ async def validation_error(request: Request, exc: Exception) -> Response:
     more = f", the first {MAX_LISTED_ERRORS} are listed" if len(errors) > MAX_LISTED_ERRORS else ""
     return problem(
         "validation_error",
-        f"{len(errors)} error(s) in the request{more}; see `errors` for where",
+        f"{plural(len(errors), 'error')} in the request{more}; see `errors` for where",
         errors=listed,
     )
 

@@ -240,8 +240,10 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
     version, path = save_trained(ModelStore(settings.model_dir), args.name, trained)
     summary, threshold = trained.spec.training, trained.spec.threshold
     print(
-        f"trained {args.name} version {version} on {summary.train_windows} normal windows of "
-        f"{len(data.features)} features: best epoch {summary.best_epoch}/{summary.epochs_run}, "
+        f"trained {args.name} version {version} on "
+        f"{plural(summary.train_windows, 'normal window')} of "
+        f"{plural(len(data.features), 'feature')}: "
+        f"best epoch {summary.best_epoch}/{summary.epochs_run}, "
         f"validation loss {summary.validation_loss:.4g}, threshold {threshold.value:.4g} "
         f"({threshold_method(threshold)}); saved to {path}"
     )
