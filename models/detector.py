@@ -171,14 +171,15 @@ class Detector:
         self, errors: WindowErrors, end_rows: np.ndarray, threshold: float | None
     ) -> Detection:
         """Alarms, severities and events from each window's errors (finite scores)."""
-        cut = self.threshold if threshold is None else threshold
-        is_anomaly = sustained(errors.scores > cut, self.spec.alarm_after)
+        if threshold is None:  # the request's own threshold, else the model's
+            threshold = self.threshold
+        is_anomaly = sustained(errors.scores > threshold, self.spec.alarm_after)
         return Detection(
-            threshold=cut,
+            threshold=threshold,
             window_end_rows=end_rows,
             scores=errors.scores,
             is_anomaly=is_anomaly,
-            severity=severity(errors.scores, cut, self._normal_median),
+            severity=severity(errors.scores, threshold, self._normal_median),
             contributions=errors.contributions,
             events=find_events(is_anomaly, errors.scores, errors.contributions),
         )

@@ -162,10 +162,10 @@ def severity(scores: np.ndarray, threshold: float, normal_median: float) -> np.n
     Reconstruction errors are heavy-tailed, so the distance is counted in ratios: in steps, where
     one step is the factor by which the threshold already sits above a typical normal window.
     """
-    cut = max(threshold, 1e-12)
-    step = cut / normal_median if 0 < normal_median < cut else DEFAULT_SEVERITY_STEP
+    threshold = max(threshold, 1e-12)  # a zero threshold would divide by zero
+    step = threshold / normal_median if 0 < normal_median < threshold else DEFAULT_SEVERITY_STEP
     with np.errstate(divide="ignore"):
-        steps_past = np.log(np.maximum(scores, cut) / cut) / np.log(step)
+        steps_past = np.log(np.maximum(scores, threshold) / threshold) / np.log(step)
     return -np.expm1(-steps_past)
 
 

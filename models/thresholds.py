@@ -82,7 +82,7 @@ def max_f1_threshold(errors: np.ndarray, labels: np.ndarray) -> float:
     """The threshold maximising F1 of `error > threshold` on labelled validation windows.
 
     The article read this off a precision/recall plot; here it is computed. The threshold sits
-    halfway between the best cut's score and the next lower score, so `>` flags exactly that cut.
+    halfway between the best threshold's score and the next lower score, so `>` flags exactly those.
     """
     n_positive = int(labels.sum())
     if n_positive == 0:
