@@ -41,15 +41,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         counters.model_loaded(registry.newest(name))
     for name in registry.unavailable():
         counters.model_failed(name)
-    # The libraries leave many long-lived objects (~70 000 with ONNX Runtime, ~400 000 with
-    # TensorFlow) that every full garbage collection walks again, and shaping a large answer
-    # triggers several. Frozen, they are skipped: a 10 000-window answer is shaped 2-5x faster.
+    # The libraries leave many long-lived objects that every full garbage collection walks
+    # again, and shaping a large answer triggers several: frozen, they are skipped.
     gc.collect()
     gc.freeze()
-    # A 10 000-row request allocates ~600 000 floats and lists while parsed, validated and
-    # answered; at the default threshold (700) that runs hundreds of collections per request.
-    # Collecting the youngest generation every 50 000 allocations instead cuts the parse and
-    # shaping time of such a request by a third (bench/perf) and costs nothing on small ones.
+    # A large request allocates hundreds of thousands of floats and lists while parsed,
+    # validated and answered: a rarer youngest-generation collection runs far fewer passes on
+    # those and costs nothing on small requests (bench.perf.breakdown times large requests).
     gc.set_threshold(50_000, 20, 20)
     registry.serving = True
     remove_sighup_handler = reload_on_sighup(app)
