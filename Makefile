@@ -4,7 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: serve test lint install clean container-check bench-perf-quick bench-quality bench-load
+LINTED := app models tests examples bench scripts
+
+.PHONY: serve test lint format install clean container-check bench-perf-quick bench-quality bench-load
 
 # `make serve` and `make test` started together must not build .venv twice at once: the stamp
 # is made under a lock (flock, util-linux), by a second make that checks it again once it holds
@@ -32,10 +34,16 @@ serve: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+## the gates CI runs (and .pre-commit-config.yaml before each commit): ruff, its format, mypy strict
 lint: $(STAMP)
-	$(BIN)/ruff check app models tests examples bench scripts
-	$(BIN)/ruff format --check app models tests examples bench scripts
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy app models
+
+## rewrite the code the way `make lint` wants it (ruff's safe fixes and its formatting)
+format: $(STAMP)
+	$(BIN)/ruff check --fix $(LINTED)
+	$(BIN)/ruff format $(LINTED)
 
 ## build, run and check the serve image with podman (no Docker engine needed)
 container-check: $(STAMP)

@@ -119,7 +119,7 @@ class Client:
     def _send(self, method: str, path: str, **options: Any) -> JSON:
         response = self._http.request(method, path, **options)
         if response.is_success:
-            return response.json()  # type: ignore[no-any-return]
+            return response.json()
         try:
             problem = response.json()
         except ValueError:

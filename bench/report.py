@@ -12,7 +12,9 @@ def git_commit() -> str:
     """The short commit, marked when tracked files differ from it (so is the figure)."""
 
     def git(*args: str) -> str:
-        result = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+        result = subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True, check=False
+        )
         return result.stdout.strip()
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"

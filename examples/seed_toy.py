@@ -44,7 +44,7 @@ def run(epochs: int = 300, seed: int = 0) -> tuple[float, float]:
 def main() -> None:
     network = build_network(SEED_CONFIG, LOOKBACK, n_features=2)
     for row in layer_table(network):
-        print(f"{row.name:<16}{row.type:<18}{str(row.output_shape):<18}{row.params:>9,}")
+        print(f"{row.name:<16}{row.type:<18}{row.output_shape!s:<18}{row.params:>9,}")
     print(f"total params: {network.count_params():,}")
     before, after = run()
     print(

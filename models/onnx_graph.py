@@ -133,7 +133,10 @@ def repeat_time_major(model: Any) -> int:
 
 
 def _repeated_vector(
-    node: Any, producers: dict[str, Any], constants: dict[str, Any], shapes: dict[str, list]
+    node: Any,
+    producers: dict[str, Any],
+    constants: dict[str, Any],
+    shapes: dict[str, list[int | None]],
 ) -> tuple[str, int, int] | None:
     """(the repeated tensor, units, steps) when `node` is Transpose(perm 1,0,2) of
     Reshape(Tile(Y, repeats)) with Y of shape (batch, 1, ..., 1, units), repeats of 1 on the
@@ -167,8 +170,11 @@ def _repeated_vector(
 
 
 def _shape_value(
-    name: str, producers: dict[str, Any], constants: dict[str, Any], shapes: dict[str, list]
-) -> list | None:
+    name: str,
+    producers: dict[str, Any],
+    constants: dict[str, Any],
+    shapes: dict[str, list[int | None]],
+) -> list[int | None] | None:
     """The value of a 1-D shape tensor built from constants and Shape, Cast, Slice and Concat
     (as the exporter builds a Reshape's target): an int per element known before run time,
     None for the others; None when it is built some other way."""
@@ -196,7 +202,7 @@ def _shape_value(
     return None
 
 
-def _static_shapes(graph: Any) -> dict[str, list]:
+def _static_shapes(graph: Any) -> dict[str, list[int | None]]:
     """Each tensor's shape as shape inference gives it: an int per known dimension, None else."""
     shapes = {}
     for info in [*graph.value_info, *graph.input, *graph.output]:

@@ -284,10 +284,10 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def _ProgressCallback(epochs: int, progress: EpochProgress | None):  # noqa: N802 - a class factory
+def _ProgressCallback(epochs: int, progress: EpochProgress | None) -> Any:  # noqa: N802 - a factory
     import keras
 
-    class ProgressCallback(keras.callbacks.Callback):
+    class ProgressCallback(keras.callbacks.Callback):  # type: ignore[misc]  # keras is untyped
         def on_train_begin(self, logs=None):  # type: ignore[no-untyped-def]
             self._started = time.monotonic()
 

@@ -18,7 +18,7 @@ from pathlib import Path
 # starts runs this checkout's code, and the in-process parts must match it
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts.docs import capture, render  # noqa: E402
+from scripts.docs import capture, render
 
 if __name__ == "__main__":
     capture.main()

@@ -103,6 +103,7 @@ def rarewatch_process(folder: Path) -> Callable[[list[str]], str]:
     def run(argv: list[str]) -> str:
         done = subprocess.run(
             [sys.executable, "-m", "app.cli", *argv],
+            check=False,  # an error's one line and exit status are outputs the README shows
             cwd=folder,
             env=environment(),
             stdout=subprocess.PIPE,

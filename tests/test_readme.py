@@ -27,7 +27,8 @@ def test_the_readme_shows_the_shipped_request_verbatim() -> None:
     assert shown == REQUEST.read_text()
     assert "-d @examples/request.json" in README
     request = DetectRequest.model_validate_json(REQUEST.read_bytes())
-    assert request.values is not None and len(request.values) == 6
+    assert request.values is not None
+    assert len(request.values) == 6
 
 
 def test_the_readme_python_snippet_runs_against_a_real_server(
@@ -46,4 +47,5 @@ def test_the_readme_python_snippet_runs_against_a_real_server(
         exec(snippet.group(1).replace("http://127.0.0.1:8000", server.url), {})
     timestamp, is_anomaly, severity = printed.getvalue().split()
     assert timestamp == json.loads(REQUEST.read_text())["timestamps"][-1]
-    assert is_anomaly in {"True", "False"} and 0 <= float(severity) <= 1
+    assert is_anomaly in {"True", "False"}
+    assert 0 <= float(severity) <= 1

@@ -22,11 +22,11 @@ VersionQuery = Annotated[
 
 
 async def get_registry(request: Request) -> Registry:
-    return request.app.state.registry  # type: ignore[no-any-return]
+    return request.app.state.registry
 
 
 async def get_metrics(request: Request) -> Metrics:
-    return request.app.state.metrics  # type: ignore[no-any-return]
+    return request.app.state.metrics
 
 
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]

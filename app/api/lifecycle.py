@@ -38,7 +38,7 @@ def reload_all(registry: Registry, metrics: Metrics) -> None:
         try:
             reload_model(registry, metrics, name)
         except RarewatchError as exc:  # broken new version, or a model gone from the folder
-            log.error("reload: %s", exc.detail)
+            log.error("reload: %s", exc.detail)  # noqa: TRY400 - the reason, not a traceback
 
 
 def reload_on_sighup(app: FastAPI) -> Callable[[], None]:

@@ -218,7 +218,9 @@ def _unavailable_if_broken(name: str, version: int) -> Iterator[None]:
     try:
         yield
     except ArtifactError as exc:
-        log.error("model %r version %d is not served: %s", name, version, exc.detail)
+        log.error(  # noqa: TRY400 - the artifact's fault in one line, not a traceback
+            "model %r version %d is not served: %s", name, version, exc.detail
+        )
         raise ModelUnavailable(
             f"model {name!r} version {version} failed to load; see the server log"
         ) from None

@@ -86,7 +86,7 @@ def top_contributions(contributions: np.ndarray, k: int) -> tuple[np.ndarray, np
 
     contributions  # (n_windows, n_features) -> feature indices and shares, (n_windows, k) each
     """
-    n_windows, n_features = contributions.shape
+    n_windows, _n_features = contributions.shape
     if k > MAX_PICKED_ONE_BY_ONE:
         top = np.argsort(-contributions, axis=1, kind="stable")[:, :k]
         return top, np.take_along_axis(contributions, top, axis=1)

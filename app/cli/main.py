@@ -329,7 +329,10 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> None:
         )
         return
     c = result.confusion
-    auc = lambda v: "n/a (one class only)" if v is None else f"{v:.3f}"  # noqa: E731
+
+    def auc(value: float | None) -> str:
+        return "n/a (one class only)" if value is None else f"{value:.3f}"
+
     print(
         f"model {detector.name} version {detector.version}, threshold {result.threshold:.4g}, "
         f"{plural(result.n_scored, 'row')} scored, {result.n_positive} labelled anomalous\n"

@@ -101,7 +101,8 @@ def scoring_steps(detector: Detector, store: ModelStore, n_windows: int) -> dict
     scaled = detector.scaler.transform(values)
     windows = np.ascontiguousarray(temporalize(scaled, lookback), dtype=np.float32)
     engine, row_scorer = detector.engine, detector.row_scorer
-    assert isinstance(engine, OnnxEngine) and row_scorer is not None
+    assert isinstance(engine, OnnxEngine)
+    assert row_scorer is not None
     plain = plain_path(detector)
     reconstructed = engine.session.run(None, {engine.session.get_inputs()[0].name: windows})[0]
     squares = squared_errors(windows, reconstructed)

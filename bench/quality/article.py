@@ -44,7 +44,7 @@ def shuffle_split(n: int, test_size: float, seed: int) -> tuple[np.ndarray, np.n
     return permutation[n_test:], permutation[:n_test]
 
 
-def article_windows(values: np.ndarray, labels: np.ndarray, lookback: int):  # noqa: ANN201
+def article_windows(values: np.ndarray, labels: np.ndarray, lookback: int):
     """The article's temporalize: n-L-1 windows, window i = rows i+2 .. i+L+1, labelled by y[i+L+1].
 
     values  # (n_rows, n_features) -> windows  # (n_rows - lookback - 1, lookback, n_features)
@@ -75,7 +75,7 @@ def article_options(epochs: int) -> TrainingOptions:
     )
 
 
-def run_protocol(values: np.ndarray, labels: np.ndarray, options: TrainingOptions):  # noqa: ANN201
+def run_protocol(values: np.ndarray, labels: np.ndarray, options: TrainingOptions):
     """Windows, split, scaler, fit, scores; returns (test scores, test labels, valid ..., info).
 
     With `options.shift`, windows ending within `shift` rows before a positive one are left out

@@ -114,7 +114,9 @@ def goals(results: dict[str, dict[str, Any]], label: str) -> str:
         return "-" if ok is None else ("**met**" if ok else "not met")
 
     def check(row: dict[str, Any] | None, test: Any) -> bool | None:
-        return None if row is None or row.get("roc_auc") is None and "far" not in row else test(row)
+        return (
+            None if row is None or (row.get("roc_auc") is None and "far" not in row) else test(row)
+        )
 
     lines = [
         "| goal | measured (rarewatch row) | target | status |",

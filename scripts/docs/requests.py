@@ -1,7 +1,5 @@
 """The example series and the requests the capture sends, each with the answer it must get."""
 
-# ruff: noqa: E501 (the request tables have one request a line)
-
 from __future__ import annotations
 
 import json

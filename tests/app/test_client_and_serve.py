@@ -40,9 +40,11 @@ def test_an_error_answer_raises_with_the_problem_fields(api: Client) -> None:
         api.detect("tiny", values=[[1.0, 2.0]] * 5)
 
     error = raised.value
-    assert error.status == 422 and error.code == "feature_mismatch"
+    assert error.status == 422
+    assert error.code == "feature_mismatch"
     assert error.title == "Features do not match the model"
-    assert "a, b, c" in error.detail and error.errors is None
+    assert "a, b, c" in error.detail
+    assert error.errors is None
     assert str(error).startswith("422 feature_mismatch: ")
 
 
@@ -113,7 +115,8 @@ def test_rarewatch_serve_runs_one_worker_that_answers_and_stops_on_sigterm(
         with Client(f"http://127.0.0.1:{port}") as api:
             wait_until_ready(api, process)
             answer = api.detect_last("tiny", values=tiny_frame(8)[TINY_FEATURES])
-            assert answer["model"]["name"] == "tiny" and answer["n_windows"] == 1
+            assert answer["model"]["name"] == "tiny"
+            assert answer["n_windows"] == 1
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
     finally:
@@ -159,9 +162,10 @@ def wait_until_ready(api: Client, process: subprocess.Popen[bytes], timeout_s: f
             raise RuntimeError("rarewatch serve exited before it was ready")
         try:
             api.ready()
-            return
         except (httpx.TransportError, RarewatchAPIError):
             time.sleep(0.1)
+        else:
+            return
     raise RuntimeError("rarewatch serve was not ready in time")
 
 

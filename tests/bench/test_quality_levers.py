@@ -73,7 +73,8 @@ def test_set_changes_options_through_the_training_options_model() -> None:
     options = with_settings(
         TrainingOptions(), ["units=32,8", "network.activation=relu", "epochs=3"]
     )
-    assert options.network.units == (32, 8) and options.network.activation is Activation.RELU
+    assert options.network.units == (32, 8)
+    assert options.network.activation is Activation.RELU
     assert options.epochs == 3
     assert options.model_dump(exclude={"network", "epochs"}) == TrainingOptions().model_dump(
         exclude={"network", "epochs"}

@@ -86,13 +86,16 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.mark.parametrize("protocol", ["article", "chronological", "skab"])
-def test_each_protocol_writes_well_formed_rows(quick_run, protocol: str) -> None:  # noqa: ANN001
+def test_each_protocol_writes_well_formed_rows(quick_run, protocol: str) -> None:
     _, results = quick_run
     result = json.loads((results / "quick-baseline" / f"{protocol}.json").read_text())
-    assert result["quick"] is True and result["command"] and result["commit"]
+    assert result["quick"] is True
+    assert result["command"]
+    assert result["commit"]
     measured = [row for row in result["rows"] if row["kind"] == "measured"]
     kinds = {row["kind"] for row in result["rows"]}
-    assert measured and {"trivial", "anchor"} <= kinds
+    assert measured
+    assert {"trivial", "anchor"} <= kinds
     for row in measured:
         assert row.keys() >= METRIC_KEYS
         assert set(row["confusion"]) == {"tn", "fp", "fn", "tp"}
@@ -101,13 +104,14 @@ def test_each_protocol_writes_well_formed_rows(quick_run, protocol: str) -> None
         assert result["variant"]["rows"][0]["kind"] == "measured"
 
 
-def test_the_runner_fills_the_quality_section_and_keeps_the_rest(quick_run) -> None:  # noqa: ANN001
+def test_the_runner_fills_the_quality_section_and_keeps_the_rest(quick_run) -> None:
     doc, _ = quick_run
     text = doc.read_text()
     assert "<!-- perf:start -->\nperformance\n<!-- perf:end -->" in text
     for marker in (*run_all.QUALITY, *run_all.LEVERS):
         assert text.count(marker) == 1
-    assert "bench.quality.run_all" in text and "quick mode" in text
+    assert "bench.quality.run_all" in text
+    assert "quick mode" in text
     assert "| baseline (defaults) |" in text
     for title in ("article's protocol", "chronological", "SKAB, leaderboard", "anomaly-free"):
         assert title in text
@@ -118,7 +122,9 @@ def test_a_lever_row_replaces_the_row_of_the_same_name() -> None:
     text = run_all.update_levers(text, "y", "| y | 2 |\n")
     text = run_all.update_levers(text, "x", "| x | 3 |\n")
     body = text.split(run_all.LEVERS[0])[1]
-    assert body.count("| x |") == 1 and "| x | 3 |" in body and "| y | 2 |" in body
+    assert body.count("| x |") == 1
+    assert "| x | 3 |" in body
+    assert "| y | 2 |" in body
 
 
 def test_the_split_draws_the_same_indices_as_sklearn() -> None:
@@ -145,11 +151,12 @@ def test_article_windows_skip_two_rows_and_are_labelled_by_their_last_row() -> N
     windows, window_labels = article_windows(values, labels, lookback=5)
     assert len(windows) == 20 - 5 - 1
     np.testing.assert_array_equal(windows[0, :, 0], [2, 3, 4, 5, 6])
-    assert window_labels[0] == labels[6] and window_labels[-1] == labels[19]
+    assert window_labels[0] == labels[6]
+    assert window_labels[-1] == labels[19]
 
 
 def test_the_document_can_be_rewritten_from_the_results_without_training(
-    quick_run,  # noqa: ANN001
+    quick_run,
     tmp_path: Path,
 ) -> None:
     _, results = quick_run
@@ -158,4 +165,5 @@ def test_the_document_can_be_rewritten_from_the_results_without_training(
         ["unused", "--quick", "--from-results", "--results", str(results), "--doc", str(doc)]
     )
     text = doc.read_text()
-    assert "| baseline (defaults) |" in text and "bench.quality.run_all" in text
+    assert "| baseline (defaults) |" in text
+    assert "bench.quality.run_all" in text

@@ -74,7 +74,7 @@ def test_an_invalid_scaler_is_refused_even_when_the_manifest_matches(
 
     manifest["files"][SPEC_FILE] = sha256_of(folder / SPEC_FILE)
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest))
-    with pytest.raises(ArtifactError, match="detector.json is invalid"):
+    with pytest.raises(ArtifactError, match=r"detector\.json is invalid"):
         copied_store.read("tiny")
 
 
@@ -128,7 +128,8 @@ def test_a_writer_racing_for_the_same_version_takes_the_next_one(
     shutil.copytree(copied_store.root / "tiny" / "1", taken)  # another writer got there first
     monkeypatch.setattr(ModelStore, "versions", lambda self, name: [1])  # our look was stale
     version, path = copied_store.write("tiny", spec, weights)
-    assert version == 3 and path.name == "3"
+    assert version == 3
+    assert path.name == "3"
 
 
 @pytest.mark.parametrize("name", ["detector.json", "manifest.json", "../x.png", ".hidden"])
@@ -147,5 +148,5 @@ def test_a_tampered_extra_file_refuses_the_model(copied_store: ModelStore) -> No
         "tiny", stored.spec, stored.weights(), stored.onnx(), extra_files={"report.png": b"png"}
     )
     (path / "report.png").write_bytes(b"changed")
-    with pytest.raises(ArtifactError, match="report.png does not match"):
+    with pytest.raises(ArtifactError, match=r"report\.png does not match"):
         copied_store.open("tiny", version)

@@ -47,7 +47,8 @@ def test_one_score_per_window_each_belonging_to_its_last_row(detector: Detector)
 def test_the_newest_window_alone_scores_as_in_the_whole_series(detector: Detector) -> None:
     values = fresh_values(60, fault_at=55)
     whole, last = detector.detect(values), detector.detect_last(values)
-    assert len(last.scores) == 1 and last.window_end_rows[0] == 59
+    assert len(last.scores) == 1
+    assert last.window_end_rows[0] == 59
     np.testing.assert_allclose(last.scores[0], whole.scores[-1], rtol=1e-5)
 
 

@@ -27,7 +27,7 @@ def test_the_default_engine_is_onnx_when_the_artifact_has_a_graph(tiny_model: Ti
     assert load_detector(tiny_model.store, "tiny").engine.name == "onnx"
 
 
-def test_an_artifact_without_onnx_falls_back_to_tensorflow(tmp_path, tiny_model) -> None:  # noqa: ANN001
+def test_an_artifact_without_onnx_falls_back_to_tensorflow(tmp_path, tiny_model) -> None:
     store = ModelStore(tmp_path)
     _, spec, weights = tiny_model.store.read("tiny")
     store.write("old", spec, weights)
@@ -88,7 +88,8 @@ def test_progress_with_helper_threads_rises_to_the_total_in_the_calling_thread(
     total = len(windows)
     dones = [done for done, _, _ in calls]
     assert dones == sorted(set(dones)), "reports only ever rise"
-    assert dones[-1] == total and all(t == total for _, t, _ in calls)
+    assert dones[-1] == total
+    assert all(t == total for _, t, _ in calls)
     assert {name for _, _, name in calls} == {threading.current_thread().name}
 
 
@@ -109,7 +110,7 @@ def test_a_failing_chunk_fails_the_call_and_stops_the_others(tiny_model: TinyMod
 
 
 @pytest.mark.parametrize("engine", ["onnx", "tensorflow"])
-def test_chunks_spread_over_threads_give_the_one_call_answer(tiny_model, engine) -> None:  # noqa: ANN001
+def test_chunks_spread_over_threads_give_the_one_call_answer(tiny_model, engine) -> None:
     detector = load_detector(tiny_model.store, "tiny", engine=engine)
     windows = np.random.default_rng(1).normal(size=(2 * 8192 + 7, 4, 3)).astype(np.float32)
     whole = detector.engine._run(windows)  # one call of the network on every window
@@ -138,7 +139,7 @@ def test_no_windows_give_an_empty_reconstruction(tiny_model: TinyModel) -> None:
     ("cpu_max", "expected"),
     [("max 100000", None), ("150000 100000", 2), ("50000 100000", 1), ("garbled", None)],
 )
-def test_a_cgroup_cpu_quota_caps_the_chunk_threads(tmp_path, cpu_max, expected) -> None:  # noqa: ANN001
+def test_a_cgroup_cpu_quota_caps_the_chunk_threads(tmp_path, cpu_max, expected) -> None:
     quota_file = tmp_path / "cpu.max"
     quota_file.write_text(cpu_max + "\n")
     affinity = len(os.sched_getaffinity(0))

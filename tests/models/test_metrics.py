@@ -34,7 +34,8 @@ def test_evaluate_flags_scores_strictly_above_the_threshold() -> None:
 
 def test_aucs_are_absent_when_only_one_class_is_present() -> None:
     result = evaluate(np.array([0.1, 0.2]), np.array([0, 0]), threshold=0.15)
-    assert result.roc_auc is None and result.pr_auc is None
+    assert result.roc_auc is None
+    assert result.pr_auc is None
 
 
 @settings(max_examples=60)

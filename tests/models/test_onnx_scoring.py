@@ -50,7 +50,7 @@ def faulty_values(n_rows: int = 400) -> np.ndarray:
     ],
     ids=["window", "last-step", "weighted", "last-step-weighted"],
 )
-@pytest.mark.parametrize("chunk_windows, workers", [(512, 2), (7, 1), (7, 3)])
+@pytest.mark.parametrize(("chunk_windows", "workers"), [(512, 2), (7, 1), (7, 3)])
 def test_the_fused_path_scores_as_the_plain_path(
     tiny_model: TinyModel, changes: dict, chunk_windows: int, workers: int
 ) -> None:
@@ -95,7 +95,8 @@ def test_a_value_overflowing_float32_after_scaling_is_named_as_on_the_plain_path
     fused, plain = fused_and_plain(tiny_model)
     values = faulty_values(50)
     values[30, 1] = 1e300  # finite, but far past float32 once scaled
-    assert fused.row_scorer is not None and fused.row_scorer.errors(values) is None
+    assert fused.row_scorer is not None
+    assert fused.row_scorer.errors(values) is None
     for detector in (fused, plain):
         with pytest.raises(NonFiniteValues, match="row 30, feature 1"):
             detector.detect(values)
@@ -107,9 +108,11 @@ def test_squared_errors_past_float32_are_redone_wide_as_on_the_plain_path(
     fused, plain = fused_and_plain(tiny_model)
     values = faulty_values(50)
     values[30, 2] = 1e25  # fits float32 scaled, but its square does not
-    assert fused.row_scorer is not None and fused.row_scorer.errors(values) is None
+    assert fused.row_scorer is not None
+    assert fused.row_scorer.errors(values) is None
     wide = plain.detect(values).scores
-    assert np.isfinite(wide).all() and wide.max() > 1e40
+    assert np.isfinite(wide).all()
+    assert wide.max() > 1e40
     np.testing.assert_allclose(fused.detect(values).scores, wide, rtol=1e-6)
 
 
@@ -146,7 +149,8 @@ def test_a_one_step_model_exported_without_the_transposes_scores_on_the_plain_pa
     assert detector.row_scorer is None
     values = faulty_values(30)
     scores = detector.detect(values).scores
-    assert scores.shape == (30,) and np.isfinite(scores).all()
+    assert scores.shape == (30,)
+    assert np.isfinite(scores).all()
 
 
 def test_the_scoring_graph_gathers_windows_in_the_lstms_time_major_layout(
@@ -205,7 +209,8 @@ def test_a_perfect_reconstruction_shares_equally_on_the_fused_path_too(
     assert graph is not None
     fused = Detector("identity", 1, spec, engine, RowScorer(graph, engine, spec))
     values = faulty_values(50)
-    assert fused.row_scorer is not None and fused.row_scorer.errors(values) is not None
+    assert fused.row_scorer is not None
+    assert fused.row_scorer.errors(values) is not None
     for detector in (fused, Detector("identity", 1, spec, engine)):
         detection = detector.detect(values)
         np.testing.assert_array_equal(detection.scores, 0.0)
@@ -219,7 +224,8 @@ def test_values_that_are_not_finite_are_refused_as_on_the_plain_path(
     fused, plain = fused_and_plain(tiny_model)
     scored = faulty_values(50)
     scored[30, 1] = bad
-    assert fused.row_scorer is not None and fused.row_scorer.errors(scored) is None
+    assert fused.row_scorer is not None
+    assert fused.row_scorer.errors(scored) is None
     older = faulty_values(50)
     older[0, 2] = bad  # before the rows detect_last scores, still refused
     for detector in (fused, plain):

@@ -39,5 +39,6 @@ def test_a_model_trained_with_pot_stores_the_method_and_quantile() -> None:
         epochs=2, threshold_method=ThresholdMethod.POT, threshold_quantile=0.999
     )
     spec = train_detector(data, options).spec
-    assert spec.threshold.method is ThresholdMethod.POT and spec.threshold.quantile == 0.999
+    assert spec.threshold.method is ThresholdMethod.POT
+    assert spec.threshold.quantile == 0.999
     assert spec.threshold.value > spec.validation_error_quantiles["0.5"]

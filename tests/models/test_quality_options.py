@@ -101,7 +101,8 @@ def test_a_shift_keeps_the_windows_before_an_event_out_of_training() -> None:
     plain = train_detector(data, QUICK).spec.training
     shifted = train_detector(data, QUICK.changed(shift=6)).spec.training
     assert plain.train_windows - shifted.train_windows == 6
-    assert shifted.shift == 6 and plain.shift == 0
+    assert shifted.shift == 6
+    assert plain.shift == 0
 
 
 # ---------------------------------------------------------------- margin and alarm rule
@@ -136,7 +137,8 @@ def test_the_margin_and_the_alarm_rule_are_stored_and_applied() -> None:
     options = QUICK.changed(threshold_margin=1.5, alarm_after=3)
     spec = train_detector(data, options).spec
     assert spec.threshold.value == pytest.approx(1.5 * plain.threshold.value)
-    assert spec.threshold.margin == 1.5 and spec.alarm_after == 3
+    assert spec.threshold.margin == 1.5
+    assert spec.alarm_after == 3
 
 
 def test_the_newest_window_alarms_as_it_does_in_the_whole_series(tiny_model: TinyModel) -> None:
@@ -150,7 +152,8 @@ def test_the_newest_window_alarms_as_it_does_in_the_whole_series(tiny_model: Tin
     assert whole.is_anomaly.any()  # the fault lasts long enough to raise the alarm
     for n_rows in range(60, 81):
         last = detector.detect_last(values[:n_rows])
-        assert len(last.scores) == 1 and last.window_end_rows[0] == n_rows - 1
+        assert len(last.scores) == 1
+        assert last.window_end_rows[0] == n_rows - 1
         assert last.is_anomaly[0] == whole.is_anomaly[n_rows - spec.lookback]
 
 

@@ -30,18 +30,21 @@ def test_a_perfect_reconstruction_shares_its_zero_error_equally() -> None:
 )
 def test_scores_are_finite_and_contributions_sum_to_one(a: np.ndarray, b: np.ndarray) -> None:
     errors = window_errors(a, b)
-    assert np.isfinite(errors.scores).all() and (errors.scores >= 0).all()
+    assert np.isfinite(errors.scores).all()
+    assert (errors.scores >= 0).all()
     np.testing.assert_allclose(errors.contributions.sum(axis=1), 1.0, rtol=1e-9)
 
 
 def test_severity_is_zero_up_to_the_threshold_and_grows_towards_one() -> None:
     scores = np.array([0.1, 1.0, 1.5, 2.0, 4.0, 8.0, 1e9])
     s = severity(scores, threshold=1.0, normal_median=0.5)  # one step = a factor of 2
-    assert s[0] == 0 and s[1] == 0
+    assert s[0] == 0
+    assert s[1] == 0
     assert s[3] == pytest.approx(1 - np.exp(-1))  # one step past the threshold
     assert s[4] == pytest.approx(1 - np.exp(-2))
     assert s[5] == pytest.approx(1 - np.exp(-3))
-    assert np.all(np.diff(s) >= 0) and s[-1] <= 1.0
+    assert np.all(np.diff(s) >= 0)
+    assert s[-1] <= 1.0
 
 
 def test_severity_does_not_saturate_for_faults_ten_times_the_threshold() -> None:
@@ -76,5 +79,6 @@ def test_errors_too_large_for_float32_squares_still_give_finite_scores() -> None
     reconstructed[1] = 1.0
     errors = window_errors(windows, reconstructed)
     assert np.isfinite(errors.scores).all()
-    assert errors.scores[0] == pytest.approx(1e40, rel=1e-6) and errors.scores[1] == 1.0
+    assert errors.scores[0] == pytest.approx(1e40, rel=1e-6)
+    assert errors.scores[1] == 1.0
     np.testing.assert_allclose(errors.contributions, 0.5)

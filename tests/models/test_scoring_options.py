@@ -95,7 +95,8 @@ def test_a_model_trained_with_the_options_stores_and_applies_them(tmp_path: Path
     spec = trained.spec
     assert spec.score_on is ScoreOn.LAST_STEP
     assert spec.window_transform is WindowTransform.CENTER
-    assert spec.error_weights is not None and len(spec.error_weights) == len(TINY_FEATURES)
+    assert spec.error_weights is not None
+    assert len(spec.error_weights) == len(TINY_FEATURES)
     assert spec.threshold.value == pytest.approx(
         spec.threshold.margin * spec.validation_error_quantiles["0.99"]
     )

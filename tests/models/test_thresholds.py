@@ -47,5 +47,7 @@ def test_quantiles_outside_zero_to_one_are_refused(q: float) -> None:
 
 def test_stored_quantiles_include_the_median_and_the_extremes() -> None:
     quantiles = error_quantiles(np.arange(101, dtype=float))
-    assert quantiles["0"] == 0 and quantiles["0.5"] == 50 and quantiles["1"] == 100
+    assert quantiles["0"] == 0
+    assert quantiles["0.5"] == 50
+    assert quantiles["1"] == 100
     assert list(quantiles.values()) == sorted(quantiles.values())

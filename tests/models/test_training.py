@@ -52,11 +52,12 @@ def test_the_scaler_is_fitted_on_normal_training_rows_only() -> None:
     np.testing.assert_allclose(trained.spec.scaler.mean, normal_rows.mean(axis=0))
 
 
-def test_the_spec_records_the_training_data_and_threshold(tiny_model) -> None:  # noqa: ANN001
+def test_the_spec_records_the_training_data_and_threshold(tiny_model) -> None:
     _, spec, _ = tiny_model.store.read("tiny")
     assert spec.training.rows == 600
     assert spec.training.time_start == "2026-01-01T00:00:00+00:00"
-    assert spec.threshold.method is ThresholdMethod.QUANTILE and spec.threshold.quantile == 0.99
+    assert spec.threshold.method is ThresholdMethod.QUANTILE
+    assert spec.threshold.quantile == 0.99
     assert spec.threshold.value == pytest.approx(
         spec.threshold.margin * spec.validation_error_quantiles["0.99"]
     )
@@ -113,14 +114,14 @@ def test_a_trained_model_detects_in_memory_as_it_does_once_stored(tmp_path: Path
     assert in_memory.spec == loaded.spec
 
 
-def test_detector_json_stores_the_training_options_as_they_were_given(tiny_model) -> None:  # noqa: ANN001
+def test_detector_json_stores_the_training_options_as_they_were_given(tiny_model) -> None:
     raw = json.loads((tiny_model.store.root / "tiny" / "1" / "detector.json").read_text())
     assert raw["format_version"] == 2
     assert TrainingOptions.model_validate(raw["options"]) == TINY_OPTIONS
 
 
 def test_a_version_1_detector_json_without_options_still_loads(
-    tiny_model,  # noqa: ANN001
+    tiny_model,
     tmp_path: Path,
 ) -> None:
     stored = tiny_model.store.open("tiny")
@@ -128,7 +129,8 @@ def test_a_version_1_detector_json_without_options_still_loads(
     store = ModelStore(tmp_path)
     store.write("old", DetectorSpec.model_validate(old), stored.weights(), stored.onnx())
     loaded = load_detector(store, "old")
-    assert loaded.spec.format_version == 1 and loaded.spec.options is None
+    assert loaded.spec.format_version == 1
+    assert loaded.spec.options is None
     values = tiny_model.frame[TINY_FEATURES].to_numpy()
     np.testing.assert_array_equal(
         loaded.detect(values).scores, load_detector(tiny_model.store, "tiny").detect(values).scores
@@ -140,7 +142,7 @@ def test_a_version_1_detector_json_without_options_still_loads(
     [({"format_version": 1}, "version 1 none"), ({"options": None}, "version 2 has")],
 )
 def test_the_format_version_says_whether_the_options_are_there(
-    tiny_model,  # noqa: ANN001
+    tiny_model,
     spec_changes: dict[str, object],
     problem: str,
 ) -> None:

@@ -85,4 +85,5 @@ def test_exactly_lookback_rows_make_the_one_window_they_are() -> None:
     assert windows.shape == (1, 4, 3)
     np.testing.assert_array_equal(windows[0], values)
     np.testing.assert_array_equal(windows, temporalize(np.vstack([values, values]), 4)[:1])
-    assert np.shares_memory(windows, values) and not windows.flags.writeable
+    assert np.shares_memory(windows, values)
+    assert not windows.flags.writeable

@@ -16,5 +16,5 @@ def test_plural_is_singular_for_exactly_one_only() -> None:
 
 
 def test_a_message_about_one_row_says_it_in_the_singular() -> None:
-    with pytest.raises(NotEnoughRows, match="^1 row given"):
+    with pytest.raises(NotEnoughRows, match=r"^1 row given"):
         temporalize(np.zeros((1, 3)), lookback=4)

@@ -52,9 +52,11 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
     assert response.headers["content-type"] == "application/problem+json"
     problem = response.json()
     assert set(problem) >= PROBLEM_FIELDS
-    assert problem["status"] == status and problem["code"] == code
+    assert problem["status"] == status
+    assert problem["code"] == code
     assert problem["type"] == f"urn:rarewatch:problem:{code}"
-    assert MARK not in response.text and TIME not in response.text
+    assert MARK not in response.text
+    assert TIME not in response.text
     return problem
 
 
@@ -74,7 +76,7 @@ BAD_BODIES = {
     ),
     "ragged rows": (
         DETECT,
-        body(values=rows(4) + [[CELL] * 4]),
+        body(values=[*rows(4), [CELL] * 4]),
         422,
         "feature_mismatch",
         ["row 4", "a, b, c"],
@@ -132,7 +134,7 @@ BAD_BODIES = {
     ),
     "a timestamp that is not ISO 8601": (
         DETECT,
-        body(values=rows(), timestamps=times(4) + ["yesterday"]),
+        body(values=rows(), timestamps=[*times(4), "yesterday"]),
         422,
         "invalid_timestamps",
         ["ISO 8601"],
@@ -380,5 +382,6 @@ async def test_a_non_finite_score_is_a_500_with_an_error_id_never_a_score(
                 headers={"content-type": JSON_TYPE},
             )
     problem = assert_problem(response, 500, "internal_error")
-    assert isinstance(problem["id"], str) and problem["id"] in str(problem["detail"])
+    assert isinstance(problem["id"], str)
+    assert problem["id"] in str(problem["detail"])
     assert "score" not in problem

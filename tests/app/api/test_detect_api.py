@@ -48,7 +48,8 @@ def test_an_injected_fault_is_flagged_and_c_named_while_normal_rows_stay_unflagg
     assert event["top_feature"] == FAULT_FEATURE
     assert event["peak_timestamp"] == faulty["time"][event["peak_index"]]
     peak = answer["results"][event["peak_index"] - (TINY_LOOKBACK - 1)]
-    assert peak["is_anomaly"] and peak["severity"] > 0.9
+    assert peak["is_anomaly"]
+    assert peak["severity"] > 0.9
     assert peak["top_features"][0]["feature"] == FAULT_FEATURE
 
     normal = api.detect("tiny", values=fresh()[TINY_FEATURES])
@@ -138,7 +139,8 @@ def test_a_threshold_override_applies_to_that_request_only(api: Client) -> None:
     strict = api.detect("tiny", values=values, threshold=1e-9)
     default = api.detect("tiny", values=values)
 
-    assert strict["threshold"] == 1e-9 and strict["model"]["threshold"] == model_threshold
+    assert strict["threshold"] == 1e-9
+    assert strict["model"]["threshold"] == model_threshold
     assert all(r["is_anomaly"] for r in strict["results"])
     assert default["threshold"] == model_threshold
 

@@ -36,9 +36,13 @@ def test_the_model_list_names_versions_features_lookback_and_threshold(api: Clie
 
     ModelList.model_validate(listing)
     (tiny,) = listing["models"]
-    assert tiny["name"] == "tiny" and tiny["version"] == 1 and tiny["versions"] == [1]
-    assert tiny["features"] == TINY_FEATURES and tiny["lookback"] == TINY_LOOKBACK
-    assert tiny["threshold"] > 0 and tiny["threshold_method"] == "quantile"
+    assert tiny["name"] == "tiny"
+    assert tiny["version"] == 1
+    assert tiny["versions"] == [1]
+    assert tiny["features"] == TINY_FEATURES
+    assert tiny["lookback"] == TINY_LOOKBACK
+    assert tiny["threshold"] > 0
+    assert tiny["threshold_method"] == "quantile"
     assert listing["unavailable"] == []
 
 
@@ -119,13 +123,16 @@ def test_without_a_loadable_model_the_service_is_live_but_not_ready(tmp_path: Pa
         assert api.health() == {"status": "ok"}
         with pytest.raises(RarewatchAPIError) as not_ready:
             api.ready()
-        assert not_ready.value.status == 503 and not_ready.value.code == "not_ready"
+        assert not_ready.value.status == 503
+        assert not_ready.value.code == "not_ready"
         listing = api.models()
-        assert listing["models"] == [] and [m["name"] for m in listing["unavailable"]] == ["broken"]
+        assert listing["models"] == []
+        assert [m["name"] for m in listing["unavailable"]] == ["broken"]
         assert "manifest.json is missing" in listing["unavailable"][0]["reason"]
         with pytest.raises(RarewatchAPIError) as unavailable:
             api.detect("broken", values=[[1.0, 2.0, 3.0]] * 4)
-        assert unavailable.value.status == 503 and unavailable.value.code == "model_unavailable"
+        assert unavailable.value.status == 503
+        assert unavailable.value.code == "model_unavailable"
         assert str(tmp_path) not in unavailable.value.detail
 
 
@@ -164,7 +171,9 @@ def test_every_route_has_examples_in_the_openapi_document(http: httpx.Client) ->
 
 def test_the_interactive_docs_page_is_served(http: httpx.Client) -> None:
     page = http.get("/docs")
-    assert page.status_code == 200 and "swagger-ui" in page.text and "/openapi.json" in page.text
+    assert page.status_code == 200
+    assert "swagger-ui" in page.text
+    assert "/openapi.json" in page.text
 
 
 def test_a_broken_older_version_is_unavailable_and_the_answer_holds_no_path(
@@ -184,5 +193,6 @@ def test_a_broken_older_version_is_unavailable_and_the_answer_holds_no_path(
         ):
             with pytest.raises(RarewatchAPIError) as raised:
                 call()
-            assert raised.value.status == 503 and raised.value.code == "model_unavailable"
+            assert raised.value.status == 503
+            assert raised.value.code == "model_unavailable"
             assert str(tmp_path) not in raised.value.detail

@@ -54,9 +54,11 @@ def test_past_the_bound_a_request_is_refused_at_once_and_the_admitted_ones_are_s
 
         refused = post(http)
         problem = assert_problem(refused, 503, "overloaded")
-        assert refused.headers["retry-after"] == "2" and "retry after 2 s" in problem["detail"]
+        assert refused.headers["retry-after"] == "2"
+        assert "retry after 2 s" in problem["detail"]
         # answered while the gate still holds the other two: refused at once, not queued behind it
-        assert not running.done() and not queued.done()
+        assert not running.done()
+        assert not queued.done()
 
         assert http.get("/healthz").status_code == 200  # health, readiness and models bypass it
         assert http.get("/readyz").status_code == 200
@@ -66,7 +68,9 @@ def test_past_the_bound_a_request_is_refused_at_once_and_the_admitted_ones_are_s
         assert running.result().status_code == 200
         assert queued.result().status_code == 200
         assert post(http).status_code == 200  # and the next request is served again
-    assert admission.admitted == 0 and admission.running == 0 and admission.refused == 1
+    assert admission.admitted == 0
+    assert admission.running == 0
+    assert admission.refused == 1
 
 
 def test_every_detection_route_counts_against_the_same_bound(
@@ -127,7 +131,8 @@ def test_a_body_that_trickles_in_slower_than_the_time_bound_gets_a_408(
             )
             answer = read_answer(sock)
         assert answer.startswith("HTTP/1.1 408")
-        assert "application/problem+json" in answer and '"code":"request_timeout"' in answer
+        assert "application/problem+json" in answer
+        assert '"code":"request_timeout"' in answer
         assert server.app.state.admission.admitted == 0  # its place in the queue is free again
         with httpx.Client(base_url=server.url, timeout=30) as http:
             assert post(http, "/v1/models/tiny/detect").status_code == 200

@@ -42,12 +42,14 @@ def test_the_page_and_its_script_and_style_are_served_and_load_nothing_from_else
     assert page.status_code == 200
     assert page.headers["content-type"] == "text/html; charset=utf-8"
     policy = page.headers["content-security-policy"]
-    assert "default-src 'none'" in policy and "connect-src 'self'" in policy
+    assert "default-src 'none'" in policy
+    assert "connect-src 'self'" in policy
     texts = [page.text]
     for name, kind in (("page.js", "text/javascript"), ("page.css", "text/css")):
         assert f'"static/{name}"' in page.text
         asset = http.get(f"/static/{name}")
-        assert asset.status_code == 200 and asset.headers["content-type"].startswith(kind)
+        assert asset.status_code == 200
+        assert asset.headers["content-type"].startswith(kind)
         texts.append(asset.text)
     addresses = set(re.findall(r"(?:https?:)?//[\w.-]+\.[a-z]{2,}[^\s\"'<>)]*", "\n".join(texts)))
     assert addresses <= {"http://www.w3.org/2000/svg"}  # the SVG namespace, never fetched
@@ -57,7 +59,8 @@ def test_the_page_stays_out_of_the_openapi_document_and_serves_only_its_own_file
     http: httpx.Client,
 ) -> None:
     paths = http.get("/openapi.json").json()["paths"]
-    assert "/" not in paths and not any(path.startswith("/static") for path in paths)
+    assert "/" not in paths
+    assert not any(path.startswith("/static") for path in paths)
     for name in ("index.html", "../main.py", "page.py", "%2e%2e%2fmain.py"):
         missing = http.get(f"/static/{name}")
         assert missing.status_code == 404
@@ -120,7 +123,9 @@ def test_uploading_a_csv_with_a_fault_draws_the_scores_and_lists_the_event_of_it
     assert page.locator("#charts line.threshold").count() == 1
     assert page.locator("#charts path.score").get_attribute("d")
     summary = page.inner_text("#summary")
-    assert "faulty.csv: 400 rows" in summary and "time time" in summary and "ignored y" in summary
+    assert "faulty.csv: 400 rows" in summary
+    assert "time time" in summary
+    assert "ignored y" in summary
     fault_times = set(frame["time"].iloc[FAULT_AT : FAULT_AT + 6 + TINY_LOOKBACK])
     at_fault = [e for e in browsing.events() if e["start"] in fault_times]
     assert [e["top_feature"] for e in at_fault] == [FAULT_FEATURE]
@@ -135,7 +140,8 @@ def test_uploading_a_csv_with_a_fault_draws_the_scores_and_lists_the_event_of_it
     page.screenshot(path=tmp_path / "web-page.png", full_page=True)
     assert (tmp_path / "web-page.png").stat().st_size > 10_000
     assert page.is_hidden("#error")
-    assert browsing.script_errors == [] and browsing.elsewhere == []
+    assert browsing.script_errors == []
+    assert browsing.elsewhere == []
 
 
 def test_a_long_csv_goes_in_overlapping_chunks_and_scores_as_one_request(
@@ -158,7 +164,8 @@ def test_a_long_csv_goes_in_overlapping_chunks_and_scores_as_one_request(
     across = [
         e for e in browsing.events() if e["start"] in set(frame["time"].iloc[CHUNK_ROWS - 5 :])
     ]
-    assert across and across[0]["top_feature"] == FAULT_FEATURE
+    assert across
+    assert across[0]["top_feature"] == FAULT_FEATURE
     assert browsing.script_errors == []
 
 

@@ -45,7 +45,8 @@ BEFORE_THE_TABLE = {
 
 
 def every_error() -> list[type[RarewatchError]]:
-    assert app.api.problems and models.onnx_export  # imported for the classes they define
+    assert app.api.problems
+    assert models.onnx_export
     found, todo = [], [RarewatchError]
     while todo:
         error = todo.pop()
@@ -64,7 +65,8 @@ def test_every_error_has_a_code_of_its_own_in_the_table_and_no_http_attributes(
 ) -> None:
     assert error.code in ANSWERS
     assert answer_of(error) is ANSWERS[error.code]
-    assert not hasattr(error, "status") and not hasattr(error, "title")
+    assert not hasattr(error, "status")
+    assert not hasattr(error, "title")
 
 
 def test_no_two_errors_share_a_code() -> None:

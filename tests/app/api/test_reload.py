@@ -92,7 +92,9 @@ def test_a_good_new_version_is_swapped_in_under_traffic_without_a_failed_request
     }
     assert {status for status, _ in answers} == {200}
     versions = [version for _, version in answers]
-    assert versions == sorted(versions) and versions[0] == 1 and versions[-1] == 2
+    assert versions == sorted(versions)
+    assert versions[0] == 1
+    assert versions[-1] == 2
     assert httpx.get(server.url + "/readyz").json()["models"] == [{"name": "tiny", "version": 2}]
 
 
@@ -114,7 +116,8 @@ def test_a_broken_new_version_is_refused_and_the_old_one_keeps_answering(
     assert str(store.root) not in problem["detail"]
     assert set(answers) == {(200, 1)}
     listing = httpx.get(server.url + "/v1/models").json()
-    assert listing["models"][0]["version"] == 1 and listing["unavailable"] == []
+    assert listing["models"][0]["version"] == 1
+    assert listing["unavailable"] == []
 
 
 def test_reloads_at_the_same_time_run_one_after_the_other(
@@ -182,7 +185,8 @@ def test_without_any_loadable_model_readiness_fails_and_says_why(
     with running(Settings(model_dir=store.root)) as server:
         problem = assert_problem(httpx.get(server.url + "/readyz"), 503, "not_ready")
     (unavailable,) = problem["unavailable"]
-    assert unavailable["name"] == "tiny" and "SHA-256" in unavailable["reason"]
+    assert unavailable["name"] == "tiny"
+    assert "SHA-256" in unavailable["reason"]
 
 
 def test_the_reload_log_line_says_whether_a_version_was_served_before(

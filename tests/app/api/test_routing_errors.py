@@ -33,7 +33,8 @@ def test_a_slash_in_a_model_name_is_a_404_problem_that_says_names_hold_none(
     http: httpx.Client, method: str, path: str
 ) -> None:
     problem = assert_problem(send(http, method, path), 404, "not_found")
-    assert SLASH_IN_NAME in str(problem["detail"]) and "/docs" in str(problem["detail"])
+    assert SLASH_IN_NAME in str(problem["detail"])
+    assert "/docs" in str(problem["detail"])
 
 
 @pytest.mark.parametrize(
@@ -58,7 +59,8 @@ def test_an_unknown_path_or_file_is_a_404_problem(http: httpx.Client, path: str)
 
 def test_a_head_request_for_an_unknown_path_is_a_bodiless_404_problem(http: httpx.Client) -> None:
     response = http.head("/nope")
-    assert response.status_code == 404 and response.content == b""
+    assert response.status_code == 404
+    assert response.content == b""
     assert response.headers["content-type"] == "application/problem+json"
 
 
@@ -82,7 +84,8 @@ def test_a_method_the_route_does_not_take_is_a_405_problem_with_the_allowed_ones
     response = send(http, method, path)
     assert response.headers["allow"] == allowed
     if method == "HEAD":
-        assert response.status_code == 405 and response.content == b""
+        assert response.status_code == 405
+        assert response.content == b""
         assert response.headers["content-type"] == "application/problem+json"
     else:
         problem = assert_problem(response, 405, "method_not_allowed")

@@ -41,7 +41,7 @@ def openapi(server: Server) -> schemathesis.schemas.BaseSchema:
     return schemathesis.openapi.from_url(server.url + "/openapi.json")
 
 
-@pytest.mark.parametrize(("label", "mode"), operations(), ids=lambda p: str(p))
+@pytest.mark.parametrize(("label", "mode"), operations(), ids=str)
 def test_every_operation_answers_as_its_schema_says(
     openapi: schemathesis.schemas.BaseSchema, server: Server, label: str, mode: GenerationMode
 ) -> None:

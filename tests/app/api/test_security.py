@@ -91,14 +91,16 @@ def test_a_reload_needs_the_admin_key(
 ) -> None:
     response = httpx.post(guarded.url + "/v1/models/tiny/reload", headers=headers, timeout=60)
     if code is None:
-        assert response.status_code == status and response.json()["reloaded"] is False
+        assert response.status_code == status
+        assert response.json()["reloaded"] is False
     else:
         assert_problem(response, status, code)
 
 
 def test_without_an_admin_key_reloads_over_http_are_off(http: httpx.Client) -> None:
     problem = assert_problem(http.post("/v1/models/tiny/reload"), 403, "forbidden")
-    assert "RAREWATCH_ADMIN_KEY" in problem["detail"] and "SIGHUP" in problem["detail"]
+    assert "RAREWATCH_ADMIN_KEY" in problem["detail"]
+    assert "SIGHUP" in problem["detail"]
 
 
 def test_cors_allows_only_the_configured_origins_and_never_credentials(guarded: Server) -> None:
@@ -118,7 +120,8 @@ def test_cors_allows_only_the_configured_origins_and_never_credentials(guarded: 
 
 def test_without_origins_in_the_settings_there_is_no_cors(http: httpx.Client) -> None:
     response = http.get("/v1/models", headers={"Origin": ORIGIN})
-    assert response.status_code == 200 and "access-control-allow-origin" not in response.headers
+    assert response.status_code == 200
+    assert "access-control-allow-origin" not in response.headers
 
 
 def test_keys_come_from_comma_separated_settings_and_are_never_shown(
@@ -130,12 +133,19 @@ def test_keys_come_from_comma_separated_settings_and_are_never_shown(
     settings = Settings()
     assert settings.api_keys == ["k1", "k2"]
     assert settings.cors_origins == ["https://a.example", "https://b.example"]
-    assert "k1" not in repr(settings) and "boss" not in repr(settings)
+    assert "k1" not in repr(settings)
+    assert "boss" not in repr(settings)
     keys = Keys.of(settings)
-    assert keys.is_api_key("k2") and keys.is_api_key("boss") and not keys.is_api_key("k3")
-    assert keys.is_admin("boss") and not keys.is_admin("k1") and not keys.is_admin(None)
+    assert keys.is_api_key("k2")
+    assert keys.is_api_key("boss")
+    assert not keys.is_api_key("k3")
+    assert keys.is_admin("boss")
+    assert not keys.is_admin("k1")
+    assert not keys.is_admin(None)
 
 
 def test_by_default_there_are_no_keys_and_no_origins() -> None:
     settings = Settings()
-    assert settings.api_keys == [] and settings.admin_key is None and settings.cors_origins == []
+    assert settings.api_keys == []
+    assert settings.admin_key is None
+    assert settings.cors_origins == []

@@ -149,7 +149,8 @@ def test_readiness_fails_the_moment_the_exit_signal_arrives(tiny_model: TinyMode
 
             server.handle_exit(signal.SIGTERM, None)
 
-            assert not registry.ready and registry.stopping  # before anything is drained
+            assert not registry.ready
+            assert registry.stopping
             engine.gate.set()
             assert in_flight.result().status_code == 200
     finally:

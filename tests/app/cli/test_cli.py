@@ -62,7 +62,7 @@ def run(workdir: Path, *args: str) -> int:
     return main(["--model-dir", str(workdir / "models"), *args])
 
 
-def test_train_writes_a_versioned_model_and_says_where(workdir: Path, capsys) -> None:  # noqa: ANN001
+def test_train_writes_a_versioned_model_and_says_where(workdir: Path, capsys) -> None:
     assert run(workdir, "train", str(workdir / "train.csv"), "--name", "cli2", *TRAIN) == 0
     out = capsys.readouterr().out
     assert "trained cli2 version 1" in out
@@ -93,19 +93,21 @@ def test_score_writes_one_row_per_input_row(workdir: Path) -> None:
         "contrib_c",
     ]
     assert len(scores) == 120
-    assert scores["score"].iloc[:3].isna().all() and scores["score"].iloc[3:].notna().all()
+    assert scores["score"].iloc[:3].isna().all()
+    assert scores["score"].iloc[3:].notna().all()
     assert not scores["is_anomaly"].iloc[:3].any()
     contributions = scores[["contrib_a", "contrib_b", "contrib_c"]].iloc[3:].sum(axis=1)
     np.testing.assert_allclose(contributions, 1.0, atol=1e-5)
 
 
-def test_score_without_output_prints_csv(workdir: Path, capsys) -> None:  # noqa: ANN001
+def test_score_without_output_prints_csv(workdir: Path, capsys) -> None:
     assert run(workdir, "score", str(workdir / "test.parquet"), "--model", "cli") == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("time,score,is_anomaly") and len(lines) == 121
+    assert lines[0].startswith("time,score,is_anomaly")
+    assert len(lines) == 121
 
 
-def test_evaluate_prints_the_metrics_as_json(workdir: Path, capsys) -> None:  # noqa: ANN001
+def test_evaluate_prints_the_metrics_as_json(workdir: Path, capsys) -> None:
     assert (
         run(
             workdir,
@@ -120,13 +122,14 @@ def test_evaluate_prints_the_metrics_as_json(workdir: Path, capsys) -> None:  # 
         == 0
     )
     result = json.loads(capsys.readouterr().out)
-    assert result["n_scored"] == 117 and result["n_positive"] == 6
+    assert result["n_scored"] == 117
+    assert result["n_positive"] == 6
     assert set(result["confusion"]) == {"tn", "fp", "fn", "tp"}
     assert sum(result["confusion"].values()) == 117
     assert 0 <= result["roc_auc"] <= 1
 
 
-def test_evaluate_prints_a_readable_report(workdir: Path, capsys) -> None:  # noqa: ANN001
+def test_evaluate_prints_a_readable_report(workdir: Path, capsys) -> None:
     assert (
         run(
             workdir,
@@ -140,21 +143,26 @@ def test_evaluate_prints_a_readable_report(workdir: Path, capsys) -> None:  # no
         == 0
     )
     out = capsys.readouterr().out
-    assert "precision" in out and "ROC AUC" in out and "confusion: TN" in out
+    assert "precision" in out
+    assert "ROC AUC" in out
+    assert "confusion: TN" in out
 
 
-def test_models_lists_and_describes_with_the_layer_table(workdir: Path, capsys) -> None:  # noqa: ANN001
+def test_models_lists_and_describes_with_the_layer_table(workdir: Path, capsys) -> None:
     assert run(workdir, "models") == 0
     assert "cli  v1  lookback 4" in capsys.readouterr().out
     assert run(workdir, "models", "--name", "cli") == 0
     out = capsys.readouterr().out
-    assert "RepeatVector" in out and "(None, 4, 3)" in out and "total" in out
+    assert "RepeatVector" in out
+    assert "(None, 4, 3)" in out
+    assert "total" in out
 
 
 def test_demo_data_writes_labelled_correlated_sensors(tmp_path: Path) -> None:
     assert main(["demo-data", str(tmp_path / "demo.csv"), "--rows", "500"]) == 0
     frame = pd.read_csv(tmp_path / "demo.csv")
-    assert len(frame) == 500 and set(frame["label"].unique()) <= {0, 1}
+    assert len(frame) == 500
+    assert set(frame["label"].unique()) <= {0, 1}
     assert frame["label"].sum() > 0
     assert frame[["load", "pressure"]].corr().iloc[0, 1] > 0.8
 
@@ -205,7 +213,7 @@ def test_bad_input_is_one_line_naming_the_problem_and_exit_2(
     workdir: Path,
     capsys,
     args: list[str],
-    message: str,  # noqa: ANN001
+    message: str,
 ) -> None:
     frame = tiny_frame(20)
     files = {
@@ -265,12 +273,12 @@ def test_a_failed_training_leaves_no_model(workdir: Path) -> None:
     assert not (workdir / "models" / "never").exists()
 
 
-def test_usage_errors_are_one_line_and_exit_2(capsys) -> None:  # noqa: ANN001
+def test_usage_errors_are_one_line_and_exit_2(capsys) -> None:
     assert main(["train"]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
-def test_a_tampered_model_is_refused_by_the_cli(workdir: Path, capsys) -> None:  # noqa: ANN001
+def test_a_tampered_model_is_refused_by_the_cli(workdir: Path, capsys) -> None:
     import shutil
 
     shutil.copytree(workdir / "models" / "cli", workdir / "models" / "tampered")
@@ -314,7 +322,7 @@ def test_plot_shades_the_labelled_spans_from_a_label_column(workdir: Path) -> No
 )
 def test_plot_with_an_unknown_or_missing_label_column_is_one_line_and_exit_2(
     workdir: Path,
-    capsys,  # noqa: ANN001
+    capsys,
     label_args: list[str],
     message: str,
 ) -> None:
@@ -322,11 +330,12 @@ def test_plot_with_an_unknown_or_missing_label_column_is_one_line_and_exit_2(
     test = str(workdir / "test.parquet")
     assert run(workdir, "plot", test, "--model", "cli", "--output", str(output), *label_args) == 2
     err = capsys.readouterr().err
-    assert message in err and len(err.strip().splitlines()) == 1
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
     assert not output.exists()
 
 
-def test_plot_of_a_model_that_does_not_exist_writes_nothing(workdir: Path, capsys) -> None:  # noqa: ANN001
+def test_plot_of_a_model_that_does_not_exist_writes_nothing(workdir: Path, capsys) -> None:
     output = workdir / "never.png"
     assert (
         run(
@@ -400,7 +409,7 @@ def test_train_without_flags_trains_with_the_libraries_defaults() -> None:
     assert training_options(args) == TrainingOptions()
 
 
-def test_version_prints_the_installed_package_version(capsys) -> None:  # noqa: ANN001
+def test_version_prints_the_installed_package_version(capsys) -> None:
     assert main(["--version"]) == 0
     assert capsys.readouterr().out == f"rarewatch {metadata.version('rarewatch')}\n"
 
@@ -418,7 +427,12 @@ def test_a_closed_pipe_ends_the_command_quietly_without_a_traceback(
         command = [sys.executable, "-m", "app.cli", "--model-dir", str(workdir / "models")]
         args = [a.format(test=workdir / "test.parquet") for a in args]
         finished = subprocess.run(
-            [*command, *args], stdout=write_end, stderr=subprocess.PIPE, cwd=REPO, timeout=120
+            [*command, *args],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            cwd=REPO,
+            timeout=120,
+            check=False,
         )
     finally:
         os.close(write_end)
@@ -462,7 +476,7 @@ def _shown(value: object) -> str:
     return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
-def test_train_help_shows_every_default(capsys) -> None:  # noqa: ANN001
+def test_train_help_shows_every_default(capsys) -> None:
     assert main(["train", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "--units UNITS encoder sizes, e.g. 32,16 (default: 32,16)" in out
@@ -479,7 +493,7 @@ def test_train_help_shows_every_default(capsys) -> None:  # noqa: ANN001
 )
 def test_impossible_training_flags_are_one_line_and_exit_2(
     workdir: Path,
-    capsys,  # noqa: ANN001
+    capsys,
     flags: list[str],
     message: str,
 ) -> None:

@@ -25,7 +25,9 @@ def test_the_epoch_bar_shows_epochs_losses_and_closes_after_early_stopping() -> 
         bar(epoch, 50, 0.5 / epoch, 0.6 / epoch, 1.0)
     bar.close()  # stopped early at 3 of 50
     text = screen.getvalue()
-    assert "3/50" in text and "val_loss=0.2" in text and text.endswith("\n")
+    assert "3/50" in text
+    assert "val_loss=0.2" in text
+    assert text.endswith("\n")
 
 
 def test_the_window_bar_counts_windows_and_a_disabled_bar_writes_nothing() -> None:
