@@ -15,8 +15,8 @@ EXAMPLES_FILE = REPO / "app" / "api" / "examples.json"  # package data: the rout
 
 
 @dataclass(frozen=True)
-class Refusal:
-    """A refused request, as docs/api.md describes it, and the server's answer."""
+class RefusedRequest:
+    """What a request that must be refused is, and the answer it must get."""
 
     name: str  # the example's name in the OpenAPI document
     status: int
@@ -24,6 +24,12 @@ class Refusal:
     summary: str  # what is wrong with the request
     method: str
     path: str
+
+
+@dataclass(frozen=True)
+class Refusal(RefusedRequest):
+    """A refused request, as docs/api.md describes it, and the server's answer."""
+
     headers: dict[str, str]  # sent besides the content type
     header: str  # "Name: value" of the answer's header that docs/api.md shows, or ""
     answer: JSON

@@ -10,7 +10,7 @@ import numpy as np
 from app.api.serve import DEMO_MODEL
 from app.settings import Settings
 from models.demo import DEMO_FEATURES, demo_frame
-from scripts.docs.captures import JSON, Refusal, Sample
+from scripts.docs.captures import JSON, Refusal, RefusedRequest, Sample
 
 # The detection examples: rows 1290-1298 of the demo data, around a vibration fault.
 FIRST_ROW, N_ROWS = 1290, 9
@@ -53,15 +53,9 @@ def windows_body(sample: Sample, lookback: int) -> JSON:
 
 
 @dataclass(frozen=True)
-class Case:
+class Case(RefusedRequest):
     """A request that must be refused: the answer's status and code are checked when captured."""
 
-    name: str  # the example's name in the OpenAPI document
-    status: int
-    code: str
-    summary: str  # what is wrong with the request
-    method: str
-    path: str
     body: bytes | None = None
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)  # sent besides the content type
