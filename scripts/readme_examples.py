@@ -72,8 +72,8 @@ BLOCKS: dict[str, list[str]] = {
     ],
     "http-detect": [
         "curl -s localhost:8000/readyz",
-        "cat request.json",
-        f"{DETECT} -d @request.json | python3 -m json.tool",
+        f"cat {REQUEST_FILE}",
+        f"{DETECT} -d @{REQUEST_FILE} | python3 -m json.tool",
     ],
     "http-problems": [
         f"""{DETECT} -d '{{"values": [[30.9, 50.0, 2.57, 13.8, 0.81]]}}'""",
