@@ -42,9 +42,12 @@ class Settings(BaseSettings):
     shutdown_grace_s: int = Field(default=30, ge=0)
     # optional: when set, /v1 routes need one of these keys (X-API-Key or Authorization: Bearer)
     api_keys: CommaList = Field(default=[], repr=False)
-    # model administration (reload) needs this key; without one it is refused over HTTP
-    # (SIGHUP still reloads)
+    # model administration (reload) needs this key, and it opens nothing else; without one
+    # reloading is refused over HTTP (SIGHUP still reloads)
     admin_key: SecretStr | None = None
+    # a key that opens /metrics only (the scraper's, least privilege); /metrics needs it or an
+    # API key once either is set (docs/reliability.md)
+    metrics_key: SecretStr | None = None
     # browser origins allowed by CORS; none by default (credentials are never allowed)
     cors_origins: CommaList = []
     # how many of a window's largest feature contributions a detection result lists
@@ -72,7 +75,7 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @field_validator("admin_key", mode="before")
+    @field_validator("admin_key", "metrics_key", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -9,10 +9,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from app.api.metrics import Metrics
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+COMPOSE = DEPLOY.parent / "docker-compose.yml"
+METRICS_KEY_FILE = "metrics.key"  # relative to prometheus.yml, where compose mounts the secret
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
 
 
@@ -68,6 +71,22 @@ def test_the_dashboard_shows_the_four_things_the_issue_asks_for() -> None:
         assert series in exprs, series
 
 
+def test_prometheus_sends_the_metrics_key_that_compose_gives_both_services() -> None:
+    scrape = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())["scrape_configs"][0]
+    assert scrape["authorization"] == {"type": "Bearer", "credentials_file": METRICS_KEY_FILE}
+    compose = yaml.safe_load(COMPOSE.read_text())
+    secret = compose["secrets"]["rarewatch_metrics_key"]
+    assert secret == {"environment": "RAREWATCH_METRICS_KEY"}
+    prometheus = compose["services"]["prometheus"]
+    mounted = {s["source"]: s["target"] for s in prometheus["secrets"]}
+    assert mounted == {"rarewatch_metrics_key": f"/etc/prometheus/{METRICS_KEY_FILE}"}
+    assert "RAREWATCH_METRICS_KEY" not in str(prometheus.get("environment", ""))
+    api = compose["services"]["api"]["environment"]
+    assert api["RAREWATCH_METRICS_KEY"] == "${RAREWATCH_METRICS_KEY:-}"
+    # the healthcheck asks /readyz, which answers ready or not without a key
+    assert "/readyz" in " ".join(compose["services"]["api"]["healthcheck"]["test"])
+
+
 def test_prometheus_scrapes_the_api_service_and_grafana_reads_prometheus() -> None:
     prometheus = (DEPLOY / "prometheus.yml").read_text()
     assert "metrics_path: /metrics" in prometheus
@@ -82,9 +101,13 @@ def test_prometheus_scrapes_the_api_service_and_grafana_reads_prometheus() -> No
     shutil.which("promtool") is None,
     reason="promtool is not installed (apt-get install prometheus); .ci/run installs it",
 )
-def test_promtool_accepts_the_prometheus_config() -> None:
+def test_promtool_accepts_the_prometheus_config(tmp_path: Path) -> None:
+    # promtool checks that the credentials file exists: compose mounts it beside the config
+    config = tmp_path / "prometheus.yml"
+    shutil.copy(DEPLOY / "prometheus.yml", config)
+    (tmp_path / METRICS_KEY_FILE).write_text("a-metrics-key\n")
     result = subprocess.run(
-        ["promtool", "check", "config", str(DEPLOY / "prometheus.yml")],
+        ["promtool", "check", "config", str(config)],
         check=False,
         capture_output=True,
         text=True,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from pydantic import BeforeValidator, Field
 from starlette.concurrency import run_in_threadpool
 
 from app.api.metrics import Metrics
@@ -13,10 +15,26 @@ from app.api.registry import Registry
 from app.settings import Settings
 from models.detector import Detector
 
+VERSION_DIGITS = re.compile(r"[0-9]+")
+MAX_VERSION = 2**31 - 1  # past any real version; the schema says so, and clients can check
+
+
+def _plain_digits(value: object) -> object:
+    # int() alone would read "1_0" as 10, and " 1", "+1" or an Arabic-Indic digit one as 1
+    if isinstance(value, str) and not VERSION_DIGITS.fullmatch(value):
+        raise ValueError("a version is written in plain decimal digits (0-9) only")
+    return value
+
+
+# the bounds go on the integer before the check of its text wraps it, so that the OpenAPI
+# document shows them as minimum and maximum
+Version = Annotated[int, Field(ge=1, le=MAX_VERSION), BeforeValidator(_plain_digits)]
 VersionQuery = Annotated[
-    int | None,
+    Version | None,
     Query(
-        ge=1, description="Model version; the newest loaded version when not given.", examples=[1]
+        description="Model version, in plain decimal digits; the newest loaded version when not "
+        "given.",
+        examples=[1],
     ),
 ]
 

@@ -15,8 +15,6 @@ from app.api.schemas import DetectRequest, WindowsRequest
 from models.errors import FeatureMismatch, InvalidInput, NotEnoughRows
 from models.wording import plural
 
-MAX_NAME_TEXT = 40  # names sent by the client are cut to this length in messages
-
 
 @dataclass(frozen=True, slots=True)
 class Rows:
@@ -144,17 +142,24 @@ def _column_order(columns: list[str] | None, features: list[str]) -> list[int] |
 
 
 def _check_names(names: list[str], features: list[str], what: str) -> None:
+    """Unknown names are given by position, `columns[3]`: an error never repeats the client's
+    text. Duplicated and missing ones are model features, named as the model names them."""
     known, given = set(features), set(names)
-    duplicated = [n for n, count in Counter(names).items() if count > 1]
-    unknown = [n for n in names if n not in known]
+    duplicated = [n for n, count in Counter(names).items() if count > 1 and n in known]
+    unknown = [i for i, n in enumerate(names) if n not in known]
     missing = [f for f in features if f not in given]
     problems = []
     if duplicated:
-        problems.append(f"duplicated: {_names(duplicated)}")
+        problems.append(f"duplicated: {_listed([repr(n) for n in duplicated])}")
     if unknown:
-        problems.append(f"unknown: {_names(unknown)}")
+        positions = _listed([_position(what, i) for i in unknown])
+        problems.append(
+            f"{positions} is not a model feature"
+            if len(unknown) == 1
+            else f"{positions} are not model features"
+        )
     if missing:
-        problems.append(f"missing: {_names(missing)}")
+        problems.append(f"missing: {_listed([repr(n) for n in missing])}")
     if problems:
         raise FeatureMismatch(
             f"{what} must name every model feature exactly once ({'; '.join(problems)}); "
@@ -162,11 +167,13 @@ def _check_names(names: list[str], features: list[str], what: str) -> None:
         )
 
 
-def _names(names: list[str], shown: int = 5) -> str:
-    distinct = list(dict.fromkeys(names))
-    listed = ", ".join(repr(n[:MAX_NAME_TEXT]) for n in distinct[:shown])
-    more = len(distinct) - shown
-    return listed + (f" and {more} more" if more > 0 else "")
+def _position(what: str, i: int) -> str:
+    return f"{what}[{i}]" if what == "columns" else f"key {i} of {what}"
+
+
+def _listed(items: list[str], shown: int = 5) -> str:
+    more = len(items) - shown
+    return ", ".join(items[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def _features(features: list[str]) -> str:

@@ -19,7 +19,7 @@ from app.api.openapi import problem_openapi
 from app.api.problems import install_problem_handlers
 from app.api.registry import Registry
 from app.api.routes import detect, docs, health, models, monitoring, page
-from app.api.security import APIKeyMiddleware, Keys
+from app.api.security import APIHeadersMiddleware, APIKeyMiddleware, Keys
 from app.settings import Settings
 from models.artifact import ModelStore
 
@@ -80,7 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.admission = Admission.of(settings)
     app.state.limits = Limits.of(settings)
     app.state.keys = Keys.of(settings)
-    # the last added runs first: CORS (preflights need no key), metrics (401s are counted), keys
+    # the last added runs first: the headers (on every answer), CORS (preflights need no key),
+    # metrics (401s are counted), keys
     app.add_middleware(APIKeyMiddleware, keys=app.state.keys)
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics)
     if settings.cors_origins:
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "X-API-Key"],
             expose_headers=["Retry-After"],
         )
+    app.add_middleware(APIHeadersMiddleware)
     install_problem_handlers(app)
     # detection first: routes are matched in order, and /detect/last is the hot path
     for routes in (detect, health, monitoring, models):

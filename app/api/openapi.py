@@ -57,12 +57,13 @@ def problem_openapi(app: FastAPI) -> dict[str, Any]:
 
 
 def _document_keys(schema: dict[str, Any]) -> None:
-    """With RAREWATCH_API_KEYS set, every /v1 operation needs a key (either header)."""
+    """With RAREWATCH_API_KEYS set, every /v1 operation and /metrics need a key (either
+    header)."""
     schema.setdefault("components", {})["securitySchemes"] = {
         "APIKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
         "Bearer": {"type": "http", "scheme": "bearer"},
     }
     for path, operations in schema["paths"].items():
-        if path.startswith("/v1/"):
+        if path.startswith("/v1/") or path == "/metrics":
             for operation in operations.values():
                 operation["security"] = [{"APIKey": []}, {"Bearer": []}]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from app.api.schemas import DetectRequest, WindowsRequest
 from models.errors import ModelFault, RarewatchError
 from models.wording import plural
 
@@ -28,7 +29,17 @@ log = logging.getLogger("rarewatch.api")
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:rarewatch:problem:"
 MAX_LISTED_ERRORS = 20  # a body with 100 000 bad cells gets a short answer, not a long one
-MAX_LOC_TEXT = 64  # dictionary keys sent by the client are cut to this length in `errors`
+# every API answer carries these (security.APIHeadersMiddleware); a 500 is answered outside the
+# middleware stack, so internal_error sets them itself
+API_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+# the names a request's `loc` may show: the location kinds and every request schema's fields;
+# any other key of an object in the body was chosen by the client and is shown by its position
+SCHEMA_NAMES = frozenset(
+    {"body", "query", "path", "header", "cookie"}
+    | {name for schema in (DetectRequest, WindowsRequest) for name in schema.model_fields}
+)
+# the methods a 405 names; any other token is the client's own text
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class UnsupportedMediaType(RarewatchError):
@@ -191,7 +202,7 @@ async def validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     listed = [
-        {"loc": [_loc_part(p) for p in e["loc"]], "type": e["type"], "msg": e["msg"]}
+        {"loc": _location(e["loc"], exc.body), "type": e["type"], "msg": e["msg"]}
         for e in errors[:MAX_LISTED_ERRORS]
     ]
     more = f", the first {MAX_LISTED_ERRORS} are listed" if len(errors) > MAX_LISTED_ERRORS else ""
@@ -227,9 +238,11 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
 def internal_error(request: Request, exc: Exception, what: str) -> Response:
     error_id = uuid.uuid4().hex
     log.error("error id %s: %s %s", error_id, request.method, request.url.path, exc_info=exc)
-    return problem(
+    response = problem(
         "internal_error", f"{what}; quote error id {error_id} to the operator", id=error_id
     )
+    response.headers.update(API_HEADERS)
+    return response
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -242,7 +255,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 def _routing_detail(request: Request, status: int, headers: Mapping[str, str]) -> str | None:
     if status == 405 and "Allow" in headers:
-        return f"{request.method} is not allowed here; this path takes {headers['Allow']}"
+        method = request.method if request.method in KNOWN_METHODS else "this method"
+        return f"{method} is not allowed here; this path takes {headers['Allow']}"
     if status != 404:
         return None
     # a usual cause under /v1/models/: a name with a '/' in it, which no route can match
@@ -251,8 +265,26 @@ def _routing_detail(request: Request, status: int, headers: Mapping[str, str]) -
     return "no such path; the paths are listed at /docs"
 
 
-def _loc_part(part: int | str) -> int | str:
-    return part if isinstance(part, int) else str(part)[:MAX_LOC_TEXT]
+def _location(loc: Sequence[int | str], body: Any) -> list[int | str]:
+    """`loc` with every key the client chose (an unexpected field, a `series` name) replaced by
+    its position among its object's keys, "(key 2)": never the client's own text."""
+    if not loc or loc[0] != "body":
+        return list(loc)  # query, path: the names of the parameters the routes declare
+    shown: list[int | str] = ["body"]
+    node = body
+    for depth, part in enumerate(loc[1:], start=1):
+        if isinstance(part, int):
+            shown.append(part)
+            node = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
+        elif isinstance(node, dict) and part in node:
+            known = depth == 1 and part in SCHEMA_NAMES  # a field of the request schema
+            shown.append(part if known else f"(key {list(node).index(part)})")
+            node = node[part]
+        elif node is None and part not in SCHEMA_NAMES:
+            shown.append("(key)")  # the body could not be followed here: it may be a key
+        else:
+            shown.append(part)  # a missing field, or pydantic's name for a branch of a schema
+    return shown
 
 
 def _reason(status: int) -> str:

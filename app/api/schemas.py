@@ -230,9 +230,15 @@ class LoadedModel(_Response):
 
 class Readiness(_Response):
     status: Literal["ready"]
-    models: list[LoadedModel]
+    models: list[LoadedModel] = Field(
+        default=[],
+        description="The models served. With RAREWATCH_API_KEYS set, only for a request that "
+        "sends an API key or the metrics key; without one the answer is the status alone.",
+    )
     unavailable: list[UnavailableModel] = Field(
-        default=[], description="Stored models that failed to load; the others are served."
+        default=[],
+        description="Stored models that failed to load; the others are served. Shown as "
+        "`models` is.",
     )
 
 

@@ -159,7 +159,7 @@ def capture_secured(
         demo_server(store.root, work / "secured.log", SECURED_ENVIRONMENT) as url,
         httpx.Client(base_url=url, timeout=60.0) as client,
     ):
-        ready = get_ok(client, "/readyz")  # open to all, keys or not
+        ready = get_ok(client, "/readyz", key)  # without a key: the status alone
         models = get_ok(client, "/v1/models", key)
         if [m["name"] for m in ready["unavailable"]] != [BROKEN_MODEL]:
             raise SystemExit(f"the tampered {BROKEN_MODEL} is not listed as unavailable: {ready}")

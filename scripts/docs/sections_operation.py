@@ -131,9 +131,13 @@ needs one of the keys, sent as `X-API-Key: {API_KEYS[0]}` or
 curl -s http://127.0.0.1:8000/v1/models -H 'X-API-Key: {API_KEYS[0]}'
 ```
 
-`/healthz`, `/readyz`, `/metrics`, `/docs`, `/openapi.json` and the web page at `/` stay open
-(the page has a field for the key, sent to this server only). The key is checked before the
-body is read; keys are compared in constant time. The OpenAPI document then declares both ways
+`/metrics` then needs an API key too, or `RAREWATCH_METRICS_KEY`, a key that opens `/metrics`
+only (the one to give Prometheus). `RAREWATCH_ADMIN_KEY` opens the reloads and nothing else.
+`/healthz`, `/readyz`, `/docs`, `/openapi.json` and the web page at `/` stay open (the page has
+a field for the key, sent to this server only); `/readyz` then tells a caller without a key only
+whether the server is ready, and names the models to one with an API key or the metrics key. A
+request whose `X-API-Key` and bearer token hold different keys gets 401. The key is checked
+before the body is read; keys are compared in constant time. The OpenAPI document then declares both ways
 of sending one, so `/docs` has an Authorize button. Keys travel in clear text over plain HTTP:
 put the server behind TLS (a reverse proxy) when they cross a network.
 

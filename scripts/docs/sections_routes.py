@@ -68,8 +68,9 @@ def settings_table() -> str:
 | `RAREWATCH_RETRY_AFTER_S` | `{d("retry_after_s")}` | the `Retry-After` of a 503 `overloaded`, in seconds |
 | `RAREWATCH_REQUEST_TIMEOUT_S` | `{d("request_timeout_s")}` | a body still arriving after this many seconds gets 408 `request_timeout`; a request still waiting for an inference slot, 503 `overloaded` |
 | `RAREWATCH_SHUTDOWN_GRACE_S` | `{d("shutdown_grace_s")}` | after SIGTERM, how long requests in flight may take to complete ([shutdown](#shutdown)) |
-| `RAREWATCH_API_KEYS` | none | comma-separated keys; when set, every `/v1` route needs one of them ([keys](#keys)) |
-| `RAREWATCH_ADMIN_KEY` | none | the key for `POST /v1/models/{{name}}/reload`; without one the route answers 403 |
+| `RAREWATCH_API_KEYS` | none | comma-separated keys; when set, every `/v1` route and `/metrics` need one of them ([keys](#keys)) |
+| `RAREWATCH_ADMIN_KEY` | none | the key for `POST /v1/models/{{name}}/reload`, and for nothing else; without one the route answers 403 |
+| `RAREWATCH_METRICS_KEY` | none | a key for `/metrics` only (Prometheus'); when set, `/metrics` needs it or an API key |
 | `RAREWATCH_CORS_ORIGINS` | none | comma-separated browser origins allowed to call the API (CORS) |
 | `RAREWATCH_TOP_FEATURES` | `{d("top_features")}` | how many features each result lists in `top_features` |
 | `RAREWATCH_MAX_OLDER_VERSIONS` | `{d("max_older_versions")}` | older versions (asked for with `?version=`) kept loaded at once |
@@ -112,7 +113,8 @@ Settings come from the environment:
 {settings_table()}
 `GET /docs` is Swagger UI and `GET /redoc` is ReDoc, their scripts served by rarewatch itself
 (from the fastapi-offline package), so both work without internet; `GET /openapi.json` is the OpenAPI document, with examples for every
-route and every error. `GET /metrics` is for Prometheus, in its text format: requests by route,
+route and every error. `GET /metrics` is for Prometheus (with a key once keys are set; see
+the keys below), in its text format: requests by route,
 method and status (overload refusals are the 503s), latency by route, windows scored and
 anomalies flagged by model, the last score and severity, the threshold and the version served by
 model, and model loads (at start and by reloads) by outcome.
@@ -152,7 +154,9 @@ def doc_health(captures: Captures) -> str:
 `GET /readyz`: 200 once the models are loaded and warmed up, with the models served and, under
 `unavailable`, the stored models that could not be loaded, with why (the model folder's path
 replaced by `$RAREWATCH_MODEL_DIR`; the server log has the details). Ready as long as at least
-one model is served. From the server whose folder also holds the broken `{BROKEN_MODEL}`:
+one model is served. With `RAREWATCH_API_KEYS` set, a request without a key gets the status
+alone (`{{"status":"ready"}}`, or the 503). From the server whose folder also holds the broken
+`{BROKEN_MODEL}`, asked with a key:
 
 {block(captures.secured.ready)}
 

@@ -11,7 +11,7 @@ from app.api.body import StrictJSONRoute
 from app.api.deps import Scoring, ScoringDep
 from app.api.inputs import rows_of, windows_of
 from app.api.openapi import with_problems
-from app.api.problems import LimitExceeded, Overloaded, Unauthorized
+from app.api.problems import Forbidden, LimitExceeded, Overloaded, Unauthorized
 from app.api.responses import JSONResponse, detection_body
 from app.api.schemas import DetectRequest, DetectResponse, WindowsRequest
 from models.detector import Detection
@@ -26,6 +26,7 @@ ERRORS = with_problems(
     LimitExceeded,
     Overloaded,
     Unauthorized,
+    Forbidden,  # the admin key, which opens the admin routes only
 )
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from app.api import examples
 from app.api.deps import RegistryDep
 from app.api.problems import NotReady
 from app.api.responses import JSONResponse, unavailable_models
 from app.api.schemas import Health, Readiness
+from app.api.security import Keys
 
 router = APIRouter(tags=["health"])
 
@@ -30,15 +31,21 @@ async def healthz() -> Response:
     summary="Readiness: models loaded and warmed up",
     responses=examples.ok(examples.READY) | examples.problems(503, only={"not_ready"}),
 )
-async def readyz(registry: RegistryDep) -> Response:
+async def readyz(request: Request, registry: RegistryDep) -> Response:
     """200 once the models are loaded and warmed up, even if some failed (listed with why);
-    503 before, from the moment shutdown begins, or when no model could be loaded."""
-    unavailable = unavailable_models(registry)
+    503 before, from the moment shutdown begins, or when no model could be loaded. With
+    RAREWATCH_API_KEYS set, only a caller with an API key (or the metrics key) is told which
+    models; a probe without one gets the status alone."""
+    keys: Keys = request.app.state.keys
+    detailed = keys.may_read_readiness(request.headers)
+    unavailable = unavailable_models(registry) if detailed else []
     if not registry.ready:
         detail = "not ready: no model is loaded and warmed up (yet); see the server log"
         if registry.stopping:
             detail = "not ready: shutting down"
         raise NotReady(detail, unavailable or None)
+    if not detailed:
+        return JSONResponse({"status": "ready"})
     return JSONResponse(
         {"status": "ready", "models": registry.loaded_models(), "unavailable": unavailable}
     )

@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1/models", tags=["models"])
     "",
     response_model=ModelList,
     summary="List the models served",
-    responses=with_problems(examples.ok(examples.MODEL_LIST), Unauthorized),
+    responses=with_problems(examples.ok(examples.MODEL_LIST), Unauthorized, Forbidden),
 )
 def list_models(registry: RegistryDep) -> Response:
     """Every model served, at the version served by default (its newest)."""
@@ -39,6 +39,7 @@ def list_models(registry: RegistryDep) -> Response:
         | examples.problems(503, only={"model_unavailable"})
         | examples.problems(422, only={"version_error"}),
         Unauthorized,
+        Forbidden,
     ),
 )
 def describe_model(name: str, registry: RegistryDep, version: VersionQuery = None) -> Response:

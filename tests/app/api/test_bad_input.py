@@ -86,7 +86,7 @@ BAD_BODIES = {
         body(values=rows(), columns=["a", "b", "x"]),
         422,
         "feature_mismatch",
-        ["unknown: 'x'", "a, b, c"],
+        ["columns[2] is not a model feature", "a, b, c"],
     ),
     "duplicate column": (
         DETECT,
@@ -230,13 +230,13 @@ def test_a_window_cell_must_be_a_number_too(http: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize(
-    "fields",
+    ("fields", "loc"),
     [
-        {"extra": 1},
-        {"threshold": 0},
-        {"threshold": -1.0},
-        {"threshold": "0.1"},
-        {"columns": "a,b,c"},
+        ({"extra": 1}, ["body", "(key 1)"]),  # a key the client chose: its position, not its text
+        ({"threshold": 0}, ["body", "threshold"]),
+        ({"threshold": -1.0}, ["body", "threshold"]),
+        ({"threshold": "0.1"}, ["body", "threshold"]),
+        ({"columns": "a,b,c"}, ["body", "columns"]),
     ],
     ids=[
         "an extra field",
@@ -247,13 +247,13 @@ def test_a_window_cell_must_be_a_number_too(http: httpx.Client) -> None:
     ],
 )
 def test_fields_outside_the_schema_are_refused_with_their_location(
-    http: httpx.Client, fields: dict[str, object]
+    http: httpx.Client, fields: dict[str, object], loc: list[str]
 ) -> None:
     response = http.post(
         DETECT, content=body(values=rows(), **fields), headers={"content-type": JSON_TYPE}
     )
     problem = assert_problem(response, 422, "validation_error")
-    assert problem["errors"][0]["loc"] == ["body", *fields]
+    assert problem["errors"][0]["loc"] == loc
 
 
 def test_a_body_that_is_not_an_object_is_refused(http: httpx.Client) -> None:
@@ -304,13 +304,29 @@ def test_an_unknown_model_version_or_path_is_a_404(
         assert word in str(problem["detail"])
 
 
-@pytest.mark.parametrize("version", ["abc", "0", "-1"])
-def test_a_version_that_is_not_a_positive_integer_is_a_422(
-    http: httpx.Client, version: str
+# int() reads "1_0" as 10, and " 1", "+1", a full-width or an Arabic-Indic one as 1
+NOT_PLAIN_DIGITS = ["1_0", "+1", " 1", "1 ", "1.0", "0x1", "1e0", "\uff11", "\u0661"]
+
+
+@pytest.mark.parametrize("version", ["abc", "0", "-1", "9" * 12, "9" * 5000, *NOT_PLAIN_DIGITS])
+@pytest.mark.parametrize("path", ["/v1/models/tiny", DETECT])
+def test_a_version_that_is_not_a_positive_integer_in_plain_digits_is_a_422(
+    http: httpx.Client, path: str, version: str
 ) -> None:
-    response = http.get(f"/v1/models/tiny?version={version}")
+    response = http.request(
+        "POST" if path == DETECT else "GET",
+        path,
+        params={"version": version},
+        content=body(values=rows()) if path == DETECT else None,
+        headers={"content-type": JSON_TYPE},
+    )
     problem = assert_problem(response, 422, "validation_error")
     assert problem["errors"][0]["loc"] == ["query", "version"]
+
+
+def test_a_version_in_plain_digits_is_read_as_written(http: httpx.Client) -> None:
+    for version in ("1", "01"):
+        assert http.get("/v1/models/tiny", params={"version": version}).json()["version"] == 1
 
 
 def test_a_wrong_method_is_a_405_problem(http: httpx.Client) -> None:
@@ -382,6 +398,8 @@ async def test_a_non_finite_score_is_a_500_with_an_error_id_never_a_score(
                 headers={"content-type": JSON_TYPE},
             )
     problem = assert_problem(response, 500, "internal_error")
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-content-type-options"] == "nosniff"
     assert isinstance(problem["id"], str)
     assert problem["id"] in str(problem["detail"])
     assert "score" not in problem
