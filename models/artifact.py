@@ -3,7 +3,9 @@
 An artifact is data, never code: the network is rebuilt from detector.json by our own code and
 only weight arrays are read (numpy, allow_pickle=False); model.onnx, when present, is a graph
 that ONNX Runtime evaluates, never Python. The manifest is checked before any parser touches a
-file. Writes are atomic: a temporary directory renamed into place.
+file. Both JSON files are validated at this boundary (pydantic models): whatever is wrong with a
+stored version, reading it raises ArtifactError with a one-line reason naming the file. Writes are
+atomic: a temporary directory renamed into place.
 """
 
 from __future__ import annotations
@@ -14,15 +16,17 @@ import os
 import re
 import shutil
 import uuid
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from models.errors import ArtifactError, InvalidInput, ModelNotFound
-from models.spec import DetectorSpec
+from models.spec import DetectorSpec, validation_problem
 
 SPEC_FILE = "detector.json"
 WEIGHTS_FILE = "weights.npz"
@@ -31,6 +35,23 @@ ONNX_FILE = "model.onnx"  # optional: artifacts written without an exporter have
 RESERVED_FILES = (SPEC_FILE, WEIGHTS_FILE, ONNX_FILE)
 EXTRA_FILE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# what np.load and zipfile raise for a weights file that is not the arrays it should be
+_UNREADABLE_WEIGHTS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+class Manifest(BaseModel):
+    """manifest.json: every file of the version (no folders, nothing hidden) and its SHA-256."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    algorithm: Literal["sha256"] = "sha256"
+    files: dict[
+        Annotated[str, StringConstraints(pattern=EXTRA_FILE_PATTERN.pattern)],
+        Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")],
+    ]
+
+
+_File = TypeVar("_File", Manifest, DetectorSpec)
 
 
 def check_name(name: str) -> str:
@@ -66,16 +87,24 @@ class StoredModel:
 
     def weights(self) -> list[np.ndarray]:
         try:
-            with np.load(self.path / WEIGHTS_FILE, allow_pickle=False) as arrays:
+            # our own handle: np.load leaves its own open when the zip is broken
+            with (self.path / WEIGHTS_FILE).open("rb") as handle:
+                arrays = np.load(handle, allow_pickle=False)
+                if not isinstance(arrays, np.lib.npyio.NpzFile):  # one .npy array, not an archive
+                    raise ArtifactError(f"{self.where}: {WEIGHTS_FILE} is not an .npz archive")
                 return [arrays[key] for key in sorted(arrays.files)]
-        except (ValueError, OSError) as exc:
-            raise ArtifactError(f"{self.where}: {WEIGHTS_FILE} cannot be read: {exc}") from exc
+        except _UNREADABLE_WEIGHTS as exc:
+            reason = " ".join(str(exc).split()) or "not a numpy .npz file"
+            raise ArtifactError(f"{self.where}: {WEIGHTS_FILE} cannot be read: {reason}") from exc
 
     def onnx(self) -> bytes | None:
         """The ONNX graph, checked against the manifest as read; None when there is none."""
         if ONNX_FILE not in self.files:
             return None
-        data = (self.path / ONNX_FILE).read_bytes()
+        try:
+            data = (self.path / ONNX_FILE).read_bytes()
+        except OSError as exc:
+            raise ArtifactError(f"{self.where}: {ONNX_FILE} is missing or unreadable") from exc
         if hashlib.sha256(data).hexdigest() != self.files[ONNX_FILE]:
             raise ArtifactError(f"{self.where}: {ONNX_FILE} does not match its SHA-256")
         return data
@@ -156,14 +185,7 @@ class ModelStore:
         version, path = self.resolve(name, version)
         where = f"model {name!r} version {version}"
         files = verify_manifest(path, where)
-        try:
-            spec = DetectorSpec.model_validate_json((path / SPEC_FILE).read_bytes())
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            location = ".".join(str(part) for part in error["loc"])
-            raise ArtifactError(
-                f"{where}: {SPEC_FILE} is invalid at {location or 'top level'}: {error['msg']}"
-            ) from exc
+        spec = read_validated(DetectorSpec, path / SPEC_FILE, where)
         return StoredModel(name, version, path, spec, files)
 
     def read(
@@ -174,21 +196,34 @@ class ModelStore:
         return stored.version, stored.spec, stored.weights()
 
 
-def verify_manifest(path: Path, where: str) -> dict[str, str]:
-    manifest_path = path / MANIFEST_FILE
+def read_validated(model: type[_File], path: Path, where: str) -> _File:
+    """A JSON file of the artifact parsed and validated; any fault is ArtifactError in one line
+    (not JSON, not UTF-8, empty, wrong types, missing or extra keys, numbers out of range)."""
     try:
-        manifest = json.loads(manifest_path.read_bytes())
-        files: dict[str, str] = manifest["files"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ArtifactError(f"{where}: {MANIFEST_FILE} is missing or unreadable") from exc
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ArtifactError(f"{where}: {path.name} is missing or unreadable") from exc
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as exc:
+        location, message = validation_problem(exc)
+        raise ArtifactError(f"{where}: {path.name} is invalid at {location}: {message}") from None
+
+
+def verify_manifest(path: Path, where: str) -> dict[str, str]:
+    files = read_validated(Manifest, path / MANIFEST_FILE, where).files
     for required in (SPEC_FILE, WEIGHTS_FILE):
         if required not in files:
             raise ArtifactError(f"{where}: {MANIFEST_FILE} does not list {required}")
     for file_name, expected in files.items():
-        file_path = path / file_name
-        if "/" in file_name or file_name.startswith(".") or not file_path.is_file():
+        file_path = path / file_name  # a plain name (Manifest's pattern): never outside `path`
+        if not file_path.is_file():
             raise ArtifactError(f"{where}: {file_name} is missing")
-        if sha256_of(file_path) != expected:
+        try:
+            actual = sha256_of(file_path)
+        except OSError as exc:
+            raise ArtifactError(f"{where}: {file_name} cannot be read") from exc
+        if actual != expected:
             raise ArtifactError(f"{where}: {file_name} does not match its SHA-256 in the manifest")
     return files
 

@@ -84,9 +84,11 @@ class Engine:
         parts = self.map_chunks(windows, lambda _, reconstructed: reconstructed, progress)
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
-    def warm_up(self) -> None:
-        """Run once so that the first request pays no start-up cost."""
-        self.reconstruct(np.zeros((1, *self.window_shape), dtype=np.float32))
+    def warm_up(self) -> tuple[np.ndarray, np.ndarray]:
+        """Run once so that the first request pays no start-up cost; returns the window of
+        zeros it ran and its reconstruction, for the loader to check."""
+        window = np.zeros((1, *self.window_shape), dtype=np.float32)
+        return window, self.reconstruct(window)
 
     def _run(self, windows: np.ndarray) -> np.ndarray:
         raise NotImplementedError

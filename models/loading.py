@@ -1,5 +1,5 @@
 """Load a model: checked files (or a model trained in memory) -> the fastest engine available ->
-warmed-up Detector."""
+warmed-up Detector. A network that does not fit its detector.json is ArtifactError here."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from models.artifact import ModelStore
+from models.artifact import ONNX_FILE, SPEC_FILE, WEIGHTS_FILE, ModelStore
 from models.detector import Detector
 from models.engines import Engine, OnnxEngine
 from models.errors import ArtifactError, InvalidInput
 from models.onnx_scoring import RowScorer, scoring_graph
 from models.spec import DetectorSpec
+from models.wording import plural
 
 if TYPE_CHECKING:
     from models.training import TrainedModel
@@ -80,18 +81,56 @@ def _detector(parts: _Parts, engine: EngineChoice | str) -> Detector:
     if choice is EngineChoice.ONNX and onnx is None:
         raise InvalidInput(f"{parts.where} has no ONNX graph; use the tensorflow engine")
     if onnx is not None and (choice is EngineChoice.ONNX or find_spec("onnxruntime")):
-        try:
-            onnx_engine = OnnxEngine(onnx, parts.spec.lookback, parts.spec.n_features)
-        except Exception as exc:  # onnxruntime raises its own exception types for bad graphs
-            raise ArtifactError(f"{parts.where}: model.onnx cannot be loaded: {exc}") from exc
+        onnx_engine = _onnx_engine(parts, onnx)
         chosen: Engine = onnx_engine
         row_scorer = _row_scorer(parts, onnx_engine)
     else:
         chosen, row_scorer = _tensorflow_engine(parts), None
-    chosen.warm_up()
-    if row_scorer is not None:
-        row_scorer.warm_up()
     return Detector(parts.name, parts.version, parts.spec, chosen, row_scorer)
+
+
+def _onnx_engine(parts: _Parts, onnx: bytes) -> OnnxEngine:
+    """ONNX Runtime on the stored graph, refused unless it takes the windows detector.json says."""
+    spec = parts.spec
+    try:
+        engine = OnnxEngine(onnx, spec.lookback, spec.n_features)
+    except Exception as exc:  # onnxruntime raises its own exception types for bad graphs
+        logger.warning("%s: ONNX Runtime refused %s: %s", parts.where, ONNX_FILE, exc)
+        raise ArtifactError(f"{parts.where}: {ONNX_FILE} cannot be loaded by ONNX Runtime") from exc
+    inputs = engine.session.get_inputs()
+    if len(inputs) != 1:
+        raise ArtifactError(f"{parts.where}: {ONNX_FILE} has {plural(len(inputs), 'input')}, not 1")
+    dims = inputs[0].shape  # [batch, lookback, features], a name where a size is free
+    wanted = (spec.lookback, spec.n_features)
+    if len(dims) != 1 + len(wanted) or any(
+        isinstance(dim, int) and dim != size for dim, size in zip(dims[1:], wanted, strict=True)
+    ):
+        shape = " x ".join(str(dim) if isinstance(dim, int) else "any" for dim in dims)
+        raise ArtifactError(
+            f"{parts.where}: {ONNX_FILE} takes windows of {shape}, but {SPEC_FILE} says "
+            f"lookback {spec.lookback} and {plural(spec.n_features, 'feature')}"
+        )
+    _warm_up(parts, engine)
+    return engine
+
+
+def _warm_up(parts: _Parts, engine: Engine) -> None:
+    """The network run once: the first request pays no start-up cost, and a network that cannot
+    run the spec's windows, or gives back another shape or a non-finite number, is refused here
+    rather than failing every request."""
+    try:
+        window, reconstructed = engine.warm_up()
+    except Exception as exc:  # onnxruntime and TensorFlow raise their own exception types
+        logger.warning("%s: the network failed on a window of zeros: %s", parts.where, exc)
+        raise ArtifactError(
+            f"{parts.where}: the network cannot reconstruct a window of the shape {SPEC_FILE} "
+            "describes"
+        ) from exc
+    if reconstructed.shape != window.shape or not np.isfinite(reconstructed).all():
+        raise ArtifactError(
+            f"{parts.where}: the network's reconstruction of a window of zeros is "
+            + ("not finite" if reconstructed.shape == window.shape else "of another shape")
+        )
 
 
 def _row_scorer(parts: _Parts, engine: OnnxEngine) -> RowScorer | None:
@@ -99,10 +138,14 @@ def _row_scorer(parts: _Parts, engine: OnnxEngine) -> RowScorer | None:
     extended: a detector without it gives the same answers, only slower."""
     try:
         graph = scoring_graph(engine.graph, parts.spec)  # cleaned already: not done twice
-        return None if graph is None else RowScorer(graph, engine, parts.spec)
+        if graph is None:
+            return None
+        row_scorer = RowScorer(graph, engine, parts.spec)
+        row_scorer.warm_up()
     except Exception as exc:  # onnx and onnxruntime raise their own types for odd graphs
         logger.warning("%s: scoring without the fused ONNX graph (%s)", parts.where, exc)
         return None
+    return row_scorer
 
 
 def _tensorflow_engine(parts: _Parts) -> Engine:
@@ -114,6 +157,10 @@ def _tensorflow_engine(parts: _Parts) -> Engine:
     weights = parts.weights()
     network = build_network(spec.network, spec.lookback, spec.n_features)
     if [w.shape for w in weights] != [tuple(w.shape) for w in network.get_weights()]:
-        raise ArtifactError(f"{parts.where}: weight shapes do not match detector.json's network")
+        raise ArtifactError(f"{parts.where}: weight shapes do not match {SPEC_FILE}'s network")
+    if any(w.dtype.kind != "f" for w in weights):
+        raise ArtifactError(f"{parts.where}: {WEIGHTS_FILE} holds arrays that are not floats")
     network.set_weights(weights)
-    return TensorFlowEngine(network, spec.lookback, spec.n_features)
+    engine = TensorFlowEngine(network, spec.lookback, spec.n_features)
+    _warm_up(parts, engine)
+    return engine

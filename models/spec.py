@@ -23,6 +23,14 @@ from models.thresholds import ThresholdMethod
 from models.windows import WindowTransform
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+# Bounds on what detector.json may say, so that a damaged or hostile file is refused when it is
+# read instead of failing later: counts stay exact in a double and in any JSON reader, a seed in
+# 64 bits, and a window or an alarm rule never asks for more than memory holds.
+MAX_COUNT = 2**53 - 1
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Seed = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+MAX_LOOKBACK = 100_000  # RAREWATCH_MAX_ROWS' default: more rows than a request has by default
+MAX_ALARM_AFTER = 100_000
 
 
 class Architecture(StrEnum):
@@ -36,7 +44,17 @@ class Activation(StrEnum):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # no NaN or infinity anywhere: every number of a model is finite (JSON has no others)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def validation_problem(exc: ValidationError) -> tuple[str, str]:
+    """Where the first error of `exc` is ("top level" when nowhere inside) and what it is, in
+    plain words on one line."""
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"]) or "top level"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return " ".join(where.split()), " ".join(message.split())
 
 
 class NetworkConfig(_Strict):
@@ -142,9 +160,7 @@ class TrainingOptions(_Strict):
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            error = exc.errors()[0]
-            where = ".".join(str(part) for part in error["loc"])
-            message = str(error["msg"]).removeprefix("Value error, ")
+            where, message = validation_problem(exc)
             raise InvalidInput(f"{where}: {message}") from None
 
     def changed(self, **changes: Any) -> TrainingOptions:
@@ -175,40 +191,40 @@ class ThresholdSpec(_Strict):
 class LayerRow(_Strict):
     name: str
     type: str
-    output_shape: list[int | None]
-    params: int
+    output_shape: list[Count | None]
+    params: Count
 
 
 class TrainingSummary(_Strict):
-    rows: int
-    normal_rows: int
-    train_windows: int
-    validation_windows: int
-    validation_normal_windows: int
+    rows: Count
+    normal_rows: Count
+    train_windows: Count
+    validation_windows: Count
+    validation_normal_windows: Count
     time_column: str | None
     label_column: str | None
     time_start: str | None
     time_end: str | None
     feature_min: list[FiniteFloat]
     feature_max: list[FiniteFloat]
-    epochs: int
-    epochs_run: int
-    best_epoch: int
+    epochs: Count
+    epochs_run: Count
+    best_epoch: Count
     train_loss: FiniteFloat
     validation_loss: FiniteFloat
-    batch_size: int
+    batch_size: Count
     learning_rate: float
     validation_fraction: float
-    seed: int
+    seed: Seed
     seconds: float
-    shift: int = 0  # rows before each labelled event that were counted as anomalous too
+    shift: Count = 0  # rows before each labelled event that were counted as anomalous too
 
 
 class DetectorSpec(_Strict):
     # 2 added `options`; version 1 files (without them) still load
     format_version: Literal[1, 2] = 2
     features: list[str]
-    lookback: int = Field(ge=1)
+    lookback: int = Field(ge=1, le=MAX_LOOKBACK)
     network: NetworkConfig
     # absent from files written before they existed: whole windows, plain MSE, no transform
     score_on: ScoreOn = ScoreOn.WINDOW
@@ -216,7 +232,7 @@ class DetectorSpec(_Strict):
     error_weights: list[FiniteFloat] | None = None  # (n_features,) > 0, see ErrorWeighting
     # a row is anomalous once this many windows in a row, the last ending on it, exceed the
     # threshold (1: every window above the threshold); see models.thresholds.sustained
-    alarm_after: int = Field(default=1, ge=1)
+    alarm_after: int = Field(default=1, ge=1, le=MAX_ALARM_AFTER)
     layers: list[LayerRow]
     scaler: ScalerSpec
     threshold: ThresholdSpec
@@ -241,6 +257,8 @@ class DetectorSpec(_Strict):
             raise ValueError("validation_error_quantiles lacks the median ('0.5')")
         if not math.isfinite(self.threshold.value):
             raise ValueError("threshold must be finite")
+        if sum(row.params for row in self.layers) > MAX_COUNT:
+            raise ValueError(f"the layers' params add up to more than {MAX_COUNT}")
         if (self.options is None) != (self.format_version == 1):
             raise ValueError("format_version 2 has the training options, version 1 none")
         return self

@@ -15,7 +15,7 @@ import numpy as np
 from app.api.problems import ModelUnavailable, ReloadFailed
 from models.artifact import NAME_PATTERN, ModelStore
 from models.detector import Detector
-from models.errors import ArtifactError, InvalidInput, ModelNotFound
+from models.errors import ArtifactError, InvalidInput, ModelNotFound, RarewatchError
 from models.loading import EngineChoice, load_detector
 from models.spec import DetectorSpec
 from models.wording import plural
@@ -116,10 +116,17 @@ class Registry:
         return sorted({*self.store.names(), *self._newest, *self._failed})
 
     def _reason(self, name: str, exc: Exception, version: int | None = None) -> str:
-        """Why a model failed to load: logged in full, returned without the model folder's path."""
-        detail = getattr(exc, "detail", None) or f"{type(exc).__name__}: {exc}"
+        """Why a model failed to load: logged in full, returned without the model folder's path.
+
+        A stored version's defects are ArtifactError (models/artifact.py, models/loading.py),
+        with their reason; anything else is a bug, whose traceback goes to the log only."""
         which = "" if version is None else f" version {version}"
-        log.error("model %r%s is not served: %s", name, which, detail)
+        if isinstance(exc, RarewatchError):
+            detail = exc.detail
+            log.error("model %r%s is not served: %s", name, which, detail)
+        else:
+            detail = f"model {name!r}{which}: an unexpected error; see the server log"
+            log.error("model %r%s is not served", name, which, exc_info=exc)
         roots = {str(self.store.root.resolve()), str(self.store.root.absolute())}
         for root in sorted(roots, key=len, reverse=True):  # longest first: no partial replaces
             detail = detail.replace(root, "$RAREWATCH_MODEL_DIR")

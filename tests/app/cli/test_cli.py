@@ -4,6 +4,7 @@ where the pipe to its reader matters)."""
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 from importlib import metadata
@@ -156,6 +157,29 @@ def test_models_lists_and_describes_with_the_layer_table(workdir: Path, capsys) 
     assert "RepeatVector" in out
     assert "(None, 4, 3)" in out
     assert "total" in out
+
+
+def test_a_malformed_manifest_is_one_line_and_exit_2(workdir: Path, tmp_path: Path, capsys) -> None:
+    version = tmp_path / "models" / "cli" / "1"
+    shutil.copytree(workdir / "models" / "cli" / "1", version)
+    manifest = json.loads((version / "manifest.json").read_text())
+    manifest["files"] = ", ".join(manifest["files"])  # every file named, but not as a map
+    (version / "manifest.json").write_text(json.dumps(manifest))
+    describe = ["models", "--name", "cli", "--version", "1"]
+    score = ["score", str(workdir / "test.parquet"), "--model", "cli"]
+
+    for command in (describe, score):
+        assert run(tmp_path, *command) == 2
+        out, err = capsys.readouterr()
+        assert err == (
+            f"rarewatch {command[0]}: error: model 'cli' version 1: manifest.json is invalid at "
+            "files: Input should be an object\n"
+        )
+        assert not out
+    assert run(tmp_path, "models") == 0
+    assert "cli  v1  UNUSABLE: model 'cli' version 1: manifest.json is invalid" in (
+        capsys.readouterr().out
+    )
 
 
 def test_demo_data_writes_labelled_correlated_sensors(tmp_path: Path) -> None:
