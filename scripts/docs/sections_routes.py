@@ -64,7 +64,7 @@ def settings_table() -> str:
 | `RAREWATCH_MAX_FEATURES` | `{d("max_features")}` | values per row, names in `columns`, features of `series` |
 | `RAREWATCH_MAX_WINDOWS` | `{d("max_windows")}` | windows per `/windows` request |
 | `RAREWATCH_MAX_CONCURRENT_INFERENCES` | `{d("max_concurrent_inferences")}` | detection requests parsed and scored at once; the others wait ([overload](#overload)) |
-| `RAREWATCH_MAX_QUEUED_REQUESTS` | `{d("max_queued_requests")}` | detection requests that may wait for one of those (or still be arriving); past it, 503 `overloaded` at once |
+| `RAREWATCH_MAX_QUEUED_REQUESTS` | `{d("max_queued_requests")}` | detection requests, their bodies received, that may wait for one of those; past it, 503 `overloaded` at once |
 | `RAREWATCH_RETRY_AFTER_S` | `{d("retry_after_s")}` | the `Retry-After` of a 503 `overloaded`, in seconds |
 | `RAREWATCH_REQUEST_TIMEOUT_S` | `{d("request_timeout_s")}` | a request still waiting for an inference slot after this many seconds gets 503 `overloaded` |
 | `RAREWATCH_BODY_TIMEOUT_S` | `{d("body_timeout_s")}` | a detection body still arriving this many seconds after its headers gets 408 `request_timeout` (and the connection is closed); bodies are received before the request takes a place in the queue |
