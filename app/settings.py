@@ -34,10 +34,29 @@ class Settings(BaseSettings):
     max_concurrent_inferences: int = Field(default=4, ge=1)
     max_queued_requests: int = Field(default=16, ge=0)
     retry_after_s: int = Field(default=1, ge=1)
-    # time per request, for the parts a client or a crowd controls: receiving the body (408
-    # past it) and waiting for an inference slot (503 past it). Scoring itself is bounded by
-    # the row and window limits.
+    # how long a detection request may wait for an inference slot (503 past it); scoring
+    # itself is bounded by the row and window limits
     request_timeout_s: float = Field(default=30.0, gt=0)
+    # --- connections, slow senders and Host names (docs/reliability.md, "Slow senders") ---
+    # a request's headers must be in this long after its first byte (or after the connection
+    # opened): past it the connection is closed, so idle and half-sent ones cannot pile up
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    # an idle connection between two requests is closed after this (uvicorn's keep-alive)
+    keep_alive_timeout_s: int = Field(default=5, ge=1)
+    # a detection request's body must be in this long after its headers (408 past it); it is
+    # read before the request takes a place in the queue, so a slow sender holds none
+    body_timeout_s: float = Field(default=10.0, gt=0)
+    # detection bodies one client address may have arriving at once (503 past it)
+    max_body_reads_per_client: int = Field(default=8, ge=1)
+    # bytes that all the bodies still arriving may hold together (503 past it); never less
+    # than max_body_bytes, so that a body of the largest size can always be read
+    max_reading_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    # Host header names served besides IP addresses and names without a dot (which a
+    # DNS-rebinding page cannot use); "*" serves any name. Other names get 400.
+    allowed_hosts: CommaList = []
+    # addresses of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed;
+    # none by default ("*": any, only where nothing but the proxy can reach the server)
+    trusted_proxies: CommaList = []
     # on SIGTERM readiness fails at once; requests in flight get this long to complete
     shutdown_grace_s: int = Field(default=30, ge=0)
     # optional: when set, /v1 routes need one of these keys (X-API-Key or Authorization: Bearer)
@@ -68,7 +87,7 @@ class Settings(BaseSettings):
     # faulted in fresh pages on every large /detect request (app/api/memory.py).
     keep_freed_memory_mb: int = Field(default=64, ge=0)
 
-    @field_validator("api_keys", "cors_origins", mode="before")
+    @field_validator("api_keys", "cors_origins", "allowed_hosts", "trusted_proxies", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):

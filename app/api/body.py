@@ -3,8 +3,9 @@
 Python's json module accepts NaN, Infinity and 1e400 (as inf); orjson refuses all of them, so a
 non-finite number never reaches a model. The body is read and parsed here, before FastAPI
 validates it against the route's schema, so every failure is a problem+json answer with a code.
-A request is admitted (app.api.admission) before its body is read, and parsed, checked against the
-per-request limits (app.api.limits), validated and answered in an inference slot.
+A detection body is received first, within the bounds on bodies arriving (app.api.admission);
+then the request is admitted, and parsed, checked against the per-request limits
+(app.api.limits), validated and answered in an inference slot.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
+from app.api.admission import Reception
 from app.api.numeric_body import FAST_PATH_BYTES, parse_rows_body
 from app.api.problems import BodyTooLarge, InvalidJSON, UnsupportedMediaType
 from app.api.schemas import DetectRequest
@@ -54,17 +56,15 @@ class StrictJSONRoute(APIRoute):
         async def handle_strict_json(request: Request) -> Response:
             require_json_content_type(request)
             state = request.app.state
-            async with state.admission.admit():
-                body = await state.admission.receive(
-                    read_body(request, state.settings.max_body_bytes)
-                )
-                async with state.admission.slot():
-                    if len(body) > PARSE_IN_THREAD_BYTES:
-                        parsed = await run_in_threadpool(parse, body)
-                    else:
-                        parsed = parse(body)
-                    state.limits.check(parsed)
-                    return await handle(ParsedJSONRequest(request, body, parsed))
+            state.admission.check()  # a full queue refuses before a byte of the body is read
+            body = await read_body(request, state.settings.max_body_bytes, state.reception)
+            async with state.admission.admit(), state.admission.slot():
+                if len(body) > PARSE_IN_THREAD_BYTES:
+                    parsed = await run_in_threadpool(parse, body)
+                else:
+                    parsed = parse(body)
+                state.limits.check(parsed)
+                return await handle(ParsedJSONRequest(request, body, parsed))
 
         return handle_strict_json
 
@@ -79,18 +79,22 @@ def require_json_content_type(request: Request) -> None:
         )
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
+async def read_body(request: Request, max_bytes: int, reception: Reception) -> bytes:
+    """The whole body, within the reception's bounds: per client, on bytes, and in time."""
     too_large = BodyTooLarge(f"the request body is larger than the limit of {max_bytes} bytes")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise too_large  # refused before a byte of it is read
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:  # chunked bodies, or a Content-Length that lied
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
+    client = request.client.host if request.client else ""
+    async with reception.receiving(client) as held:
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:  # chunked bodies, or a Content-Length that lied
+                raise too_large
+            held.add(len(chunk))
+            chunks.append(chunk)
+        return b"".join(chunks)
 
 
 def parse_json(body: bytes) -> Any:

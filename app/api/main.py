@@ -11,7 +11,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
-from app.api.admission import Admission
+from app.api.admission import Admission, Reception
+from app.api.hosts import AllowedHostsMiddleware, Hosts
 from app.api.lifecycle import reload_on_sighup
 from app.api.limits import Limits
 from app.api.metrics import Metrics, RequestMetricsMiddleware
@@ -71,6 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # rarewatch exports its own Prometheus metrics; without this FastAPI asks OpenTelemetry
         # on every request whether a provider was configured
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # no redirect from /path/ to /path: Starlette builds its Location from the Host header
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.registry = Registry(
@@ -78,10 +81,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.metrics = Metrics()
     app.state.admission = Admission.of(settings)
+    app.state.reception = Reception.of(settings)
     app.state.limits = Limits.of(settings)
     app.state.keys = Keys.of(settings)
-    # the last added runs first: the headers (on every answer), CORS (preflights need no key),
-    # metrics (401s are counted), keys
+    # the last added runs first: the headers (on every answer), Host names, CORS (preflights
+    # need no key), metrics (401s are counted), keys
     app.add_middleware(APIKeyMiddleware, keys=app.state.keys)
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics)
     if settings.cors_origins:
@@ -93,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "X-API-Key"],
             expose_headers=["Retry-After"],
         )
+    app.add_middleware(AllowedHostsMiddleware, hosts=Hosts(settings.allowed_hosts))
     app.add_middleware(APIHeadersMiddleware)
     install_problem_handlers(app)
     # detection first: routes are matched in order, and /detect/last is the hot path

@@ -46,8 +46,14 @@ class UnsupportedMediaType(RarewatchError):
     code = "unsupported_media_type"
 
 
+# The answers to a body that is not read whole close the connection: what the client sends
+# after them would otherwise be read as the rest of that body.
+CLOSE = {"Connection": "close"}
+
+
 class BodyTooLarge(RarewatchError):
     code = "body_too_large"
+    headers = CLOSE
 
 
 class InvalidJSON(RarewatchError):
@@ -92,6 +98,7 @@ class RequestTimeout(RarewatchError):
     """The body did not arrive in time: a slow sender must not hold a place in the queue."""
 
     code = "request_timeout"
+    headers = CLOSE
 
 
 class Unauthorized(RarewatchError):
@@ -104,6 +111,12 @@ class Unauthorized(RarewatchError):
 
 class Forbidden(RarewatchError):
     code = "forbidden"
+
+
+class HostNotAllowed(RarewatchError):
+    """A Host header naming none of the server's names (app.api.hosts)."""
+
+    code = "host_not_allowed"
 
 
 class ReloadFailed(RarewatchError):
@@ -141,6 +154,7 @@ ANSWERS: dict[str, Answer] = {
     "request_timeout": Answer(408, "Request timeout"),
     "unauthorized": Answer(401, "Unauthorized"),
     "forbidden": Answer(403, "Forbidden"),
+    "host_not_allowed": Answer(400, "Host not allowed"),
     # the stored version conflicts with serving it; not a bug of the service
     "reload_failed": Answer(409, "Reload failed"),
     # answered by the handlers below: the schema, the router, and every bug

@@ -21,6 +21,7 @@ from models.errors import InvalidInput, RarewatchError
 
 if TYPE_CHECKING:
     import uvicorn
+    from fastapi import FastAPI
 
     from app.api.registry import Registry
 
@@ -31,10 +32,8 @@ DEMO_DATA_FILE = "demo.csv"  # written next to the models, for trying `rarewatch
 
 def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
     """Run the API until interrupted: one worker, since replicas scale better than workers here."""
-    import uvicorn
     import uvicorn.config
 
-    from app.api.http_protocol import BodyReadAheadProtocol
     from app.api.main import create_app
     from app.api.memory import keep_freed_memory
 
@@ -48,20 +47,39 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
         "propagate": False,
     }
     app = create_app(settings)
-    config = uvicorn.Config(
+    config = server_config(
         app,
         host=settings.host if host is None else host,
         port=settings.port if port is None else port,
-        workers=1,
-        http=BodyReadAheadProtocol,
         log_config=log_config,
         access_log=settings.access_log,
-        timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
     server = graceful_server(config, app.state.registry)
     server.run()
     if not server.started:  # as uvicorn.run: the app failed to start
         sys.exit(STARTUP_FAILURE)
+
+
+def server_config(app: FastAPI, **options: Any) -> uvicorn.Config:
+    """uvicorn's configuration for create_app's `app`, from its settings: `rarewatch serve`'s
+    and the in-thread server's alike, so that tests serve what users run. `options` are
+    uvicorn.Config's (where to listen, logging)."""
+    import uvicorn
+
+    from app.api.http_protocol import protocol_for
+
+    settings: Settings = app.state.settings
+    return uvicorn.Config(
+        app,
+        workers=1,
+        http=protocol_for(settings),
+        timeout_keep_alive=settings.keep_alive_timeout_s,
+        # X-Forwarded-For and -Proto are believed from the trusted proxies only
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
+        **options,
+    )
 
 
 def graceful_server(config: uvicorn.Config, registry: Registry) -> uvicorn.Server:
@@ -126,18 +144,17 @@ def _say(line: str) -> None:
 
 
 @contextmanager
-def serving_in_thread(app: Any, start_timeout_s: float = 60.0) -> Iterator[str]:
+def serving_in_thread(app: FastAPI, start_timeout_s: float = 60.0) -> Iterator[str]:
     """`app` served by uvicorn in a thread on a port the OS picked; yields its URL and stops it
     after. For tests and tools that need a real server in-process (the port is bound before the
     server starts, so no other process can take it meanwhile)."""
     import socket
     import threading
 
-    import uvicorn
-
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    config = server_config(app, log_level="warning", access_log=False)
+    server = graceful_server(config, app.state.registry)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:

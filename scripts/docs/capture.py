@@ -79,9 +79,7 @@ from scripts.docs.requests import (
     windows_body,
 )
 from scripts.docs.servers import (
-    complete,
     demo_server,
-    hold,
     in_process_server,
     nan_copy,
     quiet_rarewatch_log,
@@ -219,30 +217,27 @@ def capture_faults(demo_store: ModelStore, work: Path, sample: Sample) -> list[R
 
 
 def capture_overload(model_dir: Path, sample: Sample) -> Refusal:
-    """503 overloaded from the demo model with the default settings: as many detection requests
-    as they admit (running and queued) are sent all but their last bytes, which keeps them
-    admitted; the next one is refused. The held ones are then completed and must be served."""
+    """503 overloaded from the demo model with the default settings: the queue's counter is set
+    to its bound (as many requests as it admits, running and queued: a request whose body is
+    still arriving no longer holds a place, so slow senders cannot stand for them), and the
+    next request is refused; with the counter back, the same request must be served."""
     settings = Settings(model_dir=model_dir)
     bound = settings.max_concurrent_inferences + settings.max_queued_requests
     case = overload_request(sample)
     assert case.body is not None
     with quiet_rarewatch_log(), in_process_server(settings) as server:
         app, url = server
-        port = httpx.URL(url).port
-        assert port is not None
-        held = [hold(port, case.path, case.body) for _ in range(bound)]
-        try:
-            deadline = time.monotonic() + 30.0
-            while app.state.admission.admitted < bound:
-                if time.monotonic() > deadline:
-                    raise SystemExit("the held requests were not admitted")
-                time.sleep(0.02)
-            with httpx.Client(base_url=url, timeout=30.0) as client:
+        admission = app.state.admission
+        with httpx.Client(base_url=url, timeout=30.0) as client:
+            admission.admitted += bound  # the server's loop is idle meanwhile: no request runs
+            try:
                 refusal = send(client, case)
-        finally:
-            statuses = [complete(sock, case.body[-1:]) for sock in held]
-    if statuses != [200] * bound:
-        raise SystemExit(f"the held requests were answered {statuses}, not all 200")
+            finally:
+                admission.admitted -= bound
+            headers = {"content-type": case.content_type} | case.headers
+            served = client.post(case.path, content=case.body, headers=headers)
+    if served.status_code != 200:
+        raise SystemExit(f"the request after the overload was answered {served.status_code}")
     if refusal.header != f"Retry-After: {settings.retry_after_s}":
         raise SystemExit(f"the overload answer has {refusal.header!r}")
     return refusal

@@ -189,10 +189,11 @@ One request cannot take the server down:
 {block(captures.answer("limit_exceeded"))}
 
 <a id="overload"></a>
-Nor can many: a detection request (`/detect`, `/detect/last`, `/windows`) is admitted when it
-arrives, before its body is read, and is parsed, validated and scored in one of
-`RAREWATCH_MAX_CONCURRENT_INFERENCES` slots; up to `RAREWATCH_MAX_QUEUED_REQUESTS` more wait
-for one (a request still arriving counts as waiting). Past both, the next one is answered at
+Nor can many: a detection request's (`/detect`, `/detect/last`, `/windows`) body is received
+first, within `RAREWATCH_BODY_TIMEOUT_S` of its headers (408 `request_timeout` past it), so a
+slow sender holds no place in the queue; then the request is admitted, and parsed, validated
+and scored in one of `RAREWATCH_MAX_CONCURRENT_INFERENCES` slots; up to
+`RAREWATCH_MAX_QUEUED_REQUESTS` more wait for one. Past both, the next one is answered at
 once with 503 `overloaded` and a `Retry-After` of `RAREWATCH_RETRY_AFTER_S` seconds: the queue,
 and so the latency of the requests in it, stays bounded. Retry after that long (with some
 jitter, so that refused clients do not all come back at once). `/healthz`, `/readyz`,
@@ -201,7 +202,8 @@ answers while the detection routes are full. Refusals are counted in `/metrics` 
 not logged one by one.
 
 Captured with the default settings ({running} slots, {queued} places in the queue) while
-{running + queued} detection requests were held half-sent; the answer carries `{overloaded.header}`:
+the queue's count stood at its bound of {running + queued}; the answer carries
+`{overloaded.header}`:
 
 {block(overloaded.answer)}
 """
@@ -226,15 +228,16 @@ model.
 ERROR_TABLE = """\
 | code | status | when |
 |---|---|---|
+| `host_not_allowed` | 400 | the `Host` header is not an IP address, a name without a dot, or one of `RAREWATCH_ALLOWED_HOSTS` (DNS-rebinding protection); on every route |
 | `invalid_json` | 400 | empty body, malformed JSON, invalid UTF-8, nesting deeper than 1024 levels |
 | `unauthorized` | 401 | `RAREWATCH_API_KEYS` is set and a `/v1` request has no valid key; a reload without the admin key; carries `WWW-Authenticate` |
 | `forbidden` | 403 | a reload with an API key rather than the admin key, or while `RAREWATCH_ADMIN_KEY` is not set |
 | `model_not_found` | 404 | no model with that name, or no such version |
 | `not_found` | 404 | no such route |
 | `method_not_allowed` | 405 | e.g. `GET` on a detection route |
-| `request_timeout` | 408 | the body was still arriving after `RAREWATCH_REQUEST_TIMEOUT_S` seconds (a slow sender cannot hold a place in the queue) |
+| `request_timeout` | 408 | the body was still arriving `RAREWATCH_BODY_TIMEOUT_S` seconds after the headers; bodies are received before the queue, so a slow sender holds no place there; closes the connection |
 | `reload_failed` | 409 | the newest stored version could not be loaded, verified or warmed up; the version served so far stays |
-| `body_too_large` | 413 | body over `RAREWATCH_MAX_BODY_BYTES`; refused from its `Content-Length` before it is read, or while reading a chunked body |
+| `body_too_large` | 413 | body over `RAREWATCH_MAX_BODY_BYTES`; refused from its `Content-Length` before it is read, or while reading a chunked body; closes the connection |
 | `limit_exceeded` | 413 | more rows, features or windows than `RAREWATCH_MAX_ROWS`, `RAREWATCH_MAX_FEATURES` or `RAREWATCH_MAX_WINDOWS` allow; the detail names which |
 | `unsupported_media_type` | 415 | `Content-Type` missing or not `application/json` (or `application/*+json`) |
 | `validation_error` | 422 | the body or query does not fit the schema: `null`, strings or booleans where numbers belong, unknown or missing fields, `threshold <= 0`, `version` not a positive integer; see `errors` |
@@ -246,7 +249,7 @@ ERROR_TABLE = """\
 | `internal_error` | 500 | a bug, including a non-finite score (never returned as a score); quote the `id` |
 | `not_ready` | 503 | `/readyz` when no model could be loaded, or once shutdown has begun |
 | `model_unavailable` | 503 | a stored model or version whose artifact failed to load or verify (details in the log only) |
-| `overloaded` | 503 | every inference slot and every place in the queue is taken, or no slot came free within `RAREWATCH_REQUEST_TIMEOUT_S`; retry after `Retry-After` seconds |
+| `overloaded` | 503 | every inference slot and every place in the queue is taken, or no slot came free within `RAREWATCH_REQUEST_TIMEOUT_S`, or the client already has `RAREWATCH_MAX_BODY_READS_PER_CLIENT` bodies arriving, or the bodies arriving hold `RAREWATCH_MAX_READING_BYTES`; retry after `Retry-After` seconds |
 """
 
 # shown earlier on the page; the rest are listed at the end of the errors section

@@ -64,9 +64,16 @@ def settings_table() -> str:
 | `RAREWATCH_MAX_FEATURES` | `{d("max_features")}` | values per row, names in `columns`, features of `series` |
 | `RAREWATCH_MAX_WINDOWS` | `{d("max_windows")}` | windows per `/windows` request |
 | `RAREWATCH_MAX_CONCURRENT_INFERENCES` | `{d("max_concurrent_inferences")}` | detection requests parsed and scored at once; the others wait ([overload](#overload)) |
-| `RAREWATCH_MAX_QUEUED_REQUESTS` | `{d("max_queued_requests")}` | detection requests that may wait for one of those (or still be arriving); past it, 503 `overloaded` at once |
+| `RAREWATCH_MAX_QUEUED_REQUESTS` | `{d("max_queued_requests")}` | detection requests, their bodies received, that may wait for one of those; past it, 503 `overloaded` at once |
 | `RAREWATCH_RETRY_AFTER_S` | `{d("retry_after_s")}` | the `Retry-After` of a 503 `overloaded`, in seconds |
-| `RAREWATCH_REQUEST_TIMEOUT_S` | `{d("request_timeout_s")}` | a body still arriving after this many seconds gets 408 `request_timeout`; a request still waiting for an inference slot, 503 `overloaded` |
+| `RAREWATCH_REQUEST_TIMEOUT_S` | `{d("request_timeout_s")}` | a request still waiting for an inference slot after this many seconds gets 503 `overloaded` |
+| `RAREWATCH_BODY_TIMEOUT_S` | `{d("body_timeout_s")}` | a detection body still arriving this many seconds after its headers gets 408 `request_timeout` (and the connection is closed); bodies are received before the request takes a place in the queue |
+| `RAREWATCH_MAX_BODY_READS_PER_CLIENT` | `{d("max_body_reads_per_client")}` | detection bodies one client address may have arriving at once; past it, 503 `overloaded` |
+| `RAREWATCH_MAX_READING_BYTES` | `{d("max_reading_bytes")}` ({d("max_reading_bytes") / 2**20:g} MiB) | bytes all the bodies still arriving may hold together (never less than `RAREWATCH_MAX_BODY_BYTES`); past it, 503 `overloaded` |
+| `RAREWATCH_HEADER_TIMEOUT_S` | `{d("header_timeout_s")}` | a connection whose request headers are not in this many seconds after their first byte (or after it opened) is closed |
+| `RAREWATCH_KEEP_ALIVE_TIMEOUT_S` | `{d("keep_alive_timeout_s")}` | an idle connection between two requests is closed after this many seconds |
+| `RAREWATCH_ALLOWED_HOSTS` | none | comma-separated Host names served besides IP addresses and names without a dot (`localhost`, a container's service name); `*`: every name; others get 400 `host_not_allowed` |
+| `RAREWATCH_TRUSTED_PROXIES` | none | comma-separated addresses of reverse proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed; nobody's by default |
 | `RAREWATCH_SHUTDOWN_GRACE_S` | `{d("shutdown_grace_s")}` | after SIGTERM, how long requests in flight may take to complete ([shutdown](#shutdown)) |
 | `RAREWATCH_API_KEYS` | none | comma-separated keys; when set, every `/v1` route and `/metrics` need one of them ([keys](#keys)) |
 | `RAREWATCH_ADMIN_KEY` | none | the key for `POST /v1/models/{{name}}/reload`, and for nothing else; without one the route answers 403 |

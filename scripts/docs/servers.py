@@ -104,27 +104,6 @@ def quiet_rarewatch_log() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def hold(port: int, path: str, body: bytes) -> socket.socket:
-    """A detection request sent but for the last byte of its body: admitted, never finished."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=30.0)
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    )
-    sock.sendall(head.encode() + body[:-1])
-    return sock
-
-
-def complete(sock: socket.socket, rest: bytes) -> int:
-    """Send the rest of a held request; its answer's status."""
-    with sock:
-        sock.sendall(rest)
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
-    return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else 0
-
-
 def tampered_copy(demo_store: ModelStore, target: Path) -> None:
     """The demo model's newest version with one byte of its weights changed: its SHA-256
     manifest no longer matches, so the server refuses to load it."""

@@ -4,19 +4,17 @@ pipelined behind one another, still arrive whole and in order."""
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import numpy as np
 import orjson
 import pytest
-import uvicorn
 
-from app.api.http_protocol import BODY_READ_AHEAD_BYTES, BodyReadAheadProtocol
-from app.api.main import create_app
+from app.api.http_protocol import BODY_READ_AHEAD_BYTES
 from app.settings import Settings
 from models.loading import load_detector
-from tests.app.faults import wait_for
+from tests.app.conftest import running
 from tests.conftest import TINY_FEATURES, TinyModel, tiny_frame
 
 DETECT = "/v1/models/tiny/detect"
@@ -24,20 +22,13 @@ DETECT = "/v1/models/tiny/detect"
 
 @pytest.fixture
 def server(tiny_model: TinyModel) -> Iterator[tuple[str, int]]:
-    """rarewatch behind uvicorn with the protocol `rarewatch serve` uses, in a thread."""
+    """rarewatch served as `rarewatch serve` serves it (its protocol), in a thread."""
     settings = Settings(model_dir=tiny_model.store.root, max_body_bytes=64 * 1024 * 1024)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(create_app(settings), http=BodyReadAheadProtocol, log_level="warning")
-    uvicorn_server = uvicorn.Server(config)
-    thread = threading.Thread(target=uvicorn_server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: uvicorn_server.started)
-        yield sock.getsockname()
-    finally:
-        uvicorn_server.should_exit = True
-        thread.join(timeout=30)
+    with running(settings) as served:
+        address = urlsplit(served.url)
+        assert address.hostname
+        assert address.port
+        yield address.hostname, address.port
 
 
 def post(path: str, content: bytes) -> bytes:

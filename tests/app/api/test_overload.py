@@ -120,7 +120,7 @@ def test_a_body_that_trickles_in_slower_than_the_time_bound_gets_a_408(
 ) -> None:
     from urllib.parse import urlsplit
 
-    settings = Settings(model_dir=tiny_model.store.root, request_timeout_s=0.5)
+    settings = Settings(model_dir=tiny_model.store.root, body_timeout_s=0.5)
     with running(settings) as server:
         address = urlsplit(server.url)
         with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
@@ -133,7 +133,8 @@ def test_a_body_that_trickles_in_slower_than_the_time_bound_gets_a_408(
         assert answer.startswith("HTTP/1.1 408")
         assert "application/problem+json" in answer
         assert '"code":"request_timeout"' in answer
-        assert server.app.state.admission.admitted == 0  # its place in the queue is free again
+        assert server.app.state.admission.admitted == 0  # it never held a place in the queue
+        assert server.app.state.reception.arriving == 0
         with httpx.Client(base_url=server.url, timeout=30) as http:
             assert post(http, "/v1/models/tiny/detect").status_code == 200
 

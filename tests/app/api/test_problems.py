@@ -41,6 +41,8 @@ BEFORE_THE_TABLE = {
     "not_found": (404, "Not Found"),
     "method_not_allowed": (405, "Method Not Allowed"),
     "internal_error": (500, "Internal server error"),
+    # added since
+    "host_not_allowed": (400, "Host not allowed"),
 }
 
 
