@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     # a detection request's body must be in this long after its headers (408 past it); it is
     # read before the request takes a place in the queue, so a slow sender holds none
     body_timeout_s: float = Field(default=10.0, gt=0)
+    # connections one client address may hold open at once; past it, a new one is closed at
+    # once (file descriptors are the server's, and one client must not take them all)
+    max_connections_per_client: int = Field(default=1024, ge=1)
     # detection bodies one client address may have arriving at once (503 past it)
     max_body_reads_per_client: int = Field(default=8, ge=1)
     # bytes that all the bodies still arriving may hold together (503 past it); never less

@@ -13,6 +13,10 @@ Header timeout: uvicorn closes a connection left idle after an answer (keep-aliv
 that never sends a request, or sends half its headers. Here a request's headers must be in
 `header_timeout_s` after its first byte (the first request's: after the connection opened).
 
+Connections per client: at most `max_connections_per_client` open at once from one address;
+past it a new connection is closed before anything is read from it (a load tool or a proxy
+that needs more gets a higher setting).
+
 Unfinished requests: when the app answers before the whole request body has arrived (a 408, a
 413, a refusal before reading), the rest of the connection is that body's remainder, not a next
 request, so the answer says `Connection: close`. The connection then lingers: it stops
@@ -23,6 +27,7 @@ a socket while bytes arrive makes the kernel reset it, and the client may lose t
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from typing import ClassVar
 
 from uvicorn._types import (
@@ -44,16 +49,35 @@ LINGER_S = 5.0
 
 class ServingProtocol(HttpToolsProtocol):
     header_timeout_s: ClassVar[float] = Settings.model_fields["header_timeout_s"].default
+    max_connections_per_client: ClassVar[int] = Settings.model_fields[
+        "max_connections_per_client"
+    ].default
+    # open connections by client address, shared by every connection of one server
+    open_by_client: ClassVar[Counter[str]] = Counter()
 
+    _client: str | None = None  # the address this connection is counted under
     _header_timer: asyncio.TimerHandle | None = None
     _linger_timer: asyncio.TimerHandle | None = None
     lingering = False  # answered a request before it arrived whole: reading no more requests
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        peer = transport.get_extra_info("peername")
+        client = str(peer[0]) if isinstance(peer, tuple) and peer else None
+        if client is not None:
+            if self.open_by_client[client] >= self.max_connections_per_client:
+                transport.abort()  # over the bound: refused before anything is read
+                return
+            self.open_by_client[client] += 1
+            self._client = client
         self._arm_header_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._client is not None:
+            self.open_by_client[self._client] -= 1
+            if not self.open_by_client[self._client]:
+                del self.open_by_client[self._client]
+            self._client = None
         self._cancel_header_timer()
         if self._linger_timer is not None:
             self._linger_timer.cancel()
@@ -159,9 +183,12 @@ class LingeringTransport(asyncio.Transport):
 
 
 def protocol_for(settings: Settings) -> type[ServingProtocol]:
-    """The protocol class uvicorn is given, with the header timeout from `settings`."""
+    """The protocol class uvicorn is given, with the header timeout and the connection
+    bound from `settings`, and its own count of connections by client."""
 
     class ConfiguredProtocol(ServingProtocol):
         header_timeout_s = settings.header_timeout_s
+        max_connections_per_client = settings.max_connections_per_client
+        open_by_client: ClassVar[Counter[str]] = Counter()
 
     return ConfiguredProtocol

@@ -196,3 +196,29 @@ def test_half_a_second_request_on_a_kept_alive_connection_is_closed(served: Serv
         assert read_answer(sock).startswith("HTTP/1.1 200")
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHos")
         assert closed_by_server(sock)
+
+
+def test_one_client_address_holds_no_more_connections_than_its_bound(
+    tiny_model: TinyModel,
+) -> None:
+    # a header timeout longer than the socket's wait: only the bound can close the extra one
+    settings = Settings(
+        model_dir=tiny_model.store.root, max_connections_per_client=3, header_timeout_s=60
+    )
+    with running(settings) as server, ExitStack() as stack:
+        held = [stack.enter_context(connect(server, "127.0.0.2")) for _ in range(3)]
+        assert closed_by_server(stack.enter_context(connect(server, "127.0.0.2")))
+        # other addresses are not counted against it, and a freed place can be taken again
+        assert detect(server).status_code == 200
+        held.pop().close()
+        wait_for(lambda: healthz_answered(server, "127.0.0.2"))
+
+
+def healthz_answered(server: Server, source: str) -> bool:
+    """Whether a new connection from `source` is served (False: the server closed it)."""
+    with connect(server, source) as sock:
+        try:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            return sock.recv(65536).startswith(b"HTTP/1.1 200")  # b"": closed
+        except (BrokenPipeError, ConnectionResetError):
+            return False
