@@ -81,7 +81,7 @@ from scripts.docs.requests import (
 from scripts.docs.servers import (
     demo_server,
     in_process_server,
-    nan_copy,
+    nan_model,
     quiet_rarewatch_log,
     tampered_copy,
 )
@@ -206,12 +206,12 @@ def capture_faults(demo_store: ModelStore, work: Path, sample: Sample) -> list[R
     not_ready, unavailable, internal = fault_requests(sample)
     broken_folder = work / "broken"
     tampered_copy(demo_store, broken_folder / BROKEN_MODEL / "1")
-    nan_model = nan_copy(demo_store, ModelStore(work / "nan"))
+    faulty = nan_model(demo_store)
     with quiet_rarewatch_log(), in_process_server(Settings(model_dir=broken_folder)) as server:
         app, url = server
         with httpx.Client(base_url=url, timeout=30.0) as client:
             refusals = [send(client, case) for case in (not_ready, unavailable)]
-            app.state.registry.add(nan_model)
+            app.state.registry.add(faulty)
             refusals.append(send(client, internal))
     return refusals
 

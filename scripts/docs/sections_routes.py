@@ -68,6 +68,7 @@ def settings_table() -> str:
 | `RAREWATCH_RETRY_AFTER_S` | `{d("retry_after_s")}` | the `Retry-After` of a 503 `overloaded`, in seconds |
 | `RAREWATCH_REQUEST_TIMEOUT_S` | `{d("request_timeout_s")}` | a request still waiting for an inference slot after this many seconds gets 503 `overloaded` |
 | `RAREWATCH_BODY_TIMEOUT_S` | `{d("body_timeout_s")}` | a detection body still arriving this many seconds after its headers gets 408 `request_timeout` (and the connection is closed); bodies are received before the request takes a place in the queue |
+| `RAREWATCH_MAX_CONNECTIONS_PER_CLIENT` | `{d("max_connections_per_client")}` | connections one client address may hold open at once; a new one past it is closed before anything is read |
 | `RAREWATCH_MAX_BODY_READS_PER_CLIENT` | `{d("max_body_reads_per_client")}` | detection bodies one client address may have arriving at once; past it, 503 `overloaded` |
 | `RAREWATCH_MAX_READING_BYTES` | `{d("max_reading_bytes")}` ({d("max_reading_bytes") / 2**20:g} MiB) | bytes all the bodies still arriving may hold together (never less than `RAREWATCH_MAX_BODY_BYTES`); past it, 503 `overloaded` |
 | `RAREWATCH_HEADER_TIMEOUT_S` | `{d("header_timeout_s")}` | a connection whose request headers are not in this many seconds after their first byte (or after it opened) is closed |

@@ -26,6 +26,7 @@ from app.api.serve import DEMO_MODEL, serving_in_thread
 from app.settings import Settings
 from models.artifact import WEIGHTS_FILE, ModelStore
 from models.detector import Detector
+from models.engines import Engine
 from models.loading import load_detector
 from scripts.docs.captures import REPO
 
@@ -115,15 +116,19 @@ def tampered_copy(demo_store: ModelStore, target: Path) -> None:
     weights.write_bytes(bytes(data))
 
 
-def nan_copy(demo_store: ModelStore, store: ModelStore) -> Detector:
-    """The demo model with a NaN reconstruction bias, stored with a valid manifest but without
-    its ONNX graph, and loaded as the server loads models (here by the TensorFlow engine).
+class NaNEngine(Engine):
+    """A network whose every reconstruction is NaN: the fault behind the 500 example."""
 
-    Every window it reconstructs is NaN. The server's warm-up would refuse to serve it; this
-    detector skips that warm-up, so a request reaches the non-finite score check and gets 500.
-    """
-    stored = demo_store.open(DEMO_MODEL)
-    weights = stored.weights()
-    weights[-1] = np.full_like(weights[-1], np.nan)  # the last layer's bias
-    store.write(DEMO_MODEL, stored.spec, weights)
-    return load_detector(store, DEMO_MODEL)
+    name = "nan"
+
+    def _run(self, windows: np.ndarray) -> np.ndarray:
+        return np.full(windows.shape, np.nan, dtype=np.float32)
+
+
+def nan_model(demo_store: ModelStore) -> Detector:
+    """The demo model over a network that reconstructs NaN. The loader refuses such an
+    artifact at its warm-up, so this is put under the loaded detector in memory: a request then
+    reaches the non-finite score check and gets 500."""
+    demo = load_detector(demo_store, DEMO_MODEL)
+    engine = NaNEngine(demo.lookback, len(demo.features))
+    return Detector(DEMO_MODEL, demo.version, demo.spec, engine)
