@@ -19,7 +19,6 @@ Everything runs on 127.0.0.1; the server is always stopped. Exits 1 when a check
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import math
 import os
 import re
@@ -37,9 +36,9 @@ import numpy as np
 import orjson
 
 from app.settings import Settings
+from bench.load.report import check_lines, publish
 from bench.perf import http
 from bench.perf.fixtures import ARTICLE, train_bench_model
-from bench.report import git_commit, replace_section
 from models.artifact import WEIGHTS_FILE, ModelStore
 
 START, END = "<!-- load:start -->", "<!-- load:end -->"
@@ -249,10 +248,7 @@ def measure(store: ModelStore, seconds: int) -> tuple[list[str], bool]:
         f"one byte of {WEIGHTS_FILE} flipped and SIGHUP (refused by its manifest, version {good} "
         f"kept serving). Version served at the end: {version_at_end}.",
         "",
-        "| check | result |",
-        "|---|---|",
-        *[f"| {name} | {'pass' if ok else '**FAIL**'} |" for name, ok in checks.items()],
-        "",
+        *check_lines(checks),
     ]
     return lines, all(checks.values())
 
@@ -278,22 +274,8 @@ def main() -> None:
             for version in store.versions(ARTICLE.name)[1:]:
                 shutil.rmtree(root / ARTICLE.name / str(version))
         lines, passed = measure(store, args.seconds)
-    header = [
-        f"Run on {dt.date.today().isoformat()} at commit {git_commit()} with "
-        f"`{_command()}` ({os.cpu_count()} cores, server and wrk on the same machine).",
-        "",
-    ]
-    report = "\n".join(header + lines)
-    print(report)
-    if args.write:
-        replace_section(
-            args.write, (START, END), report, "Reliability", "## Load at twice the capacity\n\n"
-        )
-    sys.exit(0 if passed else 1)
-
-
-def _command() -> str:
-    return "python -m bench.load.run " + " ".join(sys.argv[1:])
+    section = ((START, END), "## Load at twice the capacity\n\n")
+    publish("bench.load.run", lines, passed, args.write, section, "wrk")
 
 
 if __name__ == "__main__":

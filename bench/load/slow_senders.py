@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
-import os
 import selectors
 import socket
 import sys
@@ -34,9 +32,9 @@ import httpx
 import numpy as np
 import orjson
 
+from bench.load.report import check_lines, publish
 from bench.perf import http
 from bench.perf.fixtures import ARTICLE, train_bench_model
-from bench.report import git_commit, replace_section
 from models.artifact import ModelStore
 
 START, END = "<!-- slow-senders:start -->", "<!-- slow-senders:end -->"
@@ -177,13 +175,7 @@ def measure(store: ModelStore, seconds: int) -> tuple[list[str], bool]:
             f"| {p.percentile(50):.2f} | {p.percentile(99):.2f} | {max(p.latencies_ms):.1f} "
             f"| {p.connects:,} | {p.trickler_answers or '-'} |"
         )
-    lines += [
-        "",
-        "| check | result |",
-        "|---|---|",
-        *[f"| {name} | {'pass' if ok else '**FAIL**'} |" for name, ok in checks.items()],
-        "",
-    ]
+    lines += ["", *check_lines(checks)]
     return lines, all(checks.values())
 
 
@@ -201,17 +193,8 @@ def main() -> None:
         if ARTICLE.name not in store.names():
             train_bench_model(root, ARTICLE)
         lines, passed = measure(store, args.seconds)
-    header = [
-        f"Run on {dt.date.today().isoformat()} at commit {git_commit()} with "
-        f"`python -m bench.load.slow_senders {' '.join(sys.argv[1:])}` ({os.cpu_count()} "
-        "cores, server and clients on the same machine).",
-        "",
-    ]
-    report = "\n".join(header + lines)
-    print(report)
-    if args.write:
-        replace_section(args.write, (START, END), report, "Reliability", "## Slow senders\n\n")
-    sys.exit(0 if passed else 1)
+    section = ((START, END), "## Slow senders\n\n")
+    publish("bench.load.slow_senders", lines, passed, args.write, section, "clients")
 
 
 if __name__ == "__main__":
