@@ -25,20 +25,16 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import numpy as np
-import orjson
 
 from app.settings import Settings
-from bench.load.report import check_lines, publish
-from bench.perf import http
-from bench.perf.fixtures import ARTICLE, train_bench_model
+from bench.load.common import article_store, check_lines, last_window_body, publish, serving
+from bench.perf.fixtures import ARTICLE
 from models.artifact import WEIGHTS_FILE, ModelStore
 
 START, END = "<!-- load:start -->", "<!-- load:end -->"
@@ -166,13 +162,8 @@ def served_version(url: str) -> int:
 
 def measure(store: ModelStore, seconds: int) -> tuple[list[str], bool]:
     """Run the capacity and the overload phases; the report's lines and whether all passed."""
-    port = http.free_port()
-    command = [sys.executable, "-m", "app.cli", "--model-dir", str(store.root), "serve"]
-    body = orjson.dumps(
-        {"values": np.random.default_rng(0).normal(size=(ARTICLE.lookback, ARTICLE.n_features))},
-        option=orjson.OPT_SERIALIZE_NUMPY,
-    )
-    with http.running([*command, "--port", str(port)], port, "/readyz") as server:
+    body = last_window_body()
+    with serving(store) as server:
         url = server.url + DETECT_LAST
         rss_ready = server.rss_mb()
         capacity_run = finish(
@@ -265,14 +256,10 @@ def main() -> None:
     args = parser.parse_args()
     if not 3 <= args.seconds <= MAX_SECONDS:
         parser.error(f"--seconds must be within 3..{MAX_SECONDS}")
-    with tempfile.TemporaryDirectory() as scratch:
-        root = Path(scratch) if args.model_dir is None else args.model_dir
-        store = ModelStore(root)
-        if ARTICLE.name not in store.names():
-            train_bench_model(root, ARTICLE)
-        elif args.model_dir is not None:  # earlier runs added versions: start from the first
-            for version in store.versions(ARTICLE.name)[1:]:
-                shutil.rmtree(root / ARTICLE.name / str(version))
+    with article_store(args.model_dir) as store:
+        # earlier runs added versions: start from the first
+        for version in store.versions(ARTICLE.name)[1:]:
+            shutil.rmtree(store.root / ARTICLE.name / str(version))
         lines, passed = measure(store, args.seconds)
     section = ((START, END), "## Load at twice the capacity\n\n")
     publish("bench.load.run", lines, passed, args.write, section, "wrk")

@@ -20,21 +20,18 @@ import argparse
 import contextlib
 import selectors
 import socket
-import sys
-import tempfile
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
-import orjson
 
-from bench.load.report import check_lines, publish
-from bench.perf import http
-from bench.perf.fixtures import ARTICLE, train_bench_model
+from bench.load.common import article_store, check_lines, last_window_body, publish, serving
+from bench.perf.fixtures import ARTICLE
 from models.artifact import ModelStore
 
 START, END = "<!-- slow-senders:start -->", "<!-- slow-senders:end -->"
@@ -139,17 +136,12 @@ def normal_client(url: str, body: bytes, seconds: float) -> tuple[dict[int, int]
 
 
 def measure(store: ModelStore, seconds: int) -> tuple[list[str], bool]:
-    port = http.free_port()
-    command = [sys.executable, "-m", "app.cli", "--model-dir", str(store.root), "serve"]
-    body = orjson.dumps(
-        {"values": np.random.default_rng(0).normal(size=(ARTICLE.lookback, ARTICLE.n_features))},
-        option=orjson.OPT_SERIALIZE_NUMPY,
-    )
+    body = last_window_body()
     phases = []
-    with http.running([*command, "--port", str(port)], port, "/readyz") as server:
+    with serving(store) as server:
         normal_client(server.url, body, 1)  # warm: the first requests are not measured
         for senders in SENDERS:
-            with Tricklers(port, senders) as tricklers:
+            with Tricklers(urlsplit(server.url).port or 0, senders) as tricklers:
                 time.sleep(1 if senders else 0)  # every sender connected and sending
                 statuses, latencies = normal_client(server.url, body, seconds)
             phases.append(
@@ -187,11 +179,7 @@ def main() -> None:
     args = parser.parse_args()
     if not 1 <= args.seconds <= MAX_SECONDS:
         parser.error(f"--seconds must be within 1..{MAX_SECONDS}")
-    with tempfile.TemporaryDirectory() as scratch:
-        root = Path(scratch) if args.model_dir is None else args.model_dir
-        store = ModelStore(root)
-        if ARTICLE.name not in store.names():
-            train_bench_model(root, ARTICLE)
+    with article_store(args.model_dir) as store:
         lines, passed = measure(store, args.seconds)
     section = ((START, END), "## Slow senders\n\n")
     publish("bench.load.slow_senders", lines, passed, args.write, section, "clients")

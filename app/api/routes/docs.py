@@ -48,18 +48,17 @@ SWAGGER_PARAMETERS = {"validatorUrl": None}
 
 @router.get("/docs")
 async def swagger_ui(request: Request) -> Response:
-    root = _root(request)
-    return _same_origin(
-        get_swagger_ui_html(
-            openapi_url=root + request.app.openapi_url,
-            title=f"{request.app.title} - Swagger UI",
-            swagger_js_url=f"{root}{ASSETS_PATH}/swagger-ui-bundle.js",
-            swagger_css_url=f"{root}{ASSETS_PATH}/swagger-ui.css",
-            swagger_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
-            oauth2_redirect_url=root + "/docs/oauth2-redirect",
-            swagger_ui_parameters=SWAGGER_PARAMETERS,
-        )
+    assets = _assets(request)
+    page = get_swagger_ui_html(
+        openapi_url=_openapi_url(request),
+        title=f"{request.app.title} - Swagger UI",
+        swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+        swagger_css_url=f"{assets}/swagger-ui.css",
+        swagger_favicon_url=f"{assets}/favicon.png",
+        oauth2_redirect_url=_root(request) + "/docs/oauth2-redirect",
+        swagger_ui_parameters=SWAGGER_PARAMETERS,
     )
+    return _same_origin(page)
 
 
 @router.get("/docs/oauth2-redirect")
@@ -69,16 +68,15 @@ async def swagger_ui_redirect() -> Response:
 
 @router.get("/redoc")
 async def redoc(request: Request) -> Response:
-    root = _root(request)
-    return _same_origin(
-        get_redoc_html(
-            openapi_url=root + request.app.openapi_url,
-            title=f"{request.app.title} - ReDoc",
-            redoc_js_url=f"{root}{ASSETS_PATH}/redoc.standalone.js",
-            redoc_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
-            with_google_fonts=False,
-        )
+    assets = _assets(request)
+    page = get_redoc_html(
+        openapi_url=_openapi_url(request),
+        title=f"{request.app.title} - ReDoc",
+        redoc_js_url=f"{assets}/redoc.standalone.js",
+        redoc_favicon_url=f"{assets}/favicon.png",
+        with_google_fonts=False,
     )
+    return _same_origin(page)
 
 
 @router.get(ASSETS_PATH + "/{name}")
@@ -92,6 +90,14 @@ async def asset(name: str) -> Response:
 def _same_origin(page: Response) -> Response:
     page.headers.update(PAGE_HEADERS)
     return page
+
+
+def _openapi_url(request: Request) -> str:
+    return _root(request) + str(request.app.openapi_url)
+
+
+def _assets(request: Request) -> str:
+    return _root(request) + ASSETS_PATH
 
 
 def _root(request: Request) -> str:
