@@ -6,7 +6,9 @@ self-hosting recipe, with the files that the fastapi-offline package ships.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import fastapi_offline
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -49,16 +51,16 @@ SWAGGER_PARAMETERS = {"validatorUrl": None}
 @router.get("/docs")
 async def swagger_ui(request: Request) -> Response:
     assets = _assets(request)
-    page = get_swagger_ui_html(
-        openapi_url=_openapi_url(request),
-        title=f"{request.app.title} - Swagger UI",
+    return _viewer(
+        request,
+        get_swagger_ui_html,
+        "Swagger UI",
         swagger_js_url=f"{assets}/swagger-ui-bundle.js",
         swagger_css_url=f"{assets}/swagger-ui.css",
         swagger_favicon_url=f"{assets}/favicon.png",
         oauth2_redirect_url=_root(request) + "/docs/oauth2-redirect",
         swagger_ui_parameters=SWAGGER_PARAMETERS,
     )
-    return _same_origin(page)
 
 
 @router.get("/docs/oauth2-redirect")
@@ -69,14 +71,14 @@ async def swagger_ui_redirect() -> Response:
 @router.get("/redoc")
 async def redoc(request: Request) -> Response:
     assets = _assets(request)
-    page = get_redoc_html(
-        openapi_url=_openapi_url(request),
-        title=f"{request.app.title} - ReDoc",
+    return _viewer(
+        request,
+        get_redoc_html,
+        "ReDoc",
         redoc_js_url=f"{assets}/redoc.standalone.js",
         redoc_favicon_url=f"{assets}/favicon.png",
         with_google_fonts=False,
     )
-    return _same_origin(page)
 
 
 @router.get(ASSETS_PATH + "/{name}")
@@ -92,8 +94,13 @@ def _same_origin(page: Response) -> Response:
     return page
 
 
-def _openapi_url(request: Request) -> str:
-    return _root(request) + str(request.app.openapi_url)
+def _viewer(
+    request: Request, render: Callable[..., Response], name: str, **assets: Any
+) -> Response:
+    """A documentation viewer's page for this server's OpenAPI document, same-origin only."""
+    openapi_url = _root(request) + str(request.app.openapi_url)
+    page = render(openapi_url=openapi_url, title=f"{request.app.title} - {name}", **assets)
+    return _same_origin(page)
 
 
 def _assets(request: Request) -> str:
