@@ -54,8 +54,9 @@ class Settings(BaseSettings):
     # bytes that all the bodies still arriving may hold together (503 past it); never less
     # than max_body_bytes, so that a body of the largest size can always be read
     max_reading_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
-    # Host header names served besides IP addresses and names without a dot (which a
-    # DNS-rebinding page cannot use); "*" serves any name. Other names get 400.
+    # Host header names served besides loopback names and, when `host` is not a loopback
+    # address, IP addresses and names without a dot (which a DNS-rebinding page cannot use);
+    # "*" serves any name. Other names get 400 (app/api/hosts.py).
     allowed_hosts: CommaList = []
     # addresses of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed;
     # none by default ("*": any, only where nothing but the proxy can reach the server)

@@ -97,7 +97,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "X-API-Key"],
             expose_headers=["Retry-After"],
         )
-    app.add_middleware(AllowedHostsMiddleware, hosts=Hosts(settings.allowed_hosts))
+    app.add_middleware(
+        AllowedHostsMiddleware, hosts=Hosts(settings.allowed_hosts, bound_to=settings.host)
+    )
     app.add_middleware(APIHeadersMiddleware)
     install_problem_handlers(app)
     # detection first: routes are matched in order, and /detect/last is the hot path

@@ -16,8 +16,11 @@ from importlib.util import find_spec
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from app.settings import Settings
 from models.errors import InvalidInput, RarewatchError
+from models.spec import validation_problem
 
 if TYPE_CHECKING:
     import uvicorn
@@ -46,11 +49,12 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
         "level": "INFO",
         "propagate": False,
     }
+    settings = listening_on(settings, host, port)
     app = create_app(settings)
     config = server_config(
         app,
-        host=settings.host if host is None else host,
-        port=settings.port if port is None else port,
+        host=settings.host,
+        port=settings.port,
         log_config=log_config,
         access_log=settings.access_log,
     )
@@ -58,6 +62,17 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     server.run()
     if not server.started:  # as uvicorn.run: the app failed to start
         sys.exit(STARTUP_FAILURE)
+
+
+def listening_on(settings: Settings, host: str | None, port: int | None) -> Settings:
+    """The settings with `serve --host/--port` in them, which win: the app is built knowing
+    where it really listens (the Host allow-list's default depends on it)."""
+    update = {"host": host or settings.host, "port": settings.port if port is None else port}
+    try:
+        return Settings.model_validate({**settings.model_dump(), **update})
+    except ValidationError as exc:
+        where, message = validation_problem(exc)
+        raise InvalidInput(f"--{where}: {message}") from None
 
 
 def server_config(app: FastAPI, **options: Any) -> uvicorn.Config:

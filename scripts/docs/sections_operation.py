@@ -228,7 +228,7 @@ model.
 ERROR_TABLE = """\
 | code | status | when |
 |---|---|---|
-| `host_not_allowed` | 400 | the `Host` header is not an IP address, a name without a dot, or one of `RAREWATCH_ALLOWED_HOSTS` (DNS-rebinding protection); on every route |
+| `host_not_allowed` | 400 | the `Host` header is not a name the server answers for: a loopback name, one of `RAREWATCH_ALLOWED_HOSTS`, and when not bound to loopback an IP address or a name without a dot (DNS-rebinding protection); on every route |
 | `invalid_json` | 400 | empty body, malformed JSON, invalid UTF-8, nesting deeper than 1024 levels |
 | `unauthorized` | 401 | `RAREWATCH_API_KEYS` is set and a `/v1` request has no valid key; a reload without the admin key; carries `WWW-Authenticate` |
 | `forbidden` | 403 | a reload with an API key rather than the admin key, or while `RAREWATCH_ADMIN_KEY` is not set |

@@ -73,7 +73,7 @@ def settings_table() -> str:
 | `RAREWATCH_MAX_READING_BYTES` | `{d("max_reading_bytes")}` ({d("max_reading_bytes") / 2**20:g} MiB) | bytes all the bodies still arriving may hold together (never less than `RAREWATCH_MAX_BODY_BYTES`); past it, 503 `overloaded` |
 | `RAREWATCH_HEADER_TIMEOUT_S` | `{d("header_timeout_s")}` | a connection whose request headers are not in this many seconds after their first byte (or after it opened) is closed |
 | `RAREWATCH_KEEP_ALIVE_TIMEOUT_S` | `{d("keep_alive_timeout_s")}` | an idle connection between two requests is closed after this many seconds |
-| `RAREWATCH_ALLOWED_HOSTS` | none | comma-separated Host names served besides IP addresses and names without a dot (`localhost`, a container's service name); `*`: every name; others get 400 `host_not_allowed` |
+| `RAREWATCH_ALLOWED_HOSTS` | none | comma-separated Host names served besides loopback ones (`127.0.0.1`, `localhost`) and, when not bound to loopback, IP addresses and names without a dot (a container's service name); `*`: every name; others get 400 `host_not_allowed` |
 | `RAREWATCH_TRUSTED_PROXIES` | none | comma-separated addresses of reverse proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed; nobody's by default |
 | `RAREWATCH_SHUTDOWN_GRACE_S` | `{d("shutdown_grace_s")}` | after SIGTERM, how long requests in flight may take to complete ([shutdown](#shutdown)) |
 | `RAREWATCH_API_KEYS` | none | comma-separated keys; when set, every `/v1` route and `/metrics` need one of them ([keys](#keys)) |

@@ -25,8 +25,8 @@ from app.api.schemas import (
     ReloadResult,
     WindowsRequest,
 )
-from app.api.serve import DEMO_MODEL, ensure_demo_model
-from app.cli.main import build_parser
+from app.api.serve import DEMO_MODEL, ensure_demo_model, listening_on
+from app.cli.main import build_parser, main
 from app.client import Client, RarewatchAPIError
 from app.settings import Settings
 from models.artifact import ModelStore
@@ -93,6 +93,26 @@ def test_serve_is_a_subcommand_with_host_port_and_demo() -> None:
     assert (args.command, args.host, args.port, args.demo) == ("serve", "0.0.0.0", 9000, True)
     defaults = build_parser().parse_args(["serve"])
     assert (defaults.host, defaults.port, defaults.demo) == (None, None, False)
+
+
+def test_serve_builds_the_app_with_the_address_it_really_listens_on() -> None:
+    # the Host allow-list's default follows the bind address, so --host must reach the app
+    settings = Settings(host="127.0.0.1", port=8000, allowed_hosts="a.example")
+    assert (listening_on(settings, "0.0.0.0", None).host, listening_on(settings, None, 9).port) == (
+        "0.0.0.0",
+        9,
+    )
+    kept = listening_on(settings, None, None)
+    assert (kept.host, kept.port, kept.allowed_hosts) == ("127.0.0.1", 8000, ["a.example"])
+
+
+def test_serve_refuses_a_port_out_of_range_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--model-dir", str(tmp_path), "serve", "--port", "70000"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert error.startswith("rarewatch serve: error: --port:")
 
 
 @pytest.mark.parametrize("access_log", [None, "true"])
