@@ -391,7 +391,7 @@ async def test_a_non_finite_score_is_a_500_with_an_error_id_never_a_score(
         broken = Detector("broken", 1, spec, NaNEngine(spec.lookback, spec.n_features))
         app.state.registry.add(broken)
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://rarewatch") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             response = await client.post(
                 "/v1/models/broken/detect",
                 content=body(values=rows()),

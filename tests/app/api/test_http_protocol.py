@@ -33,7 +33,7 @@ def server(tiny_model: TinyModel) -> Iterator[tuple[str, int]]:
 
 def post(path: str, content: bytes) -> bytes:
     head = (
-        f"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(content)}\r\n\r\n"
     )
     return head.encode() + content

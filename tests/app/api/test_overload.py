@@ -125,7 +125,7 @@ def test_a_body_that_trickles_in_slower_than_the_time_bound_gets_a_408(
         address = urlsplit(server.url)
         with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
             sock.sendall(
-                b"POST /v1/models/tiny/detect HTTP/1.1\r\nHost: test\r\n"
+                b"POST /v1/models/tiny/detect HTTP/1.1\r\nHost: localhost\r\n"
                 b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
                 b'{"values": [[0.1,'  # and then nothing more: a slow (or stalled) sender
             )

@@ -384,7 +384,7 @@ async def test_an_unexpected_error_is_answered_with_the_api_headers_too(
             Detector("failing", 1, spec, FailingEngine(spec.lookback, spec.n_features))
         )
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://rarewatch") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             response = await client.post(
                 "/v1/models/failing/detect",
                 content=body(values=rows()),
