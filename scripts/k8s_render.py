@@ -28,7 +28,7 @@ from models.wording import plural
 
 KUSTOMIZATION = "kustomization.yaml"
 KNOWN_KEYS = {"apiVersion", "kind", "resources", "namespace", "images", "patches"}
-# the oldest Kubernetes release still maintained upstream and the newest the tool ships
+# an older release that clusters still run and the newest one the tool ships schemas for
 KUBERNETES_VERSIONS = ("1.35.0", "1.37.0")
 CLUSTER_SCOPED = {"Namespace", "PersistentVolume", "StorageClass", "ClusterRole"}
 

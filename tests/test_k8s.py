@@ -203,6 +203,14 @@ def test_the_grace_period_covers_the_pause_and_the_servers_shutdown_grace(
     assert 0 < margin <= 10
 
 
+def test_compose_gives_the_api_its_shutdown_grace_before_killing_it() -> None:
+    grace = Settings.model_fields["shutdown_grace_s"].default
+    assert "RAREWATCH_SHUTDOWN_GRACE_S" not in compose_service("api")["environment"]
+    stop = compose_service("api")["stop_grace_period"]
+    assert stop.endswith("s")
+    assert 0 < int(stop.removesuffix("s")) - grace <= 10
+
+
 def test_the_job_writes_the_models_volume_the_replicas_read_where_the_settings_say(
     base: list[Resource],
 ) -> None:
