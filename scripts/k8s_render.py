@@ -30,7 +30,17 @@ KUSTOMIZATION = "kustomization.yaml"
 KNOWN_KEYS = {"apiVersion", "kind", "resources", "namespace", "images", "patches"}
 # an older release that clusters still run and the newest one the tool ships schemas for
 KUBERNETES_VERSIONS = ("1.35.0", "1.37.0")
-CLUSTER_SCOPED = {"Namespace", "PersistentVolume", "StorageClass", "ClusterRole"}
+# kinds that Kustomize's `namespace` leaves alone (the cluster-scoped ones a deployment may carry)
+CLUSTER_SCOPED = {
+    "Namespace",
+    "PersistentVolume",
+    "StorageClass",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "CustomResourceDefinition",
+    "PriorityClass",
+    "IngressClass",
+}
 
 Resource = dict[str, Any]
 
