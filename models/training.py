@@ -16,6 +16,7 @@ import numpy as np
 
 from models.artifact import ModelStore
 from models.data import Dataset, label_before_events, time_span
+from models.data_quality import median_step_seconds, time_seconds
 from models.hygiene import check_training_rows, split_sizes
 from models.scaling import Scaler
 from models.scoring import ErrorWeighting, normal_error_weights, window_errors
@@ -164,6 +165,9 @@ def train_detector(
             seed=options.seed,
             seconds=round(time.monotonic() - started, 3),
             shift=options.shift,
+            time_step_seconds=None
+            if data.times is None
+            else median_step_seconds(time_seconds(data.times)),
         ),
         options=options,
         library_versions=library_versions(),
