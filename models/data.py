@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from models.errors import InvalidInput, InvalidLabels, NonFiniteValues
-from models.wording import noun
+from models.wording import listed, noun
 
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 SNIFF_BYTES = 64 * 1024
@@ -71,7 +71,7 @@ def select(
     if missing:
         raise InvalidInput(
             f"unknown {noun(len(missing), 'column')} {', '.join(map(repr, missing))}; the data has "
-            f"{_list_columns(list(frame.columns))}"
+            f"{listed(list(frame.columns), 12)}"
         )
     if features is None:
         skip = {time_column, label_column, *(exclude or [])}
@@ -158,8 +158,3 @@ def _labels(frame: pd.DataFrame, column: str) -> np.ndarray:
             f"{str(frame[column].iloc[row])[:40]!r} is not 0 or 1"
         )
     return numbers.astype(np.int8)
-
-
-def _list_columns(columns: list[str], shown: int = 12) -> str:
-    listed = ", ".join(columns[:shown])
-    return listed + (f" and {len(columns) - shown} more" if len(columns) > shown else "")

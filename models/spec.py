@@ -23,6 +23,7 @@ from models.thresholds import ThresholdMethod
 from models.windows import WindowTransform
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+PositiveFiniteFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 # Bounds on what detector.json may say, so that a damaged or hostile file is refused when it is
 # read instead of failing later: counts stay exact in a double and in any JSON reader, a seed in
 # 64 bits, and a window or an alarm rule never asks for more than memory holds.
@@ -218,6 +219,9 @@ class TrainingSummary(_Strict):
     seed: Seed
     seconds: float
     shift: Count = 0  # rows before each labelled event that were counted as anomalous too
+    # the median step between the training rows' times, for the data-quality verdict's gaps;
+    # None without a readable time column, and absent from files written before it was stored
+    time_step_seconds: PositiveFiniteFloat | None = None
 
 
 class DetectorSpec(_Strict):

@@ -16,7 +16,8 @@ import numpy as np
 
 from models.artifact import ModelStore
 from models.data import Dataset, label_before_events, time_span
-from models.errors import InvalidInput
+from models.data_quality import median_step_seconds, time_seconds
+from models.hygiene import check_training_rows, split_sizes
 from models.scaling import Scaler
 from models.scoring import ErrorWeighting, normal_error_weights, window_errors
 from models.spec import (
@@ -34,7 +35,6 @@ from models.thresholds import (
     quantile_threshold,
 )
 from models.windows import WindowTransform, temporalize, transform_windows
-from models.wording import plural
 
 # epoch, epochs, train loss, validation loss, seconds per epoch so far
 EpochProgress = Callable[[int, int, float, float, float], None]
@@ -101,19 +101,14 @@ def split_windows(
 def train_detector(
     data: Dataset, options: TrainingOptions, progress: EpochProgress | None = None
 ) -> TrainedModel:
-    """The fitted detector, in memory. Same data, options and seed give the same model on CPU."""
+    """The fitted detector, in memory. Same data, options and seed give the same model on CPU.
+    Data too small for the split is refused before TensorFlow is imported."""
+    started = time.monotonic()
+    check_training_rows(data, options)
     from models.engines import TensorFlowEngine
     from models.network import layer_table
 
-    started = time.monotonic()
-    n_validation_rows = round(data.n_rows * options.validation_fraction)
-    n_train_rows = data.n_rows - n_validation_rows
-    for part, n in (("training", n_train_rows), ("validation", n_validation_rows)):
-        if n < options.lookback:
-            raise InvalidInput(
-                f"the {part} part has {plural(n, 'row')}, fewer than the lookback "
-                f"({options.lookback}); {plural(data.n_rows, 'row')} in all"
-            )
+    n_train_rows, _ = split_sizes(data.n_rows, options.validation_fraction)
     labels = data.labels if data.labels is not None else np.zeros(data.n_rows, np.int8)
     if options.shift and data.labels is not None:
         labels = label_before_events(labels, options.shift)
@@ -121,8 +116,6 @@ def train_detector(
     normal_train_rows = data.values[:n_train_rows][labels[:n_train_rows] == 0]
     scaler = Scaler.fit(normal_train_rows, options.scaling)
     split = split_windows(data, n_train_rows, options.lookback, scaler, options.window_transform)
-    if len(split.train_windows) == 0 or not split.validation_normal.any():
-        raise InvalidInput("no window of all-normal rows in the training or the validation part")
 
     validation_normal = np.ascontiguousarray(split.validation_windows[split.validation_normal])
     fitted = fit_network(split.train_windows, validation_normal, options, progress)
@@ -172,6 +165,9 @@ def train_detector(
             seed=options.seed,
             seconds=round(time.monotonic() - started, 3),
             shift=options.shift,
+            time_step_seconds=None
+            if data.times is None
+            else median_step_seconds(time_seconds(data.times)),
         ),
         options=options,
         library_versions=library_versions(),

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from app.settings import Settings
 from models.errors import RarewatchError
 from models.files import write_atomically
-from models.wording import noun, plural
+from models.wording import listed, noun, plural
 
 if TYPE_CHECKING:  # the CLI imports its heavy modules per command, so `--help` stays fast
     from models.data import Dataset
@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the CLI imports its heavy modules per command, so `--help` 
     from models.spec import TrainingOptions
 
 EXIT_USAGE = 2
+SHOWN_FEATURES = 6  # train's summary names this many features, then says how many more
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -219,6 +220,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
     from models.artifact import ModelStore, check_name
     from models.data import read_table, select
     from models.describe import threshold_method
+    from models.hygiene import check_training_rows, label_like_columns
     from models.training import train_detector
 
     check_name(args.name)
@@ -230,6 +232,9 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
         features=args.features,
         exclude=args.exclude,
     )
+    check_training_rows(data, options)  # a refusal comes before any warning or TensorFlow
+    for finding in label_like_columns(data.features, data.values):
+        print(f"rarewatch train: warning: {finding.message()}", file=sys.stderr)
     from app.cli.progress import EpochBar, wanted
 
     bar = EpochBar(wanted(args.quiet))
@@ -242,7 +247,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
     print(
         f"trained {args.name} version {version} on "
         f"{plural(summary.train_windows, 'normal window')} of "
-        f"{plural(len(data.features), 'feature')}: "
+        f"{plural(len(data.features), 'feature')} ({listed(data.features, SHOWN_FEATURES)}): "
         f"best epoch {summary.best_epoch}/{summary.epochs_run}, "
         f"validation loss {summary.validation_loss:.4g}, threshold {threshold.value:.4g} "
         f"({threshold_method(threshold)}); saved to {path}"

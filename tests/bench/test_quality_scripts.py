@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.quality import run_all
+from bench.quality import out_of_range, run_all
 from bench.quality.article import article_windows, shuffle_split
 from bench.quality.common import REPO, curve_shift
 
@@ -167,3 +167,34 @@ def test_the_document_can_be_rewritten_from_the_results_without_training(
     text = doc.read_text()
     assert "| baseline (defaults) |" in text
     assert "bench.quality.run_all" in text
+
+
+def nab_like(root: Path, seed: int = 0) -> None:
+    """The traffic series bench.quality.out_of_range reads, and their anomaly windows."""
+    rng = np.random.default_rng(seed)
+    windows = {}
+    for k, name in enumerate(out_of_range.NAB_SCORED):
+        times = pd.date_range("2015-09-01 13:45", periods=300, freq="5min")
+        values = 10 * k + np.sin(np.arange(300) / 12) + rng.normal(0, 0.1, 300)
+        (root / "data" / name).parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame({"timestamp": times, "value": values}).to_csv(
+            root / "data" / name, index=False
+        )
+        windows[name] = [[str(times[250]), str(times[260])]]
+    (root / "combined_windows.json").write_text(json.dumps(windows))
+
+
+def test_the_out_of_range_bench_writes_its_section_and_keeps_the_rest(tmp_path: Path) -> None:
+    skab_like(tmp_path / "skab")
+    nab_like(tmp_path / "nab")
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\n<!-- perf:start -->\nperformance\n<!-- perf:end -->\n")
+    out_of_range.main([str(tmp_path), "--epochs", "1", "--write", str(doc)])
+    text = doc.read_text()
+    assert "<!-- perf:start -->\nperformance\n<!-- perf:end -->" in text
+    for marker in out_of_range.MARKERS:
+        assert text.count(marker) == 1
+    section = text.split(out_of_range.MARKERS[0])[1]
+    assert section.count("\n| SKAB ") == 3
+    assert section.count("\n| NAB ") == len(out_of_range.NAB_SCORED)
+    assert "- command: `" in section

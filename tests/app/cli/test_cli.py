@@ -67,7 +67,47 @@ def test_train_writes_a_versioned_model_and_says_where(workdir: Path, capsys) ->
     assert run(workdir, "train", str(workdir / "train.csv"), "--name", "cli2", *TRAIN) == 0
     out = capsys.readouterr().out
     assert "trained cli2 version 1" in out
+    assert "of 3 features (a, b, c):" in out
     assert (workdir / "models" / "cli2" / "1" / "detector.json").is_file()
+
+
+def test_train_warns_about_a_label_like_feature_and_trains_on(workdir: Path, capsys) -> None:
+    quick = ["--time-column", "time", "--lookback", "4", "--epochs", "1", "--units", "4"]
+    args = ["train", str(workdir / "train.csv"), "--name", "with-y", *quick, "--quiet"]
+    assert run(workdir, *args) == 0
+    out, err = capsys.readouterr()
+    assert err == (
+        "rarewatch train: warning: feature column 'y' looks like a label (its name); if it is "
+        "one, give --label-column y or --exclude y\n"
+    )
+    assert "of 4 features (a, b, c, y):" in out
+
+
+def test_train_refuses_a_small_file_in_one_line_without_importing_tensorflow(
+    tmp_path: Path,
+) -> None:
+    tiny_frame(8).to_csv(tmp_path / "small.csv", index=False)
+    argv = ["--model-dir", str(tmp_path), "train", str(tmp_path / "small.csv"), "--name", "x"]
+    driver = (
+        "import sys\n"
+        "from app.cli.main import main\n"
+        f"code = main({argv!r} + ['--time-column', 'time', '--label-column', 'y'])\n"
+        "print(code, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    finished = subprocess.run(
+        [sys.executable, "-c", driver],
+        check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert finished.stdout == "2 False False\n"
+    assert finished.stderr == (
+        "rarewatch train: error: the validation part has 2 rows, fewer than the lookback (5); "
+        "8 rows in all, 23 needed with --lookback 5 and --validation-fraction 0.2: give more "
+        "rows or a --lookback of at most 2\n"
+    )
 
 
 def test_score_writes_one_row_per_input_row(workdir: Path) -> None:
