@@ -80,6 +80,7 @@ def settings_table() -> str:
 | `RAREWATCH_ADMIN_KEY` | none | the key for `POST /v1/models/{{name}}/reload`, and for nothing else; without one the route answers 403 |
 | `RAREWATCH_METRICS_KEY` | none | a key for `/metrics` only (Prometheus'); when set, `/metrics` needs it or an API key |
 | `RAREWATCH_CORS_ORIGINS` | none | comma-separated browser origins allowed to call the API (CORS) |
+| `RAREWATCH_STRICT_COLUMNS` | `{str(d("strict_columns")).lower()}` | `true`: a detection request naming a column that is not a model feature gets 422 `feature_mismatch` (a request's `strict: false` still ignores it); `false`: such columns are ignored and listed in `ignored_columns` |
 | `RAREWATCH_TOP_FEATURES` | `{d("top_features")}` | how many features each result lists in `top_features` |
 | `RAREWATCH_MAX_OLDER_VERSIONS` | `{d("max_older_versions")}` | older versions (asked for with `?version=`) kept loaded at once |
 | `RAREWATCH_ENGINE` | `{d("engine")}` | `auto`: ONNX Runtime for models stored with an ONNX graph (when onnxruntime is installed), else TensorFlow; `onnx` or `tensorflow` force one |
