@@ -19,7 +19,7 @@ from models.input_contract import (
 from models.onnx_scoring import RowScorer
 from models.scaling import Scaler
 from models.scoring import Event, WindowErrors, find_events, joined, severity, window_errors
-from models.spec import DetectorSpec, TrainingOptions
+from models.spec import DetectorSpec
 from models.thresholds import sustained
 from models.windows import temporalize, transform_windows, window_end_rows
 from models.wording import plural
@@ -118,7 +118,7 @@ class Detector:
     @property
     def fill_policy(self) -> FillPolicy:
         """The fill the model was trained with (the default for models stored before fills)."""
-        return (self.spec.options or TrainingOptions()).fill_policy
+        return self.spec.fill_policy
 
     def detect(
         self,

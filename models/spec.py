@@ -297,3 +297,8 @@ class DetectorSpec(_Strict):
     @property
     def n_features(self) -> int:
         return len(self.features)
+
+    @property
+    def fill_policy(self) -> FillPolicy:
+        """The fill it was trained with (the default for files written before fills)."""
+        return (self.options or TrainingOptions()).fill_policy
