@@ -284,8 +284,8 @@ One contract for the API, the command line and the web page (`models/input_contr
   everywhere with 422 `invalid_timestamps` naming the first such row (the CLI: the data row of
   the time column): sorting or dropping them would score another series than the one sent.
 
-A request with gaps: `temperature` misses one value (filled), `load` misses four in a row (a gap
-longer than `max_gap`, so the windows holding it are not scored):
+A request with gaps: `load` misses its first four values (a gap longer than `max_gap`: the
+windows holding it are not scored), `temperature` one value near the end (filled):
 
 {block(captures.served.gaps_request)}
 
