@@ -23,7 +23,8 @@ from models.input_contract import (
 )
 from models.loading import load_detector
 from models.spec import TrainingOptions
-from tests.conftest import TINY_FEATURES, TinyModel, tiny_frame
+from models.training import train_detector
+from tests.conftest import TINY_FEATURES, TINY_OPTIONS, TinyModel, tiny_frame
 
 NAN = np.nan
 
@@ -228,3 +229,21 @@ def test_no_gap_pattern_breaks_scoring(
     assert np.isfinite(detection.scores[scored]).all()
     assert np.isnan(detection.scores[~scored]).all()
     assert not detection.is_anomaly[~scored].any()
+
+
+def test_a_file_with_five_percent_missing_and_long_gaps_trains_and_scores() -> None:
+    frame = tiny_frame(400)
+    rng = np.random.default_rng(3)
+    values = frame[TINY_FEATURES].to_numpy(copy=True)
+    values[rng.random(values.shape) < 0.05] = NAN
+    values[100:110, 0] = NAN
+    values[250:262, 2] = NAN
+    frame[TINY_FEATURES] = values
+    trained = train_detector(select(frame, time_column="time", label_column="y"), TINY_OPTIONS)
+    summary = trained.spec.training
+    assert summary.filled_cells > 0
+    assert summary.windows_left_out >= 13 + 15  # the windows holding either long gap
+    detection = Detector.from_trained(trained, "gappy").detect(values)
+    assert detection.filling is not None
+    assert 0 < detection.filling.n_unscored < len(detection.scores)
+    assert np.isfinite(detection.scores[detection.filling.scored]).all()
