@@ -246,7 +246,7 @@ class Detector:
         scaled = self.scaler.transform(self._stand_in(filled[first_row:]))
         errors = self._window_errors(temporalize(scaled, self.lookback), progress)
         detection = self._decide(errors, end_rows, threshold, filling)
-        return detection.newest() if earlier or newest_only else detection
+        return detection.newest() if newest_only else detection
 
     def _window_errors(self, windows: np.ndarray, progress: Progress | None = None) -> WindowErrors:
         """windows  # (n_windows, lookback, n_features), scaled"""

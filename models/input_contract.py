@@ -119,31 +119,30 @@ def _fill_column(column: np.ndarray, left: np.ndarray, policy: FillPolicy) -> No
     """Fill the gaps of one feature no longer than max_gap, in place; `left` keeps the rest.
     Linear and previous fill a gap at the start from the first value after it, and linear a gap
     at the end from the last value before it: there is no second value to draw a line to."""
-    for start, end in _gaps(left):
-        if end - start + 1 > policy.max_gap:
-            continue
-        before = column[start - 1] if start > 0 else None
-        after = column[end + 1] if end + 1 < len(column) else None
-        if before is None and after is None:
-            continue  # a feature with no value at all: nothing to fill from
-        if policy.method is FillMethod.ZERO:
-            column[start : end + 1] = 0.0
-        elif policy.method is FillMethod.FIXED:
-            column[start : end + 1] = policy.value
-        elif policy.method is FillMethod.LINEAR and before is not None and after is not None:
-            rows = np.arange(start, end + 1)
-            column[start : end + 1] = np.interp(rows, [start - 1, end + 1], [before, after])
-        else:  # previous, or linear at an edge
-            column[start : end + 1] = before if before is not None else after
-        left[start : end + 1] = False
+    known = np.flatnonzero(~left)
+    if len(known) == 0:
+        return  # a feature with no value at all: nothing to fill from
+    rows = np.flatnonzero(_short_gaps(left, policy.max_gap))
+    if policy.method is FillMethod.ZERO:
+        column[rows] = 0.0
+    elif policy.method is FillMethod.FIXED:
+        column[rows] = policy.value
+    elif policy.method is FillMethod.LINEAR:  # np.interp holds the end values past the ends
+        column[rows] = np.interp(rows, known, column[known])
+    else:  # previous: the nearest value before (at the start, the first one after)
+        column[rows] = column[known[np.maximum(np.searchsorted(known, rows) - 1, 0)]]
+    left[rows] = False
 
 
-def _gaps(missing: np.ndarray) -> list[tuple[int, int]]:
-    """(first, last) row of each run of missing rows"""
-    padded = np.concatenate(([False], missing, [False])).astype(np.int8)
-    edges = np.diff(padded)
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
-    return list(zip(starts.tolist(), ends.tolist(), strict=True))
+def _short_gaps(missing: np.ndarray, max_gap: int) -> np.ndarray:
+    """(n_rows,) bool: the rows of each run of missing rows no longer than max_gap"""
+    edges = np.diff(np.concatenate(([0], missing.astype(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)  # ends: past the run
+    short = ends - starts <= max_gap
+    marks = np.zeros(len(missing) + 1, dtype=np.int64)
+    np.add.at(marks, starts[short], 1)
+    np.add.at(marks, ends[short], -1)
+    return np.cumsum(marks)[:-1] > 0
 
 
 def window_shares(report: FillReport | None, end_rows: np.ndarray, lookback: int) -> np.ndarray:

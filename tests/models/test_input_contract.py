@@ -78,6 +78,34 @@ def test_complete_values_come_back_untouched_without_a_report() -> None:
     assert report is None
 
 
+@settings(max_examples=200)
+@given(
+    st.lists(st.none() | st.floats(-1e6, 1e6), min_size=1, max_size=40),
+    st.sampled_from(["linear", "previous"]),
+    st.integers(0, 5),
+)
+def test_a_gap_is_filled_whole_from_its_neighbours_or_left_whole(
+    cells: list[float | None], fill: str, max_gap: int
+) -> None:
+    values = np.array([NAN if c is None else c for c in cells])[:, None]
+    filled_values, report = fill_missing(values, FillPolicy.of(fill, max_gap))
+    missing = np.isnan(values[:, 0])
+    if report is None:
+        assert not missing.any()
+        return
+    known = values[~missing, 0]
+    for run in np.split(np.arange(len(cells)), np.flatnonzero(np.diff(missing)) + 1):
+        if not missing[run[0]]:
+            continue
+        done = report.filled[run, 0]
+        assert done.all() or not done.any()  # never half-filled
+        assert done.all() == (len(run) <= max_gap and len(known) > 0)
+        if done.all():
+            assert (filled_values[run, 0] >= known.min()).all()
+            assert (filled_values[run, 0] <= known.max()).all()
+    assert (report.filled | report.missing)[:, 0].tolist() == missing.tolist()
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
