@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,13 +68,9 @@ def select(
     exclude: list[str] | None = None,
 ) -> Dataset:
     """Feature columns default to every column but the time and label columns and `exclude`."""
-    named = [c for c in (time_column, label_column) if c] + (features or []) + (exclude or [])
-    missing = [c for c in named if c not in frame.columns]
-    if missing:
-        raise InvalidInput(
-            f"unknown {noun(len(missing), 'column')} {', '.join(map(repr, missing))}; the data has "
-            f"{_list_columns(list(frame.columns))}"
-        )
+    require_columns(
+        frame, [c for c in (time_column, label_column) if c] + (features or []) + (exclude or [])
+    )
     if features is None:
         skip = {time_column, label_column, *(exclude or [])}
         features = [c for c in frame.columns if c not in skip]
@@ -84,6 +82,31 @@ def select(
     labels = _labels(frame, label_column) if label_column else None
     times = frame[time_column].reset_index(drop=True) if time_column else None
     return Dataset(features, values, labels, times, time_column, label_column)
+
+
+def require_columns(frame: pd.DataFrame, named: list[str]) -> None:
+    """InvalidInput naming every column of `named` that `frame` lacks, and the ones it has."""
+    missing = [c for c in named if c not in frame.columns]
+    if missing:
+        raise InvalidInput(
+            f"unknown {noun(len(missing), 'column')} {', '.join(map(repr, missing))}; the data has "
+            f"{_list_columns(list(frame.columns))}"
+        )
+
+
+def dataset_sha256(data: Dataset) -> str:
+    """SHA-256 of what training reads from `data`: its column names, values, labels and times.
+    The same rows give the same digest whether they came from CSV or Parquet; fleet training
+    stores it with the model to skip an entity whose data did not change."""
+    digest = hashlib.sha256()
+    columns = [data.features, data.time_column, data.label_column]
+    digest.update(json.dumps(columns).encode())
+    digest.update(np.ascontiguousarray(data.values, dtype=np.float64).tobytes())
+    if data.labels is not None:
+        digest.update(np.ascontiguousarray(data.labels, dtype=np.int8).tobytes())
+    if data.times is not None:
+        digest.update("\n".join(data.times.astype(str)).encode())
+    return digest.hexdigest()
 
 
 def label_before_events(labels: np.ndarray, shift: int) -> np.ndarray:

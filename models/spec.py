@@ -218,6 +218,8 @@ class TrainingSummary(_Strict):
     seed: Seed
     seconds: float
     shift: Count = 0  # rows before each labelled event that were counted as anomalous too
+    # SHA-256 of the training data (models.data.dataset_sha256); None in files written before it
+    data_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
 
 
 class DetectorSpec(_Strict):

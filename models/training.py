@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from models.artifact import ModelStore
-from models.data import Dataset, label_before_events, time_span
+from models.data import Dataset, dataset_sha256, label_before_events, time_span
 from models.errors import InvalidInput
 from models.scaling import Scaler
 from models.scoring import ErrorWeighting, normal_error_weights, window_errors
@@ -106,6 +106,7 @@ def train_detector(
     from models.network import layer_table
 
     started = time.monotonic()
+    data_sha256 = dataset_sha256(data)  # of the data as given, before `shift` marks more rows
     n_validation_rows = round(data.n_rows * options.validation_fraction)
     n_train_rows = data.n_rows - n_validation_rows
     for part, n in (("training", n_train_rows), ("validation", n_validation_rows)):
@@ -172,6 +173,7 @@ def train_detector(
             seed=options.seed,
             seconds=round(time.monotonic() - started, 3),
             shift=options.shift,
+            data_sha256=data_sha256,
         ),
         options=options,
         library_versions=library_versions(),
