@@ -222,6 +222,8 @@ def ray_started(address: str | None = None, cpus: int | None = None) -> Iterator
     machine's by default), quiet (no dashboard, no usage statistics, no worker logs). When Ray
     is already started in this process (a notebook, the tests), that one is used and left on."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Ray's C++ core logs each retry of a refused connection on stderr; errors only
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
     try:
         import ray
     except ImportError:
@@ -238,12 +240,12 @@ def ray_started(address: str | None = None, cpus: int | None = None) -> Iterator
         if address:
             ray.init(address=address, **quiet)
         else:
-            cpus = cpus or os.cpu_count() or 1
+            # no `cpus`: Ray counts the machine's, within a container's CPU limit
             ray.init(num_cpus=cpus, object_store_memory=LOCAL_OBJECT_STORE_BYTES, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = f"the Ray cluster at {address}" if address else "a local Ray"
+        where = f"reach the Ray cluster at {address}" if address else "start a local Ray"
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise InvalidInput(f"cannot start {where}: {first_line}") from None
+        raise InvalidInput(f"cannot {where}: {first_line}") from None
     try:
         yield
     finally:
