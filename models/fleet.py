@@ -222,8 +222,6 @@ def ray_started(address: str | None = None, cpus: int | None = None) -> Iterator
     machine's by default), quiet (no dashboard, no usage statistics, no worker logs). When Ray
     is already started in this process (a notebook, the tests), that one is used and left on."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    # Ray's C++ core logs each retry of a refused connection on stderr; errors only
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
     try:
         import ray
     except ImportError:
