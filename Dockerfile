@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # rarewatch images. Targets:
 #   serve (the default, last stage): the API on ONNX Runtime alone, no TensorFlow; non-root.
-#   train: the full CLI with TensorFlow, to train models into a volume.
+#   train: the full CLI with TensorFlow and Ray, to train models (or a fleet) into a volume.
 # Build: docker build -t rarewatch .            docker build --target train -t rarewatch:train .
 ARG BASE_IMAGE=python:3.11-slim
 
@@ -30,8 +30,9 @@ FROM sources AS serve-deps
 RUN /opt/rarewatch/bin/pip install --no-compile . \
     && find /opt/rarewatch -name "__pycache__" -prune -exec rm -rf {} +
 
+# the train image runs train-fleet too (Ray, the `fleet` extra); the serve image has neither
 FROM sources AS train-deps
-RUN /opt/rarewatch/bin/pip install --no-compile ".[train]"
+RUN /opt/rarewatch/bin/pip install --no-compile ".[train,fleet]"
 
 FROM base AS train
 COPY --from=train-deps /opt/rarewatch /opt/rarewatch

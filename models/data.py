@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,13 +80,9 @@ def select(
     exclude: list[str] | None = None,
 ) -> Dataset:
     """Feature columns default to every column but the time and label columns and `exclude`."""
-    named = [c for c in (time_column, label_column) if c] + (features or []) + (exclude or [])
-    missing = [c for c in named if c not in frame.columns]
-    if missing:
-        raise InvalidInput(
-            f"unknown {noun(len(missing), 'column')} {', '.join(map(repr, missing))}; the data has "
-            f"{listed(list(frame.columns), 12)}"
-        )
+    require_columns(
+        frame, [c for c in (time_column, label_column) if c] + (features or []) + (exclude or [])
+    )
     if features is None:
         skip = {time_column, label_column, *(exclude or [])}
         features = [c for c in frame.columns if c not in skip]
@@ -109,6 +107,31 @@ def _check_times(times: pd.Series, column: str | None) -> list[str]:
         with contextlib.suppress(ValueError, TypeError):
             moments = pd.to_datetime(times, errors="coerce", format="mixed").tolist()
     return check_timestamps(moments, lambda i: f"column {column!r}, data row {i + 1}")
+
+
+def require_columns(frame: pd.DataFrame, named: list[str]) -> None:
+    """InvalidInput naming every column of `named` that `frame` lacks, and the ones it has."""
+    missing = [c for c in named if c not in frame.columns]
+    if missing:
+        raise InvalidInput(
+            f"unknown {noun(len(missing), 'column')} {', '.join(map(repr, missing))}; the data has "
+            f"{listed(list(frame.columns), 12)}"
+        )
+
+
+def dataset_sha256(data: Dataset) -> str:
+    """SHA-256 of what training reads from `data`: its column names, values, labels and times.
+    The same rows give the same digest whether they came from CSV or Parquet; fleet training
+    stores it with the model to skip an entity whose data did not change."""
+    digest = hashlib.sha256()
+    columns = [data.features, data.time_column, data.label_column]
+    digest.update(json.dumps(columns).encode())
+    digest.update(np.ascontiguousarray(data.values, dtype=np.float64).tobytes())
+    if data.labels is not None:
+        digest.update(np.ascontiguousarray(data.labels, dtype=np.int8).tobytes())
+    if data.times is not None:
+        digest.update("\n".join(data.times.astype(str)).encode())
+    return digest.hexdigest()
 
 
 def label_before_events(labels: np.ndarray, shift: int) -> np.ndarray:

@@ -253,6 +253,8 @@ class TrainingSummary(_Strict):
     # still held a missing value (absent, 0, in files written before missing values were read)
     filled_cells: Count = 0
     windows_left_out: Count = 0
+    # SHA-256 of the training data (models.data.dataset_sha256); None in files written before it
+    data_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
 
 
 class DetectorSpec(_Strict):

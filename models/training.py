@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from models.artifact import ModelStore
-from models.data import Dataset, label_before_events, time_span
+from models.data import Dataset, dataset_sha256, label_before_events, time_span
 from models.data_quality import median_step_seconds, time_seconds
 from models.errors import InvalidInput
 from models.hygiene import check_training_rows, split_sizes
@@ -119,6 +119,7 @@ def train_detector(
     from models.engines import TensorFlowEngine
     from models.network import layer_table
 
+    data_sha256 = dataset_sha256(data)  # of the data as given, before `shift` marks more rows
     n_train_rows, _ = split_sizes(data.n_rows, options.validation_fraction)
     labels = data.labels if data.labels is not None else np.zeros(data.n_rows, np.int8)
     if options.shift and data.labels is not None:
@@ -196,6 +197,7 @@ def train_detector(
             else median_step_seconds(time_seconds(data.times)),
             filled_cells=0 if fill_report is None else int(fill_report.filled.sum()),
             windows_left_out=split.left_out,
+            data_sha256=data_sha256,
         ),
         options=options,
         library_versions=library_versions(),

@@ -1,4 +1,4 @@
-"""The `rarewatch` command line: train, score, evaluate, models, demo-data, serve.
+"""The `rarewatch` command line: train, train-fleet, score, evaluate, models, demo-data, serve.
 
 Every user error is one line on stderr and exit code 2; nothing is left half-written.
 """
@@ -9,11 +9,12 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from app.cli.fleet import add_fleet_command, cmd_train_fleet
 from app.settings import Settings
 from models.errors import RarewatchError
 from models.files import write_atomically
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--quiet", action="store_true", help="no progress display (default: shown at a terminal)"
     )
+    add_fleet_command(commands)
 
     score = commands.add_parser("score", help="score every row of a file with a stored model")
     score.add_argument("data", type=Path, help="CSV or Parquet file with the model's features")
@@ -182,24 +184,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, or a usage error already printed on one line
         return int(exc.code or 0)
     settings = Settings() if args.model_dir is None else Settings(model_dir=args.model_dir)
-    handler = {
+    handlers: dict[str, Callable[[argparse.Namespace, Settings], int | None]] = {
         "train": cmd_train,
+        "train-fleet": cmd_train_fleet,
         "score": cmd_score,
         "evaluate": cmd_evaluate,
         "models": cmd_models,
         "plot": cmd_plot,
         "demo-data": cmd_demo_data,
         "serve": cmd_serve,
-    }[args.command]
+    }
     try:
-        handler(args, settings)
+        code = handlers[args.command](args, settings)  # None is success; train-fleet says more
         sys.stdout.flush()  # a closed pipe fails here, not in the flush at exit (a traceback)
     except RarewatchError as exc:
         print(f"rarewatch {args.command}: error: {exc.detail}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:
         return _reader_gone()
-    return 0
+    return code or 0
 
 
 def _reader_gone() -> int:

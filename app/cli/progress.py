@@ -64,3 +64,26 @@ class WindowBar:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+class FleetBar:
+    """Fleet training: models done (trained, skipped or failed) out of the fleet's."""
+
+    def __init__(self, enabled: bool, total: int, stream: TextIO | None = None) -> None:
+        self._bar = (
+            tqdm(total=total, unit="model", desc="fleet", file=stream, dynamic_ncols=True)
+            if enabled
+            else None
+        )
+        self._failed = 0
+
+    def __call__(self, failed: bool) -> None:
+        if self._bar is None:
+            return
+        self._failed += failed
+        self._bar.set_postfix(failed=self._failed, refresh=False)
+        self._bar.update()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()

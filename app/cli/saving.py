@@ -1,5 +1,5 @@
-"""Store a freshly trained model with its training report (`rarewatch train`, which also
-trains `serve --demo`'s model)."""
+"""Store a freshly trained model with its training report (`rarewatch train` and `train-fleet`,
+which also trains `serve --demo`'s model)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,12 @@ from models.training import TrainedModel, store_trained
 REPORT_FILE = "training-report.png"
 
 
-def save_trained(store: ModelStore, name: str, trained: TrainedModel) -> tuple[int, Path]:
+def report_files(name: str, trained: TrainedModel) -> dict[str, bytes]:
+    """The files for people stored beside the model: its training report."""
     from app.cli.plots import training_report_png
 
-    report = training_report_png(name, trained.spec, trained.curves)
-    return store_trained(store, name, trained, extra_files={REPORT_FILE: report})
+    return {REPORT_FILE: training_report_png(name, trained.spec, trained.curves)}
+
+
+def save_trained(store: ModelStore, name: str, trained: TrainedModel) -> tuple[int, Path]:
+    return store_trained(store, name, trained, extra_files=report_files(name, trained))

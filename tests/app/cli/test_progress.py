@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from app.cli.progress import EpochBar, WindowBar, wanted
+from app.cli.progress import EpochBar, FleetBar, WindowBar, wanted
 
 
 class Terminal(io.StringIO):
@@ -40,5 +40,21 @@ def test_the_window_bar_counts_windows_and_a_disabled_bar_writes_nothing() -> No
     silent = io.StringIO()
     quiet = WindowBar(False, silent)
     quiet(10, 10)
+    quiet.close()
+    assert silent.getvalue() == ""
+
+
+def test_the_fleet_bar_counts_models_done_and_the_failed_ones() -> None:
+    screen = Terminal()
+    bar = FleetBar(True, 3, screen)
+    for failed in (False, True, False):
+        bar(failed)
+    bar.close()
+    text = screen.getvalue()
+    assert "3/3" in text
+    assert "failed=1" in text
+    silent = io.StringIO()
+    quiet = FleetBar(False, 3, silent)
+    quiet(True)
     quiet.close()
     assert silent.getvalue() == ""
