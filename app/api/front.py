@@ -10,7 +10,9 @@ the answer, the same bytes as the route's own refusal, is rendered once and sent
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute, Router
+from collections.abc import Sequence
+
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.admission import Admission
@@ -22,9 +24,13 @@ class AdmissionMiddleware:
     """Refuses a detection request (a POST to a route that reads a JSON body, with a JSON
     Content-Type: anything else gets the route's own answer) at once while the queue is full."""
 
-    def __init__(self, app: ASGIApp, admission: Admission, router: Router) -> None:
-        self.app, self.admission, self.router = app, admission, router
-        self._routes: list[BaseRoute] | None = None  # found on the first refusal
+    def __init__(self, app: ASGIApp, admission: Admission, routes: Sequence[BaseRoute]) -> None:
+        self.app, self.admission = app, admission
+        self.routes = [  # the routes whose handler takes a place in the queue (app.api.body)
+            route
+            for route in routes
+            if isinstance(route, StrictJSONRoute) and route.body_field is not None
+        ]
         self._answer: tuple[list[tuple[bytes, bytes]], bytes] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -37,15 +43,8 @@ class AdmissionMiddleware:
                 return
         await self.app(scope, receive, send)
 
-    def _detection_route(self, path: str) -> BaseRoute | None:
-        if self._routes is None:
-            self._routes = [
-                route
-                for route in self.router.routes
-                if isinstance(route, StrictJSONRoute) and route.body_field is not None
-            ]
-        for route in self._routes:
-            assert isinstance(route, StrictJSONRoute)
+    def _detection_route(self, path: str) -> StrictJSONRoute | None:
+        for route in self.routes:
             if route.path_regex.match(path):
                 return route
         return None

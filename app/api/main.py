@@ -88,7 +88,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.keys = Keys.of(settings)
     # the last added runs first: the headers (on every answer), Host names, CORS (preflights
     # need no key), metrics (401s are counted), keys, the overload refusal (before routing)
-    app.add_middleware(AdmissionMiddleware, admission=app.state.admission, router=app.router)
+    app.add_middleware(
+        AdmissionMiddleware, admission=app.state.admission, routes=detect.router.routes
+    )
     app.add_middleware(APIKeyMiddleware, keys=app.state.keys)
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics)
     if settings.cors_origins:

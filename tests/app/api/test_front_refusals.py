@@ -4,11 +4,16 @@ request without a key still gets its 401, and every refusal is counted under its
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from urllib.parse import urlsplit
 
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 
+from app.api.admission import Admission
+from app.api.front import AdmissionMiddleware
+from app.api.routes import detect
 from app.settings import Settings
 from tests.app.api.test_metrics_api import value
 from tests.app.conftest import running
@@ -94,3 +99,43 @@ def test_an_overload_refusal_is_the_same_answer_as_before_and_is_counted_under_i
 
     for route in ("/detect/last", "/windows", "/detect"):
         assert refusals("/v1/models/{name}" + route) == 1
+
+
+def test_the_refusal_is_decided_before_the_app_behind_the_layer_is_reached() -> None:
+    """The layer alone, in front of an app that fails the test if a request reaches it: a
+    detection request finding the queue full is answered without it; anything else goes on."""
+    admission = Admission(max_concurrent=1, max_queued=0, retry_after_s=1)
+    reached: list[str] = []
+
+    async def behind(scope: Scope, receive: Receive, send: Send) -> None:
+        reached.append(scope["path"])
+
+    layer = AdmissionMiddleware(behind, admission, detect.router.routes)
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def receive() -> Message:
+        raise AssertionError("the body is never read")
+
+    def call(path: str, method: str = "POST", content_type: bytes = b"application/json") -> None:
+        scope = {"type": "http", "method": method, "path": path}
+        scope["headers"] = [(b"content-type", content_type)]
+        asyncio.run(layer(scope, receive, send))
+
+    call("/v1/models/tiny/detect/last")  # a free place: it goes on
+    admission.admitted = 1  # the queue is full from now on
+    call("/v1/models/tiny/detect")
+    call("/v1/models/tiny/windows")
+    call("/v1/models/tiny/detect", content_type=b"text/plain")  # the route answers 415
+    call("/v1/models/tiny", method="GET")
+    call("/healthz", method="GET")
+    assert reached == [
+        "/v1/models/tiny/detect/last",
+        "/v1/models/tiny/detect",
+        "/v1/models/tiny",
+        "/healthz",
+    ]
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [503, 503]
+    assert admission.refused == 2
