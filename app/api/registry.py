@@ -77,6 +77,8 @@ class Registry:
         self._loaded: OrderedDict[str, Detector] = OrderedDict()  # least recently used first
         self._older: OrderedDict[tuple[str, int], Detector] = OrderedDict()
         self._failed: dict[str, str] = {}  # name -> why it is not served (no paths)
+        # name -> its newest stored version that failed: a rescan does not try it again
+        self._refused: dict[str, int] = {}
         self._lock = threading.Lock()  # guards changes to the maps; lookups never wait for it
         self._loading: dict[tuple[str, int], threading.Lock] = {}  # one load per model at once
         self._reload_lock = threading.Lock()  # reloads and rescans one after the other
@@ -100,10 +102,13 @@ class Registry:
     def rescan(self) -> None:
         """What SIGHUP and the periodic rescan do: every stored model and every served one is
         brought to its newest stored version (a model in memory is loaded and warmed before the
-        swap, one not in memory is checked only); new models are found, failed ones retried."""
+        swap, one not in memory is checked only); new models are found. A version refused once
+        is not tried again (a newer one is, and so is the admin's reload of it)."""
         for name in sorted({*self.store.names(), *self._catalog, *self._failed}):
             with self._reload_lock:
                 try:
+                    if self._refused.get(name) == self._newest_stored(name):
+                        continue  # refused already (logged then); a newer version is tried
                     if name in self._loaded:
                         self._reload(name)
                     else:
@@ -131,6 +136,7 @@ class Registry:
         except Exception as exc:
             reason = self._reason(name, exc, version)
             self._count_failure(name)
+            self._refused[name] = version
             if current is None:
                 self._failed[name] = reason
             kept = (
@@ -159,6 +165,7 @@ class Registry:
         except Exception as exc:  # a broken artifact must not take the others down
             reason = self._reason(name, exc, version)
             self._count_failure(name)
+            self._refused[name] = version
             if current is None:
                 self._failed[name] = reason
                 return
@@ -189,6 +196,7 @@ class Registry:
             self._sorted = names
         self._catalog[entry.name] = entry
         self._failed.pop(entry.name, None)
+        self._refused.pop(entry.name, None)
         if self.metrics is not None:
             self.metrics.model_served(entry.name, entry.version, entry.spec.threshold.value)
 
@@ -306,6 +314,7 @@ class Registry:
         except Exception as exc:  # its own answer from now on; the others serve on
             reason = self._reason(entry.name, exc, entry.version)
             self._count_failure(entry.name)
+            self._refused[entry.name] = entry.version
             with self._lock:
                 if self._catalog.get(entry.name) is entry:  # not replaced by a reload meanwhile
                     del self._catalog[entry.name]

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.api.registry import Registry
 from app.settings import Settings
 from models.artifact import MANIFEST_FILE, ONNX_FILE, WEIGHTS_FILE, ModelStore
 from tests.app.api.test_bad_input import JSON_TYPE, assert_problem, body, rows
@@ -154,3 +155,23 @@ def test_a_model_that_fails_at_its_first_load_answers_for_itself_and_the_others_
         samples = scrape(http)
     failures = value(samples, "rarewatch_model_loads_total", model="pump-b", outcome="failure")
     assert failures == 1
+
+
+def test_a_rescan_does_not_try_a_refused_version_again_but_tries_a_newer_one(
+    store: ModelStore, tiny_model: TinyModel, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = Registry(store)
+    registry.scan()
+    assert registry.newest("pump-a").version == 1  # in memory: a rescan loads its new version
+    broken = copy_model(tiny_model.store, store, "tiny", as_name="pump-a")
+    with_unreadable_network(store.root / "pump-a" / str(broken))
+    with caplog.at_level("ERROR", logger="rarewatch"):
+        for _ in range(3):
+            registry.rescan()
+    refusals = [r for r in caplog.records if f"version {broken} is not served" in r.getMessage()]
+    assert len(refusals) == 1
+    assert registry.newest("pump-a").version == 1
+
+    newer = copy_model(tiny_model.store, store, "tiny", as_name="pump-a")
+    registry.rescan()
+    assert registry.newest("pump-a").version == newer
