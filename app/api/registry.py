@@ -19,6 +19,8 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from importlib import import_module
+from importlib.util import find_spec
 
 import numpy as np
 
@@ -97,6 +99,14 @@ class Registry:
         for name in self.store.names():
             with self._reload_lock:
                 self._refresh(name)
+        if (
+            self._catalog
+            and self.engine is not EngineChoice.TENSORFLOW
+            and find_spec("onnxruntime")
+        ):
+            # imported now (a second or two), not by the first request's load
+            for module in ("onnxruntime", "models.onnx_scoring"):
+                import_module(module)
         log.info("serving %s, loaded on first use", plural(len(self._catalog), "model"))
 
     def rescan(self) -> None:
