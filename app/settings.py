@@ -79,9 +79,16 @@ class Settings(BaseSettings):
     strict_columns: bool = False
     # how many of a window's largest feature contributions a detection result lists
     top_features: int = Field(default=3, ge=1)
-    # the newest version of every model is loaded at start; older versions asked for with
-    # ?version= are loaded on demand and at most this many of them are kept
+    # every model's newest version is checked at start and loaded on its first request; at
+    # most this many are kept in memory, the least recently used unloaded first (and loaded
+    # again on its next request)
+    max_loaded_models: int = Field(default=1000, ge=1)
+    # older versions asked for with ?version= are loaded on demand and at most this many of
+    # them are kept
     max_older_versions: int = Field(default=2, ge=0)
+    # seconds between two rescans of the model folder (new models, new versions), as on
+    # SIGHUP; 0: only on SIGHUP
+    rescan_interval_s: float = Field(default=0.0, ge=0)
     # auto: ONNX Runtime for artifacts that carry an ONNX graph (and onnxruntime is installed),
     # else the traced TensorFlow function; onnx or tensorflow force one
     engine: EngineChoice = EngineChoice.AUTO

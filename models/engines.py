@@ -221,16 +221,26 @@ class OnnxEngine(Engine):
         self.workers = available_cores()
         # the stored graph without the exporter's needless steps (models/onnx_graph.py)
         self.graph = cleaned(onnx_bytes)
-        self._session = single_thread_session(self.graph)
+        self._session: Any | None = single_thread_session(self.graph)
         self._input = self._session.get_inputs()[0].name
 
     @property
     def session(self) -> Any:
-        """The ONNX Runtime session itself (one thread per call)."""
-        return self._session
+        """The ONNX Runtime session itself (one thread per call), made again if released."""
+        session = self._session
+        if session is None:  # two threads may both make one: the last one made stays
+            session = self._session = single_thread_session(self.graph)
+        return session
+
+    def release(self) -> None:
+        """Free the session until a call needs it again. A detector with a row scorer calls
+        the network through the scoring graph's session; only its plain path (windows sent as
+        they are, values past float32) comes here, and a server holding many models should not
+        keep two sessions of each."""
+        self._session = None
 
     def _run(self, windows: np.ndarray) -> np.ndarray:
-        return self._session.run(None, {self._input: windows})[0]
+        return self.session.run(None, {self._input: windows})[0]
 
 
 def single_thread_session(onnx_bytes: bytes) -> Any:

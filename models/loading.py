@@ -84,6 +84,8 @@ def _detector(parts: _Parts, engine: EngineChoice | str) -> Detector:
         onnx_engine = _onnx_engine(parts, onnx)
         chosen: Engine = onnx_engine
         row_scorer = _row_scorer(parts, onnx_engine)
+        if row_scorer is not None:  # checked and warmed up; made again on the plain path
+            onnx_engine.release()
     else:
         chosen, row_scorer = _tensorflow_engine(parts), None
     return Detector(parts.name, parts.version, parts.spec, chosen, row_scorer)

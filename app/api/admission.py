@@ -40,17 +40,26 @@ class Admission:
             settings.request_timeout_s,
         )
 
+    @property
+    def full(self) -> bool:
+        """Running + waiting is at the bound: the next detection request is refused."""
+        return self.admitted >= self.max_concurrent + self.max_queued
+
+    def overloaded(self) -> Overloaded:
+        """The refusal of a request that finds the queue full (always the same answer)."""
+        return Overloaded(
+            f"the service is at its bound of {self.max_concurrent} concurrent and "
+            f"{self.max_queued} queued detection requests; retry after {self.retry_after_s} s",
+            self.retry_after_s,
+        )
+
     def check(self) -> None:
         """Refuse at once when running + waiting is at the bound: before a body is received,
-        so that an overloaded server does not read bodies only to refuse them."""
-        if self.admitted >= self.max_concurrent + self.max_queued:
+        so that an overloaded server does not read bodies only to refuse them (most refusals
+        are answered earlier still, before routing: app.api.front)."""
+        if self.full:
             self.refused += 1
-            raise Overloaded(
-                f"the service is at its bound of {self.max_concurrent} concurrent and "
-                f"{self.max_queued} queued detection requests; retry after "
-                f"{self.retry_after_s} s",
-                self.retry_after_s,
-            )
+            raise self.overloaded()
 
     @asynccontextmanager
     async def admit(self) -> AsyncIterator[None]:

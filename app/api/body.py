@@ -70,13 +70,18 @@ class StrictJSONRoute(APIRoute):
 
 
 def require_json_content_type(request: Request) -> None:
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type != "application/json" and not (
-        media_type.startswith("application/") and media_type.endswith("+json")
-    ):
+    if not is_json(request.headers.get("content-type", "")):
         raise UnsupportedMediaType(
             "send the body as JSON with the header Content-Type: application/json"
         )
+
+
+def is_json(content_type: str) -> bool:
+    """Whether a Content-Type header's value names JSON (application/json or .../...+json)."""
+    media_type = content_type.split(";", maxsplit=1)[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
 
 
 async def read_body(request: Request, max_bytes: int, reception: Reception) -> bytes:

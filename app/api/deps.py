@@ -37,6 +37,19 @@ VersionQuery = Annotated[
         examples=[1],
     ),
 ]
+MAX_PAGE = 1000  # models listed at most by one GET /v1/models
+DEFAULT_PAGE = MAX_PAGE
+LimitQuery = Annotated[
+    int, Query(ge=1, le=MAX_PAGE, description="How many models to list at most.", examples=[100])
+]
+CursorQuery = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="The previous page's `next_cursor`: list the models named after it.",
+        examples=["pump-17"],
+    ),
+]
 
 
 async def get_registry(request: Request) -> Registry:

@@ -1,5 +1,6 @@
-"""Model lifecycle while serving: reload one model (the admin route) or all of them (SIGHUP),
-counted in the metrics; the SIGHUP handler lives as long as the app's lifespan."""
+"""Model lifecycle while serving: a rescan of the model folder on SIGHUP and, when set, every
+RAREWATCH_RESCAN_INTERVAL_S; both live as long as the app's lifespan. (One model's reload is the
+admin route's, Registry.reload.)"""
 
 from __future__ import annotations
 
@@ -11,47 +12,27 @@ from collections.abc import Callable
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from app.api.metrics import Metrics
-from app.api.problems import ReloadFailed
-from app.api.registry import Registry, Reload
-from models.errors import RarewatchError
+from app.api.registry import Registry
 
 log = logging.getLogger("rarewatch.lifecycle")
 
 
-def reload_model(registry: Registry, metrics: Metrics, name: str) -> Reload:
-    """Blocking: load, verify and warm the newest stored version, then swap it in."""
-    try:
-        reloaded = registry.reload(name)
-    except ReloadFailed:
-        metrics.model_failed(name)
-        raise
-    if reloaded.reloaded:
-        metrics.model_loaded(registry.newest(name))
-    return reloaded
+def rescan(registry: Registry) -> None:
+    """Blocking: new models found, changed ones brought to their newest version."""
+    log.info("rescanning the model folder")
+    registry.rescan()
 
 
-def reload_all(registry: Registry, metrics: Metrics) -> None:
-    """Blocking: reload every stored or served model; a failure is logged and the next tried."""
-    log.info("reloading every model")
-    for name in registry.reload_names():
-        try:
-            reload_model(registry, metrics, name)
-        except RarewatchError as exc:  # broken new version, or a model gone from the folder
-            log.error("reload: %s", exc.detail)  # noqa: TRY400 - the reason, not a traceback
-
-
-def reload_on_sighup(app: FastAPI) -> Callable[[], None]:
-    """Reload every model on SIGHUP, off the event loop, one reload after the other (the
-    registry serializes them); returns the function that removes the handler. Off the main
-    thread (tests serve from a thread) signals cannot be handled and nothing is installed."""
+def rescan_on_sighup(app: FastAPI) -> Callable[[], None]:
+    """Rescan on SIGHUP, off the event loop, one rescan after the other (the registry serializes
+    them); returns the function that removes the handler. Off the main thread (tests serve from
+    a thread) signals cannot be handled and nothing is installed."""
     loop = asyncio.get_running_loop()
     registry: Registry = app.state.registry
-    metrics: Metrics = app.state.metrics
-    running: set[asyncio.Task[None]] = set()  # held, so a running reload is not collected
+    running: set[asyncio.Task[None]] = set()  # held, so a running rescan is not collected
 
     def on_sighup() -> None:
-        task = loop.create_task(run_in_threadpool(reload_all, registry, metrics))
+        task = loop.create_task(run_in_threadpool(rescan, registry))
         running.add(task)
         task.add_done_callback(running.discard)
 
@@ -64,3 +45,24 @@ def reload_on_sighup(app: FastAPI) -> Callable[[], None]:
         loop.remove_signal_handler(signal.SIGHUP)
 
     return remove
+
+
+def rescan_periodically(registry: Registry, interval_s: float) -> Callable[[], None]:
+    """Rescan every `interval_s` seconds (0: never); returns the function that stops it."""
+    if interval_s <= 0:
+        return lambda: None
+
+    async def every_interval() -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await run_in_threadpool(rescan, registry)
+            except Exception:  # a bug here must not end the rescans that follow
+                log.exception("the periodic rescan failed")
+
+    task = asyncio.get_running_loop().create_task(every_interval())
+
+    def stop() -> None:
+        task.cancel()
+
+    return stop

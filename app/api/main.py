@@ -12,8 +12,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
 from app.api.admission import Admission, Reception
+from app.api.front import AdmissionMiddleware
 from app.api.hosts import AllowedHostsMiddleware, Hosts
-from app.api.lifecycle import reload_on_sighup
+from app.api.lifecycle import rescan_on_sighup, rescan_periodically
 from app.api.limits import Limits
 from app.api.metrics import Metrics, RequestMetricsMiddleware
 from app.api.openapi import problem_openapi
@@ -35,13 +36,8 @@ cut into windows of `lookback` rows, each window is reconstructed, and its recon
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     registry: Registry = app.state.registry
-    # off the event loop: loading imports TensorFlow and traces each network (seconds)
-    await run_in_threadpool(registry.load_all)
-    counters: Metrics = app.state.metrics
-    for name in registry.names():
-        counters.model_loaded(registry.newest(name))
-    for name in registry.unavailable():
-        counters.model_failed(name)
+    # off the event loop: every model's manifest is checked (the models load on first use)
+    await run_in_threadpool(registry.scan)
     # The libraries leave many long-lived objects that every full garbage collection walks
     # again, and shaping a large answer triggers several: frozen, they are skipped.
     gc.collect()
@@ -51,11 +47,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # those and costs nothing on small requests (bench.perf.breakdown times large requests).
     gc.set_threshold(50_000, 20, 20)
     registry.serving = True
-    remove_sighup_handler = reload_on_sighup(app)
+    remove_sighup_handler = rescan_on_sighup(app)
+    stop_rescans = rescan_periodically(registry, app.state.settings.rescan_interval_s)
     try:
         yield
     finally:
         registry.stop()
+        stop_rescans()
         remove_sighup_handler()
 
 
@@ -76,16 +74,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redirect_slashes=False,
     )
     app.state.settings = settings
-    app.state.registry = Registry(
-        ModelStore(settings.model_dir), settings.max_older_versions, settings.engine
-    )
     app.state.metrics = Metrics()
+    app.state.registry = Registry(
+        ModelStore(settings.model_dir),
+        settings.max_older_versions,
+        settings.engine,
+        settings.max_loaded_models,
+        app.state.metrics,
+    )
     app.state.admission = Admission.of(settings)
     app.state.reception = Reception.of(settings)
     app.state.limits = Limits.of(settings)
     app.state.keys = Keys.of(settings)
     # the last added runs first: the headers (on every answer), Host names, CORS (preflights
-    # need no key), metrics (401s are counted), keys
+    # need no key), metrics (401s are counted), keys, the overload refusal (before routing)
+    app.add_middleware(
+        AdmissionMiddleware, admission=app.state.admission, routes=detect.router.routes
+    )
     app.add_middleware(APIKeyMiddleware, keys=app.state.keys)
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics)
     if settings.cors_origins:

@@ -93,10 +93,13 @@ class Metrics:
         self.last_score_series = _remembered(self.last_score.labels)
         self.last_severity_series = _remembered(self.last_severity.labels)
 
-    def model_loaded(self, detector: Detector) -> None:
-        self.model_loads.labels(detector.name, "success").inc()
-        self.threshold.labels(detector.name).set(detector.threshold)
-        self.model_version.labels(detector.name).set(detector.version)
+    def model_loaded(self, name: str) -> None:
+        self.model_loads.labels(name, "success").inc()
+
+    def model_served(self, name: str, version: int, threshold: float) -> None:
+        """A model's default version from now on, loaded or not yet."""
+        self.threshold.labels(name).set(threshold)
+        self.model_version.labels(name).set(version)
 
     def model_failed(self, name: str) -> None:
         self.model_loads.labels(name, "failure").inc()

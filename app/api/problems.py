@@ -197,12 +197,16 @@ def problem(code: str, detail: str, answer: Answer | None = None, **extra: Any) 
 
 async def rarewatch_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RarewatchError)
-    answer = answer_of(type(exc))
     # overload is answered thousands of times a second: counted in the metrics, never logged
-    if answer.status >= 500 and not isinstance(exc, Overloaded):
+    if answer_of(type(exc)).status >= 500 and not isinstance(exc, Overloaded):
         log.error("%s %s: %s: %s", request.method, request.url.path, exc.code, exc.detail)
-    # an error may carry extension members (`extra`) and headers (Retry-After, WWW-Authenticate)
-    response = problem(exc.code, exc.detail, answer, **getattr(exc, "extra", {}))
+    return error_response(exc)
+
+
+def error_response(exc: RarewatchError) -> ProblemResponse:
+    """The answer to `exc`: an error may carry extension members (`extra`) and headers
+    (Retry-After, WWW-Authenticate)."""
+    response = problem(exc.code, exc.detail, answer_of(type(exc)), **getattr(exc, "extra", {}))
     response.headers.update(getattr(exc, "headers", {}))
     return response
 

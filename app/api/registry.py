@@ -1,17 +1,30 @@
-"""The loaded detectors by (name, version): each model's newest version, older ones on demand,
-and the reload that swaps in a new version only once it is loaded, verified and warmed up."""
+"""The models served, by (name, version): every stored model found by a scan of the model
+folder, loaded on first use and kept in a bounded least-recently-used set; a reload or a rescan
+swaps in a new version only once it is verified (and, when it is in memory, loaded and warmed).
+
+At start the folder is scanned: each model's newest version has its manifest checked and its
+detector.json validated, and nothing is loaded, so a thousand models start in seconds. The first
+request for a model loads and warms it (off the event loop; two first requests load it once);
+past `max_loaded` models in memory the least recently used one is unloaded, and loaded again on
+its next request. A model whose artifact fails at its first load answers 503 model_unavailable
+from then on, listed with its reason, until a reload or a rescan finds a good version.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
+from bisect import bisect_right, insort
 from collections import OrderedDict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from importlib import import_module
+from importlib.util import find_spec
 
 import numpy as np
 
+from app.api.metrics import Metrics
 from app.api.problems import ModelUnavailable, ReloadFailed
 from models.artifact import NAME_PATTERN, ModelStore
 from models.detector import Detector
@@ -33,42 +46,85 @@ class Reload:
     reloaded: bool  # False when the newest stored version was already the one served
 
 
-class Registry:
-    """Loads every model's newest version at start; `?version=` loads older ones lazily.
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A model that is served: the version served by default, checked, loaded or not."""
 
-    At most `max_older` versions besides the newest are kept (least recently used goes first),
-    so asking for many old versions cannot fill the memory.
+    name: str
+    version: int
+    spec: DetectorSpec
+
+
+class Registry:
+    """Every servable model's default version (`catalog`), at most `max_loaded` of them in
+    memory; `?version=` loads older ones on demand, at most `max_older` of those kept (least
+    recently used goes first), so asking for many models cannot fill the memory.
     """
 
     def __init__(
-        self, store: ModelStore, max_older: int = 2, engine: EngineChoice = EngineChoice.AUTO
+        self,
+        store: ModelStore,
+        max_older: int = 2,
+        engine: EngineChoice = EngineChoice.AUTO,
+        max_loaded: int = 1000,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store, self.max_older, self.engine = store, max_older, engine
-        # set once the models are warmed up; cleared the moment shutdown begins (stop)
+        self.max_loaded, self.metrics = max_loaded, metrics
+        # set once the folder is scanned; cleared the moment shutdown begins (stop)
         self.serving = False
         self.stopping = False
-        self._newest: dict[str, Detector] = {}
+        self._catalog: dict[str, Entry] = {}
+        self._sorted: list[str] = []  # the catalog's names, for listing by pages
+        self._loaded: OrderedDict[str, Detector] = OrderedDict()  # least recently used first
         self._older: OrderedDict[tuple[str, int], Detector] = OrderedDict()
         self._failed: dict[str, str] = {}  # name -> why it is not served (no paths)
-        self._lock = threading.Lock()  # one load at a time; lookups never wait for it
-        self._reload_lock = threading.Lock()  # reloads one after the other
+        # name -> its newest stored version that failed: a rescan does not try it again
+        self._refused: dict[str, int] = {}
+        self._lock = threading.Lock()  # guards changes to the maps; lookups never wait for it
+        self._loading: dict[tuple[str, int], threading.Lock] = {}  # one load per model at once
+        self._reload_lock = threading.Lock()  # reloads and rescans one after the other
 
     @property
     def ready(self) -> bool:
-        return self.serving and bool(self._newest)
+        return self.serving and bool(self._catalog)
 
     def stop(self) -> None:
         """Readiness fails from now on: called the moment SIGTERM arrives, and at shutdown."""
         self.serving, self.stopping = False, True
 
-    def load_all(self) -> None:
-        """Load and warm the newest version of every stored model; a bad one is logged, skipped."""
+    def scan(self) -> None:
+        """Check the newest version of every stored model (manifest, detector.json) without
+        loading it; a bad one is logged and listed as unavailable."""
         for name in self.store.names():
-            try:
-                self.add(load_and_warm(self.store, name, None, self.engine))
-            except Exception as exc:  # a broken artifact must not take the others down
-                self._failed[name] = self._reason(name, exc)
-        log.info("serving %s", plural(len(self._newest), "model"))
+            with self._reload_lock:
+                self._refresh(name)
+        if (
+            self._catalog
+            and self.engine is not EngineChoice.TENSORFLOW
+            and find_spec("onnxruntime")
+        ):
+            # imported now (a second or two), not by the first request's load
+            for module in ("onnxruntime", "models.onnx_scoring"):
+                import_module(module)
+        log.info("serving %s, loaded on first use", plural(len(self._catalog), "model"))
+
+    def rescan(self) -> None:
+        """What SIGHUP and the periodic rescan do: every stored model and every served one is
+        brought to its newest stored version (a model in memory is loaded and warmed before the
+        swap, one not in memory is checked only); new models are found. A version refused once
+        is not tried again (a newer one is, and so is the admin's reload of it)."""
+        for name in sorted({*self.store.names(), *self._catalog, *self._failed}):
+            with self._reload_lock:
+                try:
+                    if self._refused.get(name) == self._newest_stored(name):
+                        continue  # refused already (logged then); a newer version is tried
+                    if name in self._loaded:
+                        self._reload(name)
+                    else:
+                        self._refresh(name)
+                except RarewatchError as exc:  # broken new version, or a model gone
+                    log.error("rescan: %s", exc.detail)  # noqa: TRY400 - the reason only
 
     def reload(self, name: str) -> Reload:
         """Serve the newest stored version of `name` once it is loaded, verified and warmed up.
@@ -78,42 +134,85 @@ class Registry:
         version stays and ReloadFailed says why.
         """
         with self._reload_lock:
-            current = self._newest.get(name)
-            try:
-                versions = self.store.versions(name)
-            except InvalidInput:
-                versions = []
-            if not versions:
-                raise ModelNotFound(_not_found(name))
-            version = versions[-1]
-            if current is not None and current.version == version:
-                return Reload(name, version, version, reloaded=False)
-            try:
-                detector = load_and_warm(self.store, name, version, self.engine)
-            except Exception as exc:
-                reason = self._reason(name, exc, version)
-                if current is None:
-                    self._failed[name] = reason
-                kept = (
-                    "the model is not served"
-                    if current is None
-                    else f"version {current.version} is still served"
-                )
-                raise ReloadFailed(
-                    f"model {name!r}: version {version} was not loaded ({reason}); {kept}"
-                ) from None
-            with self._lock:
-                self._older.pop((name, version), None)
-                self._newest[name] = detector
-            self._failed.pop(name, None)
-            previous = None if current is None else current.version
-            was = "not served before" if previous is None else f"was {previous}"
-            log.info("model %r now serves version %d (%s)", name, version, was)
-            return Reload(name, version, previous, reloaded=True)
+            return self._reload(name)
 
-    def reload_names(self) -> list[str]:
-        """What SIGHUP reloads: every stored model, and every served one (kept if it vanished)."""
-        return sorted({*self.store.names(), *self._newest, *self._failed})
+    def _reload(self, name: str) -> Reload:
+        current = self._catalog.get(name)
+        version = self._newest_stored(name)
+        if current is not None and current.version == version:
+            return Reload(name, version, version, reloaded=False)
+        try:
+            detector = load_and_warm(self.store, name, version, self.engine)
+        except Exception as exc:
+            reason = self._reason(name, exc, version)
+            self._count_failure(name)
+            self._refused[name] = version
+            if current is None:
+                self._failed[name] = reason
+            kept = (
+                "the model is not served"
+                if current is None
+                else f"version {current.version} is still served"
+            )
+            raise ReloadFailed(
+                f"model {name!r}: version {version} was not loaded ({reason}); {kept}"
+            ) from None
+        self.add(detector)
+        previous = None if current is None else current.version
+        was = "not served before" if previous is None else f"was {previous}"
+        log.info("model %r now serves version %d (%s)", name, version, was)
+        return Reload(name, version, previous, reloaded=True)
+
+    def _refresh(self, name: str) -> None:
+        """Check the newest stored version of a model not in memory and serve it from now on
+        (loaded on first use); on failure the version served so far stays, if any."""
+        current = self._catalog.get(name)
+        version = self._newest_stored(name)
+        if current is not None and current.version == version:
+            return
+        try:
+            spec = self.store.open(name, version).spec
+        except Exception as exc:  # a broken artifact must not take the others down
+            reason = self._reason(name, exc, version)
+            self._count_failure(name)
+            self._refused[name] = version
+            if current is None:
+                self._failed[name] = reason
+                return
+            raise ReloadFailed(
+                f"model {name!r}: version {version} was not served ({reason}); version "
+                f"{current.version} is still served"
+            ) from None
+        with self._lock:
+            self._set_entry(Entry(name, version, spec))
+            self._loaded.pop(name, None)  # an older version in memory; the new one loads lazily
+        if current is not None:
+            log.info("model %r now serves version %d (was %d)", name, version, current.version)
+
+    def _newest_stored(self, name: str) -> int:
+        try:
+            versions = self.store.versions(name)
+        except InvalidInput:
+            versions = []
+        if not versions:
+            raise ModelNotFound(_not_found(name))
+        return versions[-1]
+
+    def _set_entry(self, entry: Entry) -> None:
+        """Serve `entry` from now on (call with the lock held)."""
+        if entry.name not in self._catalog:
+            names = list(self._sorted)  # a new list: a listing in progress keeps its own
+            insort(names, entry.name)
+            self._sorted = names
+        self._catalog[entry.name] = entry
+        self._failed.pop(entry.name, None)
+        self._refused.pop(entry.name, None)
+        if self.metrics is not None:
+            self.metrics.model_served(entry.name, entry.version, entry.spec.threshold.value)
+
+    def _count_failure(self, name: str) -> None:
+        if self.metrics is not None:
+            self.metrics.model_failed(name)
 
     def _reason(self, name: str, exc: Exception, version: int | None = None) -> str:
         """Why a model failed to load: logged in full, returned without the model folder's path.
@@ -133,57 +232,141 @@ class Registry:
         return detail[:MAX_REASON_TEXT]
 
     def add(self, detector: Detector) -> None:
-        self._newest[detector.name] = detector
+        """Serve `detector` as its model's default version, in memory from now on."""
+        with self._lock:
+            self._set_entry(Entry(detector.name, detector.version, detector.spec))
+            self._older.pop((detector.name, detector.version), None)
+            self._keep(detector)
+        if self.metrics is not None:
+            self.metrics.model_loaded(detector.name)
+
+    def _keep(self, detector: Detector) -> None:
+        """Put a default version in memory, unloading the least recently used past the bound
+        (call with the lock held)."""
+        self._loaded[detector.name] = detector
+        self._loaded.move_to_end(detector.name)
+        while len(self._loaded) > self.max_loaded:
+            evicted, old = self._loaded.popitem(last=False)
+            log.info("unloaded model %r version %d (least recently used)", evicted, old.version)
 
     def names(self) -> list[str]:
-        return sorted(self._newest)
+        return list(self._sorted)
+
+    def page(self, after: str | None, limit: int) -> tuple[list[Entry], str | None]:
+        """Up to `limit` served models by name, after the name `after`; and the cursor of the
+        next page (the last name listed), None on the last page."""
+        names = self._sorted
+        start = 0 if after is None else bisect_right(names, after)
+        listed = [self._catalog[n] for n in names[start : start + limit] if n in self._catalog]
+        more = start + limit < len(names)
+        return listed, (listed[-1].name if more and listed else None)
 
     def unavailable(self) -> dict[str, str]:
         """The stored models that are not served, with the reason each failed to load."""
         return dict(sorted(self._failed.items()))
 
-    def loaded_models(self) -> list[dict[str, str | int]]:
-        return [{"name": d.name, "version": d.version} for d in list(self._newest.values())]
+    def served(self) -> list[dict[str, str | int]]:
+        """Every model served and its default version, in memory or not."""
+        catalog = self._catalog
+        return [{"name": n, "version": catalog[n].version} for n in self._sorted if n in catalog]
 
     def in_memory(self) -> list[tuple[str, int]]:
-        """Every (name, version) in memory: the newest ones, then older ones, least recent first."""
-        return [(d.name, d.version) for d in list(self._newest.values())] + list(self._older)
+        """Every (name, version) in memory: the default versions, then older ones, least
+        recently used first in each."""
+        return [(d.name, d.version) for d in list(self._loaded.values())] + list(self._older)
 
-    def newest(self, name: str) -> Detector:
-        detector = self._newest.get(name)
-        if detector is None:
+    def entry(self, name: str) -> Entry:
+        """The served model, loaded or not; ModelUnavailable or ModelNotFound when there is none."""
+        entry = self._catalog.get(name)
+        if entry is None:
             if name in self._failed:
                 raise ModelUnavailable(f"model {name!r} failed to load; see the server log")
             raise ModelNotFound(_not_found(name))
-        return detector
+        return entry
+
+    def newest(self, name: str) -> Detector:
+        """The default version, loaded if needed (blocking: call it off the loop)."""
+        return self.get(name, None)
 
     def cached(self, name: str, version: int | None) -> Detector | None:
         """The detector if it is in memory; None when `get` would have to load it."""
-        newest = self.newest(name)
-        if version is None or version == newest.version:
-            return newest
+        entry = self.entry(name)
+        if version is None or version == entry.version:
+            detector = self._loaded.get(name)
+            if detector is not None and detector.version == entry.version:
+                # the most recently used now; unloaded by a load in a thread meanwhile, it is
+                # still served to this request
+                with suppress(KeyError):
+                    self._loaded.move_to_end(name)
+                return detector
+            return None
         return self._older.get((name, version))
 
     def get(self, name: str, version: int | None) -> Detector:
-        """The detector, loading an older version if needed (blocking: call it off the loop)."""
+        """The detector, loading it if needed (blocking: call it off the loop). Two requests
+        for a model not in memory load it once: the second waits for the first's load."""
         detector = self.cached(name, version)
         if detector is not None:
             return detector
-        assert version is not None
+        entry = self.entry(name)
+        key = (name, entry.version if version is None else version)
+        with self._load_lock(key):
+            detector = self.cached(name, version)  # loaded meanwhile by the request before
+            if detector is not None:
+                return detector
+            if key[1] == entry.version:
+                return self._load_default(entry)
+            return self._load_older(name, key[1])
+
+    def _load_default(self, entry: Entry) -> Detector:
+        try:
+            detector = load_and_warm(self.store, entry.name, entry.version, self.engine)
+        except Exception as exc:  # its own answer from now on; the others serve on
+            reason = self._reason(entry.name, exc, entry.version)
+            self._count_failure(entry.name)
+            self._refused[entry.name] = entry.version
+            with self._lock:
+                if self._catalog.get(entry.name) is entry:  # not replaced by a reload meanwhile
+                    del self._catalog[entry.name]
+                    self._sorted = [n for n in self._sorted if n != entry.name]
+                    self._failed[entry.name] = reason
+            raise ModelUnavailable(
+                f"model {entry.name!r} failed to load; see the server log"
+            ) from None
         with self._lock:
-            key = (name, version)
-            if key not in self._older:
-                self.check_version(name, version)
-                with _unavailable_if_broken(name, version):
-                    self._older[key] = load_and_warm(self.store, name, version, self.engine)
-                while len(self._older) > self.max_older:
-                    evicted, _ = self._older.popitem(last=False)
-                    log.info("unloaded model %r version %d", *evicted)
-            self._older.move_to_end(key)
-            return self._older[key]
+            if self._catalog.get(entry.name) is entry:
+                self._keep(detector)
+        if self.metrics is not None:
+            self.metrics.model_loaded(entry.name)
+        return detector
+
+    def _load_older(self, name: str, version: int) -> Detector:
+        key = (name, version)
+        self.check_version(name, version)
+        with _unavailable_if_broken(name, version):
+            detector = load_and_warm(self.store, name, version, self.engine)
+        with self._lock:
+            self._older[key] = detector
+            while len(self._older) > self.max_older:
+                evicted, _ = self._older.popitem(last=False)
+                log.info("unloaded model %r version %d", *evicted)
+        return detector
+
+    @contextmanager
+    def _load_lock(self, key: tuple[str, int]) -> Iterator[None]:
+        """The lock of one (name, version) while it loads; dropped once no load waits on it."""
+        with self._lock:
+            lock = self._loading.setdefault(key, threading.Lock())
+        try:
+            with lock:
+                yield
+        finally:
+            with self._lock:
+                if not lock.locked():
+                    self._loading.pop(key, None)
 
     def versions(self, name: str) -> list[int]:
-        self.newest(name)
+        self.entry(name)
         return self.store.versions(name)
 
     def check_version(self, name: str, version: int) -> None:
@@ -193,11 +376,13 @@ class Registry:
             raise ModelNotFound(f"model {name!r} has no version {version} (versions: {listed})")
 
     def spec(self, name: str, version: int | None) -> tuple[int, DetectorSpec]:
-        """A version's description, without loading its network when it is not in memory."""
-        detector = self.cached(name, version)
+        """A version's description, without loading its network."""
+        entry = self.entry(name)
+        if version is None or version == entry.version:
+            return entry.version, entry.spec
+        detector = self._older.get((name, version))
         if detector is not None:
             return detector.version, detector.spec
-        assert version is not None
         self.check_version(name, version)
         with _unavailable_if_broken(name, version):
             return version, self.store.open(name, version).spec

@@ -13,7 +13,7 @@ import numpy as np
 import orjson
 from starlette.responses import Response
 
-from app.api.registry import Registry
+from app.api.registry import Entry, Registry
 from app.api.results_json import results_json
 from models.detector import Detection, Detector
 from models.spec import DetectorSpec
@@ -126,15 +126,16 @@ def top_contributions(contributions: np.ndarray, k: int) -> tuple[np.ndarray, np
 MAX_PICKED_ONE_BY_ONE = 8
 
 
-def model_summary(detector: Detector, versions: list[int]) -> dict[str, Any]:
+def model_summary(entry: Entry, versions: list[int]) -> dict[str, Any]:
+    spec = entry.spec
     return {
-        "name": detector.name,
-        "version": detector.version,
+        "name": entry.name,
+        "version": entry.version,
         "versions": versions,
-        "features": detector.features,
-        "lookback": detector.lookback,
-        "threshold": detector.threshold,
-        "threshold_method": str(detector.spec.threshold.method),
+        "features": spec.features,
+        "lookback": spec.lookback,
+        "threshold": spec.threshold.value,
+        "threshold_method": str(spec.threshold.method),
     }
 
 
@@ -163,13 +164,13 @@ def model_info(name: str, version: int, versions: list[int], spec: DetectorSpec)
     }
 
 
-def model_list(registry: Registry) -> dict[str, Any]:
+def model_list(registry: Registry, limit: int, cursor: str | None) -> dict[str, Any]:
+    """One page of the models served (none is loaded for it), and every unavailable one."""
+    entries, next_cursor = registry.page(cursor, limit)
     return {
-        "models": [
-            model_summary(registry.newest(name), registry.versions(name))
-            for name in registry.names()
-        ],
+        "models": [model_summary(entry, registry.store.versions(entry.name)) for entry in entries],
         "unavailable": unavailable_models(registry),
+        "next_cursor": next_cursor,
     }
 
 

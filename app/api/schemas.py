@@ -227,7 +227,12 @@ class UnavailableModel(_Response):
 class ModelList(_Response):
     models: list[ModelSummary]
     unavailable: list[UnavailableModel] = Field(
-        description="Stored models that failed to load and are not served."
+        description="Stored models that failed to load and are not served (all of them, on "
+        "every page)."
+    )
+    next_cursor: str | None = Field(
+        default=None,
+        description="Pass it as `cursor` for the next page; null on the last page.",
     )
 
 
@@ -306,7 +311,8 @@ class Readiness(_Response):
     status: Literal["ready"]
     models: list[LoadedModel] = Field(
         default=[],
-        description="The models served. With RAREWATCH_API_KEYS set, only for a request that "
+        description="The models served (checked; each loads on its first request). With "
+        "RAREWATCH_API_KEYS set, only for a request that "
         "sends an API key or the metrics key; without one the answer is the status alone.",
     )
     unavailable: list[UnavailableModel] = Field(

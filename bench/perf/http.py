@@ -80,9 +80,11 @@ def running(
     ready_path: str,
     timeout_s: float = 180,
     env: Mapping[str, str] | None = None,
+    poll_s: float = 0.3,
 ) -> Iterator[Server]:
-    """Start `command` (a server on `port`), wait until `ready_path` answers 200, stop it after.
-    `env`: variables set for the server on top of this process's environment."""
+    """Start `command` (a server on `port`), wait until `ready_path` answers 200 (asked every
+    `poll_s`), stop it after. `env`: variables set for the server on top of this process's
+    environment."""
     log = tempfile.TemporaryFile()  # noqa: SIM115 - outlives this block: read if the server dies
     process = subprocess.Popen(
         command,
@@ -105,7 +107,7 @@ def running(
                 pass
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{command[0]} not ready after {timeout_s}s")
-            time.sleep(0.3)
+            time.sleep(poll_s)
         yield Server(url, process.pid)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
@@ -134,8 +136,11 @@ def median_round(runs: Sequence[LoadResult]) -> LoadResult:
     return dataclasses.replace(middle, errors=sum(run.errors for run in runs))
 
 
-def wrk_post(url: str, body: bytes, concurrency: int, seconds: int) -> LoadResult:
-    """wrk with one thread and `concurrency` connections POSTing `body` for `seconds`."""
+def wrk_post(
+    url: str, body: bytes, concurrency: int, seconds: int, paths: Sequence[str] = ()
+) -> LoadResult:
+    """wrk with one thread and `concurrency` connections POSTing `body` for `seconds`; to
+    `url`, or to each of `paths` (on `url`'s server) in turn."""
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed: apt-get install wrk")
     with tempfile.TemporaryDirectory() as folder:
@@ -146,7 +151,7 @@ def wrk_post(url: str, body: bytes, concurrency: int, seconds: int) -> LoadResul
             'wrk.method = "POST"\n'
             'wrk.headers["Content-Type"] = "application/json"\n'
             f'local f = io.open("{body_path}", "rb")\n'
-            "wrk.body = f:read('*all')\nf:close()\n"
+            "wrk.body = f:read('*all')\nf:close()\n" + _rotating(paths)
         )
         out = subprocess.run(
             [
@@ -170,6 +175,18 @@ def wrk_post(url: str, body: bytes, concurrency: int, seconds: int) -> LoadResul
         p99_ms=_latency_ms(out, "99%"),
         requests=int(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
         errors=_errors(out),
+    )
+
+
+def _rotating(paths: Sequence[str]) -> str:
+    """A wrk request function sending each request to the next of `paths` ('' for none)."""
+    if not paths:
+        return ""
+    listed = ", ".join(f'"{path}"' for path in paths)
+    return (
+        f"local paths = {{{listed}}}\nlocal at = 0\n"
+        "request = function()\n  at = at % #paths + 1\n"
+        '  return wrk.format("POST", paths[at])\nend\n'
     )
 
 

@@ -181,7 +181,7 @@ def fault_requests(sample: Sample) -> tuple[Case, Case, Case]:
     body = _json(sample.rows)
     return (
         Case(
-            "not_ready", 503, "not_ready", "No model loaded and warmed up",
+            "not_ready", 503, "not_ready", "No model found and checked",
             "GET", "/readyz",
         ),
         Case(

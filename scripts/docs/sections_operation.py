@@ -106,10 +106,13 @@ Without `RAREWATCH_ADMIN_KEY` (the default) the route is off: 403 to every reque
 
 {block(captures.answer("forbidden"))}
 
-`kill -HUP <pid>` (or `docker kill --signal HUP <container>`) reloads every model the same way,
-admin key or not: every model in the folder and every one served, one after the other. A failure
-is logged and leaves that model as it was (a model that failed at start-up and now loads is
-served from then on); the others are still reloaded.
+`kill -HUP <pid>` (or `docker kill --signal HUP <container>`), admin key or not, rescans the
+model folder, as does the server every `RAREWATCH_RESCAN_INTERVAL_S` seconds when that is set:
+every model in the folder and every one served, one after the other. A model in memory whose
+newest version changed is reloaded as above; one not in memory, or new to the folder, has its
+newest version checked (manifest, `detector.json`) and is loaded on its next request. A failure
+is logged and leaves that model as it was (a model that failed before and now passes is served
+from then on); the others are still rescanned.
 """
 
 
@@ -247,7 +250,7 @@ ERROR_TABLE = """\
 | `invalid_timestamps` | 422 | not one per row, not ISO 8601, or not strictly increasing (duplicates included; a time without a zone counts as UTC); the detail names the first such row, as the CLI does for a time column |
 | `invalid_input` | 422 | a `fill` that is not `linear`, `previous`, `zero`, `fixed:<value>` or `none`; both or neither of `values` and `series`; `columns` with `series`; series of different lengths; windows without `lookback` rows |
 | `internal_error` | 500 | a bug, including a non-finite score (never returned as a score); quote the `id` |
-| `not_ready` | 503 | `/readyz` when no model could be loaded, or once shutdown has begun |
+| `not_ready` | 503 | `/readyz` when no model passed its check at start-up, or once shutdown has begun |
 | `model_unavailable` | 503 | a stored model or version whose artifact failed to load or verify (details in the log only) |
 | `overloaded` | 503 | every inference slot and every place in the queue is taken, or no slot came free within `RAREWATCH_REQUEST_TIMEOUT_S`, or the client already has `RAREWATCH_MAX_BODY_READS_PER_CLIENT` bodies arriving, or the bodies arriving hold `RAREWATCH_MAX_READING_BYTES`; retry after `Retry-After` seconds |
 """

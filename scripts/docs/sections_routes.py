@@ -82,7 +82,9 @@ def settings_table() -> str:
 | `RAREWATCH_CORS_ORIGINS` | none | comma-separated browser origins allowed to call the API (CORS) |
 | `RAREWATCH_STRICT_COLUMNS` | `{str(d("strict_columns")).lower()}` | `true`: a detection request naming a column that is not a model feature gets 422 `feature_mismatch` (a request's `strict: false` still ignores it); `false`: such columns are ignored and listed in `ignored_columns` |
 | `RAREWATCH_TOP_FEATURES` | `{d("top_features")}` | how many features each result lists in `top_features` |
+| `RAREWATCH_MAX_LOADED_MODELS` | `{d("max_loaded_models")}` | models (their default version) kept in memory at once; past it the least recently used is unloaded, and loaded again on its next request |
 | `RAREWATCH_MAX_OLDER_VERSIONS` | `{d("max_older_versions")}` | older versions (asked for with `?version=`) kept loaded at once |
+| `RAREWATCH_RESCAN_INTERVAL_S` | `{d("rescan_interval_s")}` | seconds between two rescans of the model folder (new models, new versions), as on SIGHUP; `0`: on SIGHUP only |
 | `RAREWATCH_ENGINE` | `{d("engine")}` | `auto`: ONNX Runtime for models stored with an ONNX graph (when onnxruntime is installed), else TensorFlow; `onnx` or `tensorflow` force one |
 | `RAREWATCH_ACCESS_LOG` | `{str(d("access_log")).lower()}` | `true`: a line per request on stdout (`/metrics` counts requests either way) |
 | `RAREWATCH_KEEP_FREED_MEMORY_MB` | `{d("keep_freed_memory_mb")}` | freed memory `serve` keeps for the next request rather than returning it to the OS (glibc's malloc); large `/detect` bodies then reuse it instead of faulting in fresh pages. `0`: glibc's defaults, less resident memory after a large request |
@@ -108,13 +110,19 @@ def doc_running() -> str:
 rarewatch [--model-dir DIR] serve [--host 127.0.0.1] [--port 8000] [--demo]
 ```
 
-One uvicorn worker (scale with replicas, not workers). Every model in the model folder is
-loaded at start-up (its newest version), checked against its SHA-256 manifest, and warmed up by
-scoring one series; the server starts listening only once that is done. A model whose artifact
-is broken is logged and skipped; the others are served. `--demo` first trains the demo model
+One uvicorn worker (scale with replicas, not workers). At start-up the model folder is
+scanned: every model's newest version is checked against its SHA-256 manifest and its
+`detector.json` validated, and nothing is loaded, so a thousand models start in seconds; the
+server starts listening once that is done. Each model is loaded and warmed up (one series
+scored) on its first request, off the event loop and once however many requests ask at the same
+time; at most `RAREWATCH_MAX_LOADED_MODELS` stay in memory, the least recently used unloaded
+first (and loaded again on its next request). A model whose artifact is broken is logged and
+skipped, at start-up or at its first load (then it answers 503 `model_unavailable`); the others
+are served. `--demo` first trains the demo model
 (`demo`, under a minute on two cores) if the folder has none, and writes its data to
-`demo.csv` in the model folder. A new version written while it runs is served after a
-[reload](#reload) (`POST /v1/models/{{name}}/reload` or SIGHUP); SIGTERM [stops it](#shutdown)
+`demo.csv` in the model folder. A new version written while it runs, or a new model, is served after a
+[reload](#reload) (`POST /v1/models/{{name}}/reload`, SIGHUP, or every
+`RAREWATCH_RESCAN_INTERVAL_S`); SIGTERM [stops it](#shutdown)
 gracefully.
 
 Settings come from the environment:
@@ -160,8 +168,9 @@ def doc_health(captures: Captures) -> str:
 
 {block(captures.served.health)}
 
-`GET /readyz`: 200 once the models are loaded and warmed up, with the models served and, under
-`unavailable`, the stored models that could not be loaded, with why (the model folder's path
+`GET /readyz`: 200 once the model folder is scanned and every model's newest version checked
+(manifest and `detector.json`; each model loads on its first request), with the models served
+and, under `unavailable`, the stored models that could not be checked or loaded, with why (the model folder's path
 replaced by `$RAREWATCH_MODEL_DIR`; the server log has the details). Ready as long as at least
 one model is served. With `RAREWATCH_API_KEYS` set, a request without a key gets the status
 alone (`{{"status":"ready"}}`, or the 503). From the server whose folder also holds the broken
@@ -169,10 +178,10 @@ alone (`{{"status":"ready"}}`, or the 503). From the server whose folder also ho
 
 {block(captures.secured.ready)}
 
-503 `not_ready` when no model could be loaded (every stored model is broken, or there is none),
+503 `not_ready` when no model passed its check (every stored model is broken, or there is none),
 and from the moment the server is asked to stop ([SIGTERM](#shutdown)); `unavailable` is there
-when stored models failed. The server only starts listening once loading is done, so while it
-loads, connections are refused rather than answered 503. From a folder holding only `{BROKEN_MODEL}`:
+when stored models failed. The server only starts listening once the scan is done, so while it
+scans, connections are refused rather than answered 503. From a folder holding only `{BROKEN_MODEL}`:
 
 {block(captures.answer("not_ready"))}
 """
@@ -183,8 +192,11 @@ def doc_models(captures: Captures) -> str:
 <a id="models"></a>
 ## Models
 
-`GET /v1/models` lists every model served, at its default (newest) version, and under
-`unavailable` the stored models that failed to load, with why, as `/readyz` does. From the
+`GET /v1/models` lists the models served by name, at their default (newest) version, loaded or
+not (none is loaded to list it), and under `unavailable` every stored model that failed its
+check or its load, with why, as `/readyz` does. At most `limit` models (1 to 1000, 1000 by
+default) come in one answer; `next_cursor`, when not null, is the `cursor` of the next page
+(`GET /v1/models?limit=100&cursor=pump-0099`). From the
 server whose folder also holds the broken `{BROKEN_MODEL}`:
 
 {block(captures.secured.models)}

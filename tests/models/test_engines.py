@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from models.artifact import ModelStore
-from models.engines import available_cores
+from models.engines import OnnxEngine, available_cores
 from models.errors import InvalidInput
 from models.loading import load_detector
 from tests.conftest import TINY_FEATURES, TinyModel, tiny_frame, with_fault
@@ -44,6 +44,21 @@ def test_batches_larger_than_one_chunk_are_reconstructed_whole(tiny_model: TinyM
     np.testing.assert_allclose(
         reconstructed[-5:], detector.engine.reconstruct(windows[-5:]), rtol=1e-6
     )
+
+
+def test_a_detector_with_a_row_scorer_keeps_no_plain_session_until_its_plain_path_runs(
+    tiny_model: TinyModel,
+) -> None:
+    detector = load_detector(tiny_model.store, "tiny")
+    fresh = load_detector(tiny_model.store, "tiny")
+    assert detector.row_scorer is not None
+    assert isinstance(detector.engine, OnnxEngine)
+    assert detector.engine._session is None  # one session per model in memory, not two
+    windows = np.random.default_rng(1).normal(size=(6, 4, 3)).astype(np.float32)
+    plain = detector.detect_windows(windows)  # the plain path makes it again
+    assert detector.engine._session is not None
+    fresh.engine.session  # noqa: B018 - made before its first call, as it was at load
+    np.testing.assert_array_equal(plain.scores, fresh.detect_windows(windows).scores)
 
 
 def test_scoring_with_onnx_never_imports_tensorflow(tiny_model: TinyModel) -> None:

@@ -7,8 +7,7 @@ from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.api import examples
-from app.api.deps import MetricsDep, RegistryDep, VersionQuery
-from app.api.lifecycle import reload_model
+from app.api.deps import DEFAULT_PAGE, CursorQuery, LimitQuery, RegistryDep, VersionQuery
 from app.api.openapi import with_problems
 from app.api.problems import Forbidden, ReloadFailed, Unauthorized
 from app.api.responses import JSONResponse, model_info, model_list
@@ -22,11 +21,19 @@ router = APIRouter(prefix="/v1/models", tags=["models"])
     "",
     response_model=ModelList,
     summary="List the models served",
-    responses=with_problems(examples.ok(examples.MODEL_LIST), Unauthorized, Forbidden),
+    responses=with_problems(
+        examples.ok(examples.MODEL_LIST) | examples.problems(422, only={"validation_error"}),
+        Unauthorized,
+        Forbidden,
+    ),
 )
-def list_models(registry: RegistryDep) -> Response:
-    """Every model served, at the version served by default (its newest)."""
-    return JSONResponse(model_list(registry))
+def list_models(
+    registry: RegistryDep, limit: LimitQuery = DEFAULT_PAGE, cursor: CursorQuery = None
+) -> Response:
+    """The models served, by name, at the version served by default (its newest), whether in
+    memory or not (none is loaded to list it); `limit` at a time, the next page after
+    `cursor=` the previous page's `next_cursor`."""
+    return JSONResponse(model_list(registry, limit, cursor))
 
 
 @router.get(
@@ -62,12 +69,13 @@ def describe_model(name: str, registry: RegistryDep, version: VersionQuery = Non
         ReloadFailed,
     ),
 )
-async def reload(name: str, registry: RegistryDep, metrics: MetricsDep, _: AdminDep) -> Response:
+async def reload(name: str, registry: RegistryDep, _: AdminDep) -> Response:
     """Load the newest stored version (a model `rarewatch train` just wrote, say), verify its
     manifest and warm it up, then swap it in; requests never wait for it and none fails. On
     any failure the version served so far stays (409). Needs the admin key
-    (RAREWATCH_ADMIN_KEY); SIGHUP reloads every model the same way."""
-    reloaded = await run_in_threadpool(reload_model, registry, metrics, name)
+    (RAREWATCH_ADMIN_KEY); SIGHUP rescans every model (one in memory is reloaded the same way,
+    one not in memory is checked and loaded on its next request)."""
+    reloaded = await run_in_threadpool(registry.reload, name)
     return JSONResponse(
         {
             "name": reloaded.name,

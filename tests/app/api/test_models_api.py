@@ -28,6 +28,7 @@ def versioned(tiny_model: TinyModel, tmp_path_factory: pytest.TempPathFactory) -
         threshold = spec.threshold.model_copy(update={"value": value})
         store.write("tiny", spec.model_copy(update={"threshold": threshold}), weights, onnx)
     with running(Settings(model_dir=store.root, max_older_versions=1)) as server:
+        server.app.state.registry.newest("tiny")  # in memory, as after its first request
         yield server
 
 

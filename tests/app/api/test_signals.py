@@ -1,5 +1,6 @@
-"""`rarewatch serve` and signals: SIGHUP reloads every model; SIGTERM fails readiness at once,
-lets the requests in flight complete within the grace period, then exits."""
+"""`rarewatch serve` and signals: SIGHUP rescans the model folder (new models, new versions);
+SIGTERM fails readiness at once, lets the requests in flight complete within the grace period,
+then exits."""
 
 from __future__ import annotations
 
@@ -73,8 +74,10 @@ def test_sighup_serves_a_newly_trained_version_without_a_restart(
     log = tmp_path / "serve.log"
     with serve_process(store, log) as (process, url):
         copy_model(tiny_model.store, store, "tiny")  # what `rarewatch train` does
+        copy_model(tiny_model.store, store, "tiny", as_name="fresh")  # a model new to it
         process.send_signal(signal.SIGHUP)
-        wait_for(lambda: httpx.get(url + "/readyz").json()["models"][0]["version"] == 2)
+        wait_for(lambda: httpx.get(url + "/readyz").json()["models"][-1]["version"] == 2)
+        assert httpx.get(url + "/readyz").json()["models"][0] == {"name": "fresh", "version": 1}
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
     assert "model 'tiny' now serves version 2 (was 1)" in log.read_text()
