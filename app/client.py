@@ -111,7 +111,7 @@ class Client:
         return self._send("GET", "/readyz")
 
     def _post(self, path: str, body: JSON, version: int | None) -> JSON:
-        # orjson encodes numpy arrays and datetimes itself; NaN would become null (refused)
+        # orjson encodes numpy arrays and datetimes itself; NaN becomes null: a missing value
         content = orjson.dumps(body, default=_encode, option=orjson.OPT_SERIALIZE_NUMPY)
         headers = {"content-type": "application/json"}
         return self._send("POST", path, content=content, headers=headers, params=_version(version))
@@ -140,7 +140,10 @@ def _series_body(
     if values is not None and hasattr(values, "columns") and hasattr(values, "to_numpy"):
         columns = [str(c) for c in values.columns] if columns is None else columns
         values = values.to_numpy()
+    _refuse_infinity(values)
     if series is not None:
+        for column in series.values():
+            _refuse_infinity(column)
         series = {k: v.tolist() if hasattr(v, "tolist") else v for k, v in series.items()}
     if timestamps is not None and hasattr(timestamps, "tolist"):
         timestamps = timestamps.tolist()
@@ -153,6 +156,16 @@ def _series_body(
             "threshold": threshold,
         }
     )
+
+
+def _refuse_infinity(values: Any) -> None:
+    """orjson writes infinity as null, which the API reads as a missing value and fills: an
+    infinite number is refused here instead, as the API refuses one sent as a number."""
+    if getattr(getattr(values, "dtype", None), "kind", None) == "f":
+        import numpy as np
+
+        if np.isinf(values).any():
+            raise ValueError("values hold infinity; send finite numbers, NaN where missing")
 
 
 def _encode(value: Any) -> Any:

@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     metrics_key: SecretStr | None = None
     # browser origins allowed by CORS; none by default (credentials are never allowed)
     cors_origins: CommaList = []
+    # true: a detection request naming a column that is not a model feature is refused (422
+    # feature_mismatch) unless it says `strict: false`; false: such columns are ignored and
+    # listed in the answer's ignored_columns
+    strict_columns: bool = False
     # how many of a window's largest feature contributions a detection result lists
     top_features: int = Field(default=3, ge=1)
     # the newest version of every model is loaded at start; older versions asked for with

@@ -1,7 +1,12 @@
-"""Read CSV or Parquet tables and pick out features, labels and times, refusing bad cells."""
+"""Read CSV or Parquet tables and pick out features, labels and times, refusing bad cells.
+
+Missing cells (models.input_contract's spellings, Parquet nulls) become NaN and are filled later
+by the model's fill policy; the time column is checked by the same rule as the API's timestamps.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from models.errors import InvalidInput, InvalidLabels, NonFiniteValues
+from models.input_contract import MISSING_SPELLINGS, check_timestamps, parse_time
 from models.wording import listed, noun
 
 PARQUET_SUFFIXES = {".parquet", ".pq"}
@@ -19,11 +25,12 @@ SNIFF_BYTES = 64 * 1024
 @dataclass(frozen=True, slots=True)
 class Dataset:
     features: list[str]
-    values: np.ndarray  # (n_rows, n_features) float64, finite
+    values: np.ndarray  # (n_rows, n_features) float64, finite or NaN where missing
     labels: np.ndarray | None  # (n_rows,) int8 in {0, 1}
-    times: pd.Series | None  # (n_rows,) the time column as given
+    times: pd.Series | None  # (n_rows,) the time column as given, checked
     time_column: str | None
     label_column: str | None
+    notes: tuple[str, ...] = ()  # what was assumed in reading it (a time zone)
 
     @property
     def n_rows(self) -> int:
@@ -38,7 +45,12 @@ def read_table(path: Path | str) -> pd.DataFrame:
         if path.suffix.lower() in PARQUET_SUFFIXES:
             frame = pd.read_parquet(path)
         else:
-            frame = pd.read_csv(path, sep=_sniff_delimiter(path))
+            frame = pd.read_csv(
+                path,
+                sep=_sniff_delimiter(path),
+                keep_default_na=False,
+                na_values=list(MISSING_SPELLINGS),
+            )
     except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InvalidInput(f"{path}: cannot be read as a table: {first_line}") from exc
@@ -83,7 +95,20 @@ def select(
     values = np.column_stack([_numeric_column(frame, c) for c in features])
     labels = _labels(frame, label_column) if label_column else None
     times = frame[time_column].reset_index(drop=True) if time_column else None
-    return Dataset(features, values, labels, times, time_column, label_column)
+    notes = _check_times(times, time_column) if times is not None else []
+    return Dataset(features, values, labels, times, time_column, label_column, tuple(notes))
+
+
+def _check_times(times: pd.Series, column: str | None) -> list[str]:
+    """The API's timestamp rule on a time column; times in a file's own format (5/1/99 0:00)
+    are read by pandas first, when they are not ISO 8601."""
+    moments: list[object] = times.tolist()
+    is_text = not pd.api.types.is_datetime64_any_dtype(times)
+    if is_text and any(parse_time(t) is None for t in moments):
+        # mixed zones fail whole: the contract then names the first row that is not ISO 8601
+        with contextlib.suppress(ValueError, TypeError):
+            moments = pd.to_datetime(times, errors="coerce", format="mixed").tolist()
+    return check_timestamps(moments, lambda i: f"column {column!r}, data row {i + 1}")
 
 
 def label_before_events(labels: np.ndarray, shift: int) -> np.ndarray:
@@ -121,12 +146,12 @@ def _numeric_column(frame: pd.DataFrame, column: str) -> np.ndarray:
     if pd.api.types.is_bool_dtype(raw):
         raw = raw.astype(np.int8)
     numbers = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    bad = ~np.isfinite(numbers)
+    bad = ~np.isfinite(numbers) & ~raw.isna().to_numpy()  # a missing cell is not a bad one
     if bad.any():
         row = int(np.argmax(bad))
         cell = raw.iloc[row]
         kind = NonFiniteValues if _is_number_like(cell) else InvalidInput
-        described = "empty" if pd.isna(cell) else f"{str(cell)[:40]!r}"
+        described = f"{str(cell)[:40]!r}"
         raise kind(
             f"column {column!r}, data row {row + 1}: {described} is not a finite number"
             + (
@@ -142,7 +167,7 @@ def _is_number_like(cell: object) -> bool:
     try:
         float(str(cell))
     except ValueError:
-        return pd.isna(cell)
+        return False
     return True
 
 

@@ -23,12 +23,16 @@ def summary_line(store: ModelStore, name: str, version: int) -> str:
 
 def describe(name: str, version: int, spec: DetectorSpec) -> str:
     t, training, net = spec.threshold, spec.training, spec.network
+    fill = spec.fill_policy
     lines = [
         f"{name} version {version} (created {spec.created})",
         f"features ({spec.n_features}): {', '.join(spec.features)}",
         f"lookback {spec.lookback}; {net.architecture} {'-'.join(map(str, net.units))} "
         f"{net.activation}, dropout {net.dropout}",
         f"threshold {t.value:.6g} ({threshold_method(t, detail=True)})",
+        f"missing values: fill {fill.text} up to {plural(fill.max_gap, 'row')}; in training "
+        f"{plural(training.filled_cells, 'cell')} filled, "
+        f"{plural(training.windows_left_out, 'window')} left out",
         "normal validation errors: "
         + "  ".join(f"q{q}={v:.4g}" for q, v in spec.validation_error_quantiles.items()),
         f"trained on {plural(training.train_windows, 'window')} ({plural(training.rows, 'row')}"

@@ -31,6 +31,12 @@ class NonFiniteValues(InvalidInput):
     code = "non_finite_values"
 
 
+class InvalidTimestamps(RarewatchError):
+    """Timestamps that are not ISO 8601 times, or that do not strictly increase."""
+
+    code = "invalid_timestamps"
+
+
 class InvalidLabels(InvalidInput):
     code = "invalid_labels"
 

@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from models.errors import InvalidInput
+from models.input_contract import FILL_CHOICES, FillPolicy
 from models.scaling import Scaling
 from models.scoring import ErrorWeighting, ScoreOn
 from models.thresholds import ThresholdMethod
@@ -154,6 +155,32 @@ class TrainingOptions(_Strict):
         "exceed the threshold",
     )
 
+    # Short gaps (a dropped scrape or two) are common and a straight line across them barely
+    # moves a window's score; a longer gap filled would be data the model scores as if seen.
+    fill: str = Field(
+        default="linear",
+        description=f"how missing values are filled, in training and by default in scoring: "
+        f"{FILL_CHOICES}",
+    )
+    max_gap: int = Field(
+        default=3,
+        ge=0,
+        description="the longest run of missing rows in a feature that is filled; windows "
+        "holding a longer gap are not scored (nor trained on)",
+    )
+
+    @field_validator("fill")
+    @classmethod
+    def _known_fill(cls, fill: str) -> str:
+        try:
+            return FillPolicy.of(fill, 0).text
+        except InvalidInput as exc:
+            raise ValueError(exc.detail) from None
+
+    @property
+    def fill_policy(self) -> FillPolicy:
+        return FillPolicy.of(self.fill, self.max_gap)
+
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> TrainingOptions:
         """Options from plain values (text as the command line gives it is fine); a bad value
@@ -222,6 +249,10 @@ class TrainingSummary(_Strict):
     # the median step between the training rows' times, for the data-quality verdict's gaps;
     # None without a readable time column, and absent from files written before it was stored
     time_step_seconds: PositiveFiniteFloat | None = None
+    # missing cells filled, and the windows left out of training and validation because they
+    # still held a missing value (absent, 0, in files written before missing values were read)
+    filled_cells: Count = 0
+    windows_left_out: Count = 0
 
 
 class DetectorSpec(_Strict):
@@ -270,3 +301,8 @@ class DetectorSpec(_Strict):
     @property
     def n_features(self) -> int:
         return len(self.features)
+
+    @property
+    def fill_policy(self) -> FillPolicy:
+        """The fill it was trained with (the default for files written before fills)."""
+        return (self.options or TrainingOptions()).fill_policy

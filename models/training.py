@@ -17,7 +17,9 @@ import numpy as np
 from models.artifact import ModelStore
 from models.data import Dataset, label_before_events, time_span
 from models.data_quality import median_step_seconds, time_seconds
+from models.errors import InvalidInput
 from models.hygiene import check_training_rows, split_sizes
+from models.input_contract import fill_missing
 from models.scaling import Scaler
 from models.scoring import ErrorWeighting, normal_error_weights, window_errors
 from models.spec import (
@@ -35,6 +37,7 @@ from models.thresholds import (
     quantile_threshold,
 )
 from models.windows import WindowTransform, temporalize, transform_windows
+from models.wording import plural
 
 # epoch, epochs, train loss, validation loss, seconds per epoch so far
 EpochProgress = Callable[[int, int, float, float, float], None]
@@ -77,6 +80,7 @@ class _Split:
     validation_windows: np.ndarray  # (m, lookback, n_features) scaled, all of them
     validation_normal: np.ndarray  # (m,) bool: every row of the window is normal
     validation_labels: np.ndarray  # (m,) the label of each window's last row
+    left_out: int = 0  # windows of either part left out for a value still missing
 
 
 def split_windows(
@@ -86,16 +90,23 @@ def split_windows(
     scaler: Scaler,
     transform: WindowTransform = WindowTransform.NONE,
 ) -> _Split:
+    """Windows holding a missing value (NaN in data.values, a gap the fill left) are left out
+    of both parts."""
     labels = data.labels if data.labels is not None else np.zeros(data.n_rows, np.int8)
-    scaled = scaler.transform(data.values)
-    parts = []
+    missing_rows = np.isnan(data.values).any(axis=1)
+    scaled = scaler.transform(np.where(missing_rows[:, None], 0.0, data.values))
+    parts, left_out = [], 0
     for rows in (slice(0, scaler_fit_rows), slice(scaler_fit_rows, data.n_rows)):
         windows = transform_windows(temporalize(scaled[rows], lookback), transform)
         window_labels = temporalize(labels[rows, None], lookback)[:, :, 0]  # (n, lookback)
         all_normal = np.logical_not(window_labels.any(axis=1))
-        parts.append((windows, all_normal, window_labels[:, -1]))
+        complete = ~temporalize(missing_rows[rows, None], lookback)[:, :, 0].any(axis=1)
+        left_out += int(np.count_nonzero(~complete))
+        parts.append((windows[complete], all_normal[complete], window_labels[complete, -1]))
     (train, train_normal, _), (valid, valid_normal, valid_last) = parts
-    return _Split(np.ascontiguousarray(train[train_normal]), valid, valid_normal, valid_last)
+    return _Split(
+        np.ascontiguousarray(train[train_normal]), valid, valid_normal, valid_last, left_out
+    )
 
 
 def train_detector(
@@ -113,9 +124,24 @@ def train_detector(
     if options.shift and data.labels is not None:
         labels = label_before_events(labels, options.shift)
         data = dataclasses.replace(data, labels=labels)
-    normal_train_rows = data.values[:n_train_rows][labels[:n_train_rows] == 0]
+    filled, fill_report = fill_missing(data.values, options.fill_policy)
+    if fill_report is not None:
+        data = dataclasses.replace(data, values=filled)
+        _require_some_value(data)
+    complete_rows = ~np.isnan(data.values).any(axis=1)
+    fit_rows = (labels[:n_train_rows] == 0) & complete_rows[:n_train_rows]
+    normal_train_rows = data.values[:n_train_rows][fit_rows]
+    if len(normal_train_rows) == 0:
+        raise InvalidInput("no complete normal row in the training part to fit the scaling on")
     scaler = Scaler.fit(normal_train_rows, options.scaling)
     split = split_windows(data, n_train_rows, options.lookback, scaler, options.window_transform)
+    if len(split.train_windows) == 0 or not split.validation_normal.any():
+        # check_training_rows saw enough rows; what is missing now went with the gaps
+        raise InvalidInput(
+            "no complete all-normal window is left in the training or the validation part once "
+            f"the {plural(split.left_out, 'window')} still holding a missing value are left out; "
+            "fill longer gaps (--max-gap) or give more rows"
+        )
 
     validation_normal = np.ascontiguousarray(split.validation_windows[split.validation_normal])
     fitted = fit_network(split.train_windows, validation_normal, options, progress)
@@ -152,8 +178,8 @@ def train_detector(
             label_column=data.label_column,
             time_start=start,
             time_end=end,
-            feature_min=data.values.min(axis=0).tolist(),
-            feature_max=data.values.max(axis=0).tolist(),
+            feature_min=np.nanmin(data.values, axis=0).tolist(),
+            feature_max=np.nanmax(data.values, axis=0).tolist(),
             epochs=options.epochs,
             epochs_run=len(losses),
             best_epoch=best + 1,
@@ -168,6 +194,8 @@ def train_detector(
             time_step_seconds=None
             if data.times is None
             else median_step_seconds(time_seconds(data.times)),
+            filled_cells=0 if fill_report is None else int(fill_report.filled.sum()),
+            windows_left_out=split.left_out,
         ),
         options=options,
         library_versions=library_versions(),
@@ -175,6 +203,13 @@ def train_detector(
     )
     curves = TrainingCurves(list(losses), list(val_losses), normal_errors)
     return TrainedModel(spec, network.get_weights(), _onnx_or_none(network, windows), curves)
+
+
+def _require_some_value(data: Dataset) -> None:
+    empty = np.isnan(data.values).all(axis=0)
+    if empty.any():
+        feature = data.features[int(np.argmax(empty))]
+        raise InvalidInput(f"column {feature!r} has no value at all; exclude it")
 
 
 def _onnx_or_none(network: object, check_windows: np.ndarray) -> bytes | None:

@@ -52,6 +52,14 @@ from scripts.docs.servers import demo_server  # noqa: E402
 
 JSON_HEADER = "-H 'content-type: application/json'"
 DETECT = f"curl -s -X POST localhost:8000/v1/models/demo/detect {JSON_HEADER}"
+DETECT_LAST = f"curl -s -X POST localhost:8000/v1/models/demo/detect/last {JSON_HEADER}"
+# six rows of examples/request.json with a missing temperature and the last two vibrations
+# missing: filled by the model's policy, then the same rows with the fill turned off
+GAPS = (
+    '"values": [[32.691, 47.917, 2.5697, 14.338, 0.8796], [28.9, null, 2.5988, 13.893, 0.8087], '
+    "[31.924, 48.171, 2.6593, 14.186, 0.8014], [30.898, 50.003, 2.5675, 13.841, 0.8114], "
+    "[32.573, 48.502, 2.6457, 14.661, null], [31.524, 49.826, 2.6301, 14.513, null]]"
+)
 SHEET_BREAKS = REPO.parent / "shared" / "data" / "processminer" / "sheet-breaks.csv"
 
 # NAME -> the commands of its block, in the order they run: the server starts at the first curl
@@ -74,6 +82,10 @@ BLOCKS: dict[str, list[str]] = {
         "curl -s localhost:8000/readyz",
         f"cat {REQUEST_FILE}",
         f"{DETECT} -d @{REQUEST_FILE} | python3 -m json.tool",
+    ],
+    "http-gaps": [
+        f"{DETECT_LAST} -d '{{{GAPS}}}' | python3 -m json.tool",
+        f"""{DETECT_LAST} -d '{{{GAPS}, "fill": "none"}}' | python3 -m json.tool""",
     ],
     "http-problems": [
         f"""{DETECT} -d '{{"values": [[30.9, 50.0, 2.57, 13.8, 0.81]]}}'""",

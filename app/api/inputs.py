@@ -1,49 +1,73 @@
-"""From a validated request body to arrays in the model's feature order, and checked timestamps."""
+"""From a validated request body to arrays in the model's feature order, and checked timestamps.
+
+The input contract itself (missing values, fill policies, the timestamp rule) is
+models.input_contract's, shared with the CLI; this module applies it to the request's shapes.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence, Sized
 from dataclasses import dataclass
-from datetime import datetime
 
 import numpy as np
 
 from app.api.numeric_body import NumericRows
-from app.api.problems import InvalidTimestamps
-from app.api.schemas import DetectRequest, WindowsRequest
+from app.api.schemas import DetectRequest, FillRequest, WindowsRequest
 from models.errors import FeatureMismatch, InvalidInput, NotEnoughRows
+from models.input_contract import FillPolicy
+from models.input_contract import check_timestamps as check_times
 from models.wording import plural
 
 
 @dataclass(frozen=True, slots=True)
 class Rows:
-    values: np.ndarray  # (n_rows, n_features) float64, in the model's feature order
+    values: np.ndarray  # (n_rows, n_features) float64, in the model's feature order, NaN missing
     timestamps: list[str] | None  # (n_rows,) as sent, checked
+    ignored_columns: list[str]  # columns that are no model feature, by position
+    notes: list[str]  # what was assumed (a time zone)
 
 
-def rows_of(body: DetectRequest, features: list[str]) -> Rows:
+@dataclass(frozen=True, slots=True)
+class Windows:
+    windows: np.ndarray  # (n_windows, lookback, n_features) in the model's order, NaN missing
+    ignored_columns: list[str]
+
+
+def rows_of(body: DetectRequest, features: list[str], strict: bool) -> Rows:
+    """`strict`: the server's RAREWATCH_STRICT_COLUMNS, which the body's `strict` overrides."""
     if (body.values is None) == (body.series is None):
         raise InvalidInput("send the rows either as `values` or as `series`, exactly one of them")
+    strict = strict if body.strict is None else body.strict
     if body.series is not None:
         if body.columns is not None:
             raise InvalidInput("`columns` goes with `values`; `series` names its own features")
-        values = _series_values(body.series, features)
+        values, ignored = _series_values(body.series, features, strict)
     else:
         assert body.values is not None
-        values = _row_values(body.values, body.columns, features)
+        values, ignored = _row_values(body.values, body.columns, features, strict)
     timestamps = body.timestamps
-    if timestamps is not None:
-        check_timestamps(timestamps, len(values))
-    return Rows(values, timestamps)
+    notes = [] if timestamps is None else check_timestamps(timestamps, len(values))
+    return Rows(values, timestamps, ignored, notes)
 
 
-def windows_of(body: WindowsRequest, features: list[str], lookback: int) -> np.ndarray:
+def fill_of(body: DetectRequest | WindowsRequest, model_fill: FillPolicy) -> FillPolicy | None:
+    """The request's own fill policy, or None for the model's."""
+    if body.fill is None:
+        return None
+    if isinstance(body.fill, FillRequest):
+        max_gap = model_fill.max_gap if body.fill.max_gap is None else body.fill.max_gap
+        return FillPolicy.of(body.fill.method, max_gap)
+    return FillPolicy.of(body.fill, model_fill.max_gap)
+
+
+def windows_of(body: WindowsRequest, features: list[str], lookback: int, strict: bool) -> Windows:
     """windows  # (n_windows, lookback, n_features) in the model's feature order"""
     if not body.windows:
         raise NotEnoughRows("no windows given; send at least one")
-    order = _column_order(body.columns, features)
-    n_columns = len(features) if order is None else len(order)
+    strict = strict if body.strict is None else body.strict
+    order, ignored = _column_order(body.columns, features, strict)
+    n_columns = len(features) if body.columns is None else len(body.columns)
     i = _first_of_other_length(body.windows, lookback)
     if i is not None:
         raise InvalidInput(
@@ -58,40 +82,22 @@ def windows_of(body: WindowsRequest, features: list[str], lookback: int) -> np.n
             f"expected {n_columns}: {_features(features)}"
         )
     windows = np.array(body.windows, dtype=np.float64)
-    return windows if order is None else windows[:, :, order]
+    return Windows(windows if order is None else windows[:, :, order], ignored)
 
 
-def check_timestamps(timestamps: list[str], n_rows: int) -> None:
-    if len(timestamps) != n_rows:
-        raise InvalidTimestamps(
-            f"{plural(len(timestamps), 'timestamp')} for {plural(n_rows, 'row')}; "
-            "send one timestamp per row"
-        )
-    previous: datetime | None = None
-    for i, text in enumerate(timestamps):
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            raise InvalidTimestamps(
-                f"timestamps[{i}] is not an ISO 8601 time (e.g. 2026-01-01T00:00:00Z)"
-            ) from None
-        if moment.tzinfo is None or moment.utcoffset() is None:
-            raise InvalidTimestamps(
-                f"timestamps[{i}] has no time zone; add Z or an offset such as +01:00"
-            )
-        if previous is not None and moment <= previous:
-            how = "repeats" if moment == previous else "is earlier than"
-            raise InvalidTimestamps(
-                f"timestamps[{i}] {how} timestamps[{i - 1}]; timestamps must strictly increase"
-            )
-        previous = moment
+def check_timestamps(timestamps: list[str], n_rows: int) -> list[str]:
+    """The contract's timestamp rule, rows named as `timestamps[i]`; returns its notes."""
+    return check_times(timestamps, lambda i: f"timestamps[{i}]", n_rows)
 
 
 def _row_values(
-    rows: list[list[float]] | NumericRows, columns: list[str] | None, features: list[str]
-) -> np.ndarray:
-    order = _column_order(columns, features)
-    n_columns = len(features) if order is None else len(order)
+    rows: list[list[float | None]] | NumericRows,
+    columns: list[str] | None,
+    features: list[str],
+    strict: bool,
+) -> tuple[np.ndarray, list[str]]:
+    order, ignored = _column_order(columns, features, strict)
+    n_columns = len(features) if columns is None else len(columns)
     if isinstance(rows, NumericRows):  # rectangular already: every row has the first's length
         i = None if rows.n_columns == n_columns else 0
         row_length = rows.n_columns
@@ -106,13 +112,15 @@ def _row_values(
         )
     if isinstance(rows, NumericRows):
         values = rows.array
-    else:
+    else:  # a null becomes NaN: a missing value
         values = np.array(rows, dtype=np.float64).reshape(len(rows), n_columns)
-    return values if order is None else values[:, order]
+    return (values if order is None else values[:, order]), ignored
 
 
-def _series_values(series: dict[str, list[float]], features: list[str]) -> np.ndarray:
-    _check_names(list(series), features, "series")
+def _series_values(
+    series: dict[str, list[float | None]], features: list[str], strict: bool
+) -> tuple[np.ndarray, list[str]]:
+    ignored = _check_names(list(series), features, "series", strict)
     n_rows = len(series[features[0]])
     for feature in features:
         if len(series[feature]) != n_rows:
@@ -122,8 +130,8 @@ def _series_values(series: dict[str, list[float]], features: list[str]) -> np.nd
             )
     values = np.empty((n_rows, len(features)), dtype=np.float64)
     for j, feature in enumerate(features):
-        values[:, j] = series[feature]
-    return values
+        values[:, j] = series[feature]  # a null becomes NaN: a missing value
+    return values, ignored
 
 
 def _first_of_other_length(items: Sequence[Sized], length: int) -> int | None:
@@ -133,17 +141,21 @@ def _first_of_other_length(items: Sequence[Sized], length: int) -> int | None:
     return int(wrong[0]) if len(wrong) else None
 
 
-def _column_order(columns: list[str] | None, features: list[str]) -> list[int] | None:
-    """Where each model feature sits among `columns`; None when there is nothing to reorder."""
+def _column_order(
+    columns: list[str] | None, features: list[str], strict: bool
+) -> tuple[list[int] | None, list[str]]:
+    """Where each model feature sits among `columns` (None when there is nothing to reorder),
+    and the columns ignored."""
     if columns is None or columns == features:
-        return None
-    _check_names(columns, features, "columns")
-    return [columns.index(feature) for feature in features]
+        return None, []
+    ignored = _check_names(columns, features, "columns", strict)
+    return [columns.index(feature) for feature in features], ignored
 
 
-def _check_names(names: list[str], features: list[str], what: str) -> None:
-    """Unknown names are given by position, `columns[3]`: an error never repeats the client's
-    text. Duplicated and missing ones are model features, named as the model names them."""
+def _check_names(names: list[str], features: list[str], what: str, strict: bool) -> list[str]:
+    """The names that are no model feature, by position (`columns[3]`): ignored, or refused
+    when `strict`. An answer never repeats the client's text; duplicated and missing names are
+    model features, named as the model names them."""
     known, given = set(features), set(names)
     duplicated = [n for n, count in Counter(names).items() if count > 1 and n in known]
     unknown = [i for i, n in enumerate(names) if n not in known]
@@ -151,7 +163,7 @@ def _check_names(names: list[str], features: list[str], what: str) -> None:
     problems = []
     if duplicated:
         problems.append(f"duplicated: {_listed([repr(n) for n in duplicated])}")
-    if unknown:
+    if unknown and strict:
         positions = _listed([_position(what, i) for i in unknown])
         problems.append(
             f"{positions} is not a model feature"
@@ -165,6 +177,7 @@ def _check_names(names: list[str], features: list[str], what: str) -> None:
             f"{what} must name every model feature exactly once ({'; '.join(problems)}); "
             f"the model's features are {_features(features)}"
         )
+    return [_position(what, i) for i in unknown]
 
 
 def _position(what: str, i: int) -> str:

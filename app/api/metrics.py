@@ -1,4 +1,4 @@
-"""Prometheus metrics: requests and latency by route, detections by model, model loads.
+"""Prometheus metrics: requests and latency by route, detections and fills by model, model loads.
 
 One CollectorRegistry per app (not the global one), so every app a test builds counts alone.
 Names follow Prometheus conventions; the Grafana dashboard in deploy/grafana/ reads them.
@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from models.detector import Detection, Detector
+from models.detector import Detection, Detector, Filling
 
 T = TypeVar("T")
 
@@ -50,6 +50,24 @@ class Metrics:
         self.last_severity = Gauge(
             "rarewatch_last_severity",
             "Severity of the newest window scored.",
+            ["model"],
+            registry=r,
+        )
+        self.filled_cells = Counter(
+            "rarewatch_cells_filled",
+            "Missing cells filled by the fill policy.",
+            ["model"],
+            registry=r,
+        )
+        self.unfilled_cells = Counter(
+            "rarewatch_cells_unfilled",
+            "Missing cells left missing (a gap longer than max_gap, or fill none).",
+            ["model"],
+            registry=r,
+        )
+        self.unscored = Counter(
+            "rarewatch_windows_unscored",
+            "Windows not scored because they held a missing value.",
             ["model"],
             registry=r,
         )
@@ -88,10 +106,20 @@ class Metrics:
         if n_windows == 0:
             return
         name = detector.name
+        filling = detection.filling
+        if filling is not None:
+            self._filling(name, filling)
+            n_windows -= filling.n_unscored
         self.windows_series(name).inc(n_windows)
         self.anomalies_series(name).inc(int(detection.is_anomaly.sum()))
-        self.last_score_series(name).set(float(detection.scores[-1]))
-        self.last_severity_series(name).set(float(detection.severity[-1]))
+        if filling is None or filling.scored[-1]:  # the newest score, when there is one
+            self.last_score_series(name).set(float(detection.scores[-1]))
+            self.last_severity_series(name).set(float(detection.severity[-1]))
+
+    def _filling(self, name: str, filling: Filling) -> None:
+        self.filled_cells.labels(name).inc(int(filling.report.filled.sum()))
+        self.unfilled_cells.labels(name).inc(int(filling.report.missing.sum()))
+        self.unscored.labels(name).inc(filling.n_unscored)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

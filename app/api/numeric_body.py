@@ -24,7 +24,7 @@ import simdjson
 # Smaller bodies parse fast enough either way; the ordinary path is the reference.
 FAST_PATH_BYTES = 64 * 1024
 # The keys of a rows request (schemas.DetectRequest) the fast path handles; `series` is not one.
-KEYS = frozenset({"values", "columns", "timestamps", "threshold"})
+KEYS = frozenset({"values", "columns", "timestamps", "threshold", "fill", "strict"})
 
 
 @dataclass(frozen=True, slots=True)

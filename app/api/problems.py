@@ -60,10 +60,6 @@ class InvalidJSON(RarewatchError):
     code = "invalid_json"
 
 
-class InvalidTimestamps(RarewatchError):
-    code = "invalid_timestamps"
-
-
 class NotReady(RarewatchError):
     code = "not_ready"
 
@@ -139,6 +135,7 @@ ANSWERS: dict[str, Answer] = {
     "feature_mismatch": Answer(422, "Features do not match the model"),
     "non_finite_values": Answer(422, "Non-finite values"),
     "invalid_labels": Answer(422, "Invalid labels"),
+    "invalid_timestamps": Answer(422, "Invalid timestamps"),
     "model_not_found": Answer(404, "Model not found"),
     "artifact_invalid": Answer(500, "Model artifact is invalid"),
     "onnx_export_mismatch": Answer(500, "ONNX export does not match Keras"),
@@ -146,7 +143,6 @@ ANSWERS: dict[str, Answer] = {
     "unsupported_media_type": Answer(415, "Unsupported media type"),
     "body_too_large": Answer(413, "Request body too large"),
     "invalid_json": Answer(400, "Invalid JSON"),
-    "invalid_timestamps": Answer(422, "Invalid timestamps"),
     "not_ready": Answer(503, "Not ready"),
     "model_unavailable": Answer(503, "Model unavailable"),
     "limit_exceeded": Answer(413, "Request over a limit"),

@@ -46,16 +46,15 @@ def detection_body(
     rows = detection.window_end_rows.tolist()
     times = [timestamps[r] for r in rows] if timestamps is not None else [None] * len(rows)
     k = min(top_features, len(features))
-    top, shares = top_contributions(detection.contributions, k)
     results = results_json(
         detection.window_end_rows,
         times,
         detection.scores,
         detection.is_anomaly,
         detection.severity,
-        top,
-        shares,
+        top_contributions(detection.contributions, k),
         features,
+        detection.filling,
     )
     events = [
         {
@@ -77,6 +76,29 @@ def detection_body(
         "n_windows": len(rows),
         "results": results,
         "events": events,
+        "fill": fill_summary(detector, detection),
+    }
+
+
+def fill_summary(detector: Detector, detection: Detection) -> dict[str, Any]:
+    """The answer's `fill`: the policy applied and the cells it filled and left, per feature."""
+    filling, features = detection.filling, detector.features
+    if filling is None:  # complete rows: the model's policy, nothing filled
+        policy, nothing = detector.fill_policy, dict.fromkeys(features, 0)
+        return {
+            "method": policy.text,
+            "max_gap": policy.max_gap,
+            "filled_cells": nothing,
+            "unfilled_cells": nothing,
+            "unscored_windows": 0,
+        }
+    report = filling.report
+    return {
+        "method": filling.policy.text,
+        "max_gap": filling.policy.max_gap,
+        "filled_cells": dict(zip(features, report.filled_per_feature.tolist(), strict=True)),
+        "unfilled_cells": dict(zip(features, report.missing_per_feature.tolist(), strict=True)),
+        "unscored_windows": filling.n_unscored,
     }
 
 

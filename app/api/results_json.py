@@ -15,6 +15,8 @@ import functools
 import numpy as np
 import orjson
 
+from models.detector import Filling
+
 
 def _texts(values: np.ndarray) -> list[bytes]:
     """Each element of a 1-D numeric or bool array as orjson writes it."""
@@ -40,6 +42,8 @@ FLAG_TEXTS = np.array(
     [b',"is_anomaly":false,"severity":', b',"is_anomaly":true,"severity":'], dtype=object
 )
 NO_TIMESTAMP = b',"timestamp":null,"score":'
+FILLED_SHARE = b',"filled_share":'
+NOTHING_FILLED = FILLED_SHARE + b'0.0,"reason":null'
 
 
 def results_json(
@@ -48,19 +52,23 @@ def results_json(
     scores: np.ndarray,
     is_anomaly: np.ndarray,
     severity: np.ndarray,
-    top: np.ndarray,
-    top_shares: np.ndarray,
+    top_picks: tuple[np.ndarray, np.ndarray],
     features: list[str],
+    filling: Filling | None = None,
 ) -> orjson.Fragment:
     """The JSON array of results, one object per window, in the schema's key order.
 
     rows, scores, is_anomaly, severity  # (n_windows,)
     timestamps  # (n_windows,) the time of each window's row, or None
-    top, top_shares  # (n_windows, k): each window's top features (indices) and their shares
+    top_picks  # (n_windows, k) twice: each window's top features (indices) and their shares
+    filling  # None when nothing was missing; else each window's filled share, and whether it
+    # was scored: those not scored get its policy's reason and no top features (their score and
+    # severity are NaN, which orjson writes as null)
 
-    A window's text is 6 + 2k pieces: every fixed text between two values is one piece, and
+    A window's text is 7 + 2k pieces: every fixed text between two values is one piece, and
     it is joined to a value that can only take a few forms (a flag, a feature's name).
     """
+    top, top_shares = top_picks
     n_windows, k = top.shape
     if n_windows == 0:
         return orjson.Fragment(b"[]")
@@ -76,12 +84,30 @@ def results_json(
         _texts(scores),
         FLAG_TEXTS[np.asarray(is_anomaly, dtype=np.intp)].tolist(),
         _texts(severity),
+        [NOTHING_FILLED] * n_windows
+        if filling is None
+        else [FILLED_SHARE + share + b',"reason":null' for share in _texts(filling.filled_share)],
     ]
     for rank in range(k):
         names = first if rank == 0 else rest
         columns += [names[top[:, rank]].tolist(), _texts(top_shares[:, rank])]
+    last_end = end
+    if filling is not None:
+        unscored = np.flatnonzero(~filling.scored).tolist()
+        because = b',"reason":' + orjson.dumps(filling.policy.unscored_reason())
+        for i in unscored:
+            columns[6][i] = columns[6][i].removesuffix(b',"reason":null') + because
+            if not k:
+                continue
+            columns[7][i] = b',"top_features":['
+            for column in columns[8:]:
+                column[i] = b""
+            if i + 1 < n_windows:
+                columns[0][i + 1] = b']},{"index":'
+            else:
+                last_end = b"]}"
     pieces: list[bytes] = [b""] * (n_windows * len(columns))
     for i, column in enumerate(columns):
         pieces[i :: len(columns)] = column
     pieces[0] = b'{"index":'  # no window before the first
-    return orjson.Fragment(b"[" + b"".join(pieces) + end + b"]")
+    return orjson.Fragment(b"[" + b"".join(pieces) + last_end + b"]")

@@ -11,6 +11,8 @@ from models.scoring import SEVERITY_FORMULA, SEVERITY_SCALE
 from models.spec import TrainingSummary
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+# a JSON null is a missing value, filled by the fill policy (models.input_contract)
+Cell = FiniteFloat | None
 
 
 def _keep_numeric_rows(value: object, validate: ValidatorFunctionWrapHandler) -> object:
@@ -18,7 +20,7 @@ def _keep_numeric_rows(value: object, validate: ValidatorFunctionWrapHandler) ->
     return value if isinstance(value, NumericRows) else validate(value)
 
 
-Rows = Annotated[list[list[FiniteFloat]], WrapValidator(_keep_numeric_rows)]
+Rows = Annotated[list[list[Cell]], WrapValidator(_keep_numeric_rows)]
 Threshold = Annotated[
     float | None,
     Field(
@@ -31,8 +33,39 @@ Columns = Annotated[
     list[str] | None,
     Field(
         description="Feature names of the columns of `values`, in their order there; they are "
-        "reordered to the model's order. Every model feature exactly once, nothing else. "
-        "Without it the columns must be in the model's order."
+        "reordered to the model's order. Every model feature exactly once; other columns are "
+        "ignored and listed in the answer's `ignored_columns` (refused with `strict`). Without "
+        "it the columns must be in the model's order."
+    ),
+]
+
+
+class FillRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    method: str = Field(description="linear, previous, zero, fixed:<value> or none.")
+    max_gap: int | None = Field(
+        default=None,
+        ge=0,
+        le=1_000_000,
+        description="The longest run of missing rows in a feature that is filled (default: the "
+        "model's).",
+    )
+
+
+Fill = Annotated[
+    str | FillRequest | None,
+    Field(
+        description="How missing values (null) are filled for this request: `linear`, "
+        "`previous`, `zero`, `fixed:<value>` or `none`, or {method, max_gap}. Default: the "
+        "policy the model was trained with."
+    ),
+]
+Strict = Annotated[
+    bool | None,
+    Field(
+        description="true: a column that is not a model feature is refused (422 "
+        "feature_mismatch) instead of ignored. Default: the server's RAREWATCH_STRICT_COLUMNS."
     ),
 ]
 
@@ -59,27 +92,34 @@ class DetectRequest(_Request):
 
     values: Rows | None = Field(default=None, description="Rows x features, oldest row first.")
     columns: Columns = None
-    series: dict[str, list[FiniteFloat]] | None = Field(
+    series: dict[str, list[Cell]] | None = Field(
         default=None,
         description="Columnar alternative to `values`: {feature: [value per row]}, as dashboard "
-        "queries produce it. Every model feature exactly once; all lists the same length.",
+        "queries produce it. Every model feature exactly once (other keys are ignored, see "
+        "`strict`); all lists the same length.",
     )
     timestamps: list[str] | None = Field(
         default=None,
-        description="One ISO 8601 time with a time zone per row (e.g. 2026-01-01T00:00:00Z), "
-        "strictly increasing. Results and events then carry the time of their row.",
+        description="One ISO 8601 time per row (e.g. 2026-01-01T00:00:00Z; one without a time "
+        "zone is read as UTC, with a note), strictly increasing. Results and events then carry "
+        "the time of their row.",
     )
     threshold: Threshold = None
+    fill: Fill = None
+    strict: Strict = None
 
 
 class WindowsRequest(_Request):
     """Already-temporalized input, as the seed fed its network."""
 
-    windows: list[list[list[FiniteFloat]]] = Field(
-        description="Windows x lookback x features; each window is `lookback` consecutive rows."
+    windows: list[list[list[Cell]]] = Field(
+        description="Windows x lookback x features; each window is `lookback` consecutive rows. "
+        "A null is filled from its own window's rows."
     )
     columns: Columns = None
     threshold: Threshold = None
+    fill: Fill = None
+    strict: Strict = None
 
 
 # responses --------------------------------------------------------------------------------
@@ -104,9 +144,19 @@ class WindowResult(_Response):
         "window's position in the request)."
     )
     timestamp: str | None = Field(description="That row's timestamp as sent, if any were sent.")
-    score: float = Field(description="Reconstruction mean squared error, in scaled units.")
-    is_anomaly: bool = Field(description="score > threshold.")
-    severity: float = Field(ge=0, le=1, description=SEVERITY)
+    score: float | None = Field(
+        description="Reconstruction mean squared error, in scaled units; null when the window "
+        "was not scored (see `reason`)."
+    )
+    is_anomaly: bool = Field(description="score > threshold; false when not scored.")
+    severity: float | None = Field(ge=0, le=1, description=SEVERITY)
+    filled_share: float = Field(
+        ge=0, le=1, description="The share of the window's cells that were missing and filled."
+    )
+    reason: str | None = Field(
+        description="Why the window was not scored (a missing value the fill left: a gap longer "
+        "than max_gap, or fill none); null when it was."
+    )
     top_features: list[FeatureShare] = Field(
         description="The features with the largest shares of the error, largest first; all the "
         "shares of a window (listed or not) sum to 1."
@@ -127,12 +177,36 @@ class DetectionEvent(_Response):
     top_feature: str = Field(description="The largest summed share of the error over the run.")
 
 
+class FillSummary(_Response):
+    """What was filled in this request, and what was left missing."""
+
+    method: str = Field(description="The fill applied: the model's, or the request's.")
+    max_gap: int
+    filled_cells: dict[str, int] = Field(description="Cells filled, per model feature.")
+    unfilled_cells: dict[str, int] = Field(
+        description="Cells left missing (in gaps longer than max_gap, or with fill none), per "
+        "model feature."
+    )
+    unscored_windows: int = Field(description="Results with `score` null.")
+
+
 class DetectResponse(_Response):
     model: ModelRef
     threshold: float = Field(description="The threshold applied: the model's, or the override.")
-    n_windows: int = Field(description="Windows scored; one result each.")
+    n_windows: int = Field(description="Windows in the answer; one result each.")
     results: list[WindowResult]
-    events: list[DetectionEvent]
+    events: list[DetectionEvent] = Field(
+        description="Runs of anomalous windows; a window not scored ends a run."
+    )
+    fill: FillSummary
+    ignored_columns: list[str] = Field(
+        description="Columns that are not model features, ignored, named by their position "
+        "(`columns[3]`, `key 3 of series`)."
+    )
+    notes: list[str] = Field(
+        description="What was assumed about the input, e.g. timestamps without a time zone "
+        "read as UTC."
+    )
 
 
 class ModelSummary(_Response):

@@ -22,6 +22,7 @@ from models.wording import listed, noun, plural
 if TYPE_CHECKING:  # the CLI imports its heavy modules per command, so `--help` stays fast
     from models.data import Dataset
     from models.detector import Detection, Detector
+    from models.input_contract import FillPolicy
     from models.spec import TrainingOptions
 
 EXIT_USAGE = 2
@@ -159,6 +160,17 @@ def _add_column_options(parser: argparse.ArgumentParser) -> None:
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model name (required)")
     parser.add_argument("--version", type=int, help="model version (default: the newest)")
+    from models.input_contract import FILL_CHOICES
+
+    parser.add_argument(
+        "--fill",
+        help=f"how missing values are filled: {FILL_CHOICES} (default: the model's)",
+    )
+    parser.add_argument(
+        "--max-gap",
+        type=int,
+        help="the longest run of missing rows in a feature that is filled (default: the model's)",
+    )
     parser.add_argument(
         "--quiet", action="store_true", help="no progress display (default: shown at a terminal)"
     )
@@ -242,6 +254,8 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
         trained = train_detector(data, options, bar)
     finally:
         bar.close()
+    for note in data.notes:
+        print(f"rarewatch train: note: {note}", file=sys.stderr)
     version, path = save_trained(ModelStore(settings.model_dir), args.name, trained)
     summary, threshold = trained.spec.training, trained.spec.threshold
     print(
@@ -252,6 +266,14 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> None:
         f"validation loss {summary.validation_loss:.4g}, threshold {threshold.value:.4g} "
         f"({threshold_method(threshold)}); saved to {path}"
     )
+    if summary.filled_cells or summary.windows_left_out:
+        print(
+            f"rarewatch train: filled {plural(summary.filled_cells, 'missing cell')} "
+            f"({options.fill}, max gap {options.max_gap}); "
+            f"{plural(summary.windows_left_out, 'window')} holding a longer gap left out of "
+            "training and validation",
+            file=sys.stderr,
+        )
 
 
 def _load_scored(
@@ -273,11 +295,44 @@ def _load_scored(
     )
     from app.cli.progress import WindowBar, wanted
 
+    for note in data.notes:
+        print(f"rarewatch {args.command}: note: {note}", file=sys.stderr)
+    fill = _fill_option(args, detector)
     bar = WindowBar(wanted(args.quiet))
     try:
-        return detector, data, detector.detect(data.values, progress=bar)
+        return detector, data, detector.detect(data.values, progress=bar, fill=fill)
     finally:
         bar.close()
+
+
+def _fill_option(args: argparse.Namespace, detector: Detector) -> FillPolicy | None:
+    """--fill and --max-gap over the model's fill policy; None when neither is given."""
+    from models.input_contract import FillPolicy
+
+    if args.fill is None and args.max_gap is None:
+        return None
+    model = detector.fill_policy
+    return FillPolicy.of(
+        model.text if args.fill is None else args.fill,
+        model.max_gap if args.max_gap is None else args.max_gap,
+    )
+
+
+def _fill_line(detection: Detection, features: list[str]) -> str | None:
+    """One line on what was filled and what went unscored; None when nothing was missing."""
+    filling = detection.filling
+    if filling is None:
+        return None
+    filled = filling.report.filled_per_feature
+    per_feature = ", ".join(
+        f"{feature} {n}" for feature, n in zip(features, filled.tolist(), strict=True) if n
+    )
+    return (
+        f"filled {plural(int(filled.sum()), 'missing cell')} ({filling.policy.text}, max gap "
+        f"{filling.policy.max_gap}){': ' + per_feature if per_feature else ''}; "
+        f"{plural(filling.n_unscored, 'window')} not scored "
+        f"({plural(int(filling.report.missing.sum()), 'cell')} left missing)"
+    )
 
 
 def _require_features(columns: Sequence[str], features: list[str]) -> list[str]:
@@ -293,6 +348,7 @@ def _require_features(columns: Sequence[str], features: list[str]) -> list[str]:
 
 
 def cmd_score(args: argparse.Namespace, settings: Settings) -> None:
+    import numpy as np
     import pandas as pd
 
     from models.detector import RowScores
@@ -304,6 +360,13 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> None:
         table.insert(0, data.time_column, data.times)
     for i, feature in enumerate(detector.features):
         table[f"contrib_{feature}"] = rows.contributions[:, i]
+    # the share of each row's window that was filled; a reason where the window went unscored
+    table["filled_share"] = rows.filled_share
+    reason = "" if detection.filling is None else detection.filling.policy.unscored_reason()
+    table["reason"] = np.where(rows.unscored, reason, "")
+    fill_line = _fill_line(detection, detector.features)
+    if fill_line:
+        print(f"rarewatch score: {fill_line}", file=sys.stderr)
     if args.output is None:
         table.to_csv(sys.stdout, index=False, float_format="%.6g")
         return

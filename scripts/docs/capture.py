@@ -73,6 +73,7 @@ from scripts.docs.requests import (
     Case,
     demo_sample,
     fault_requests,
+    gaps_body,
     overload_request,
     refused_requests,
     secured_requests,
@@ -138,6 +139,8 @@ def capture_from_server(client: httpx.Client, sample: Sample) -> tuple[Served, l
         detect_last=post_ok(client, f"{DETECT}/last", sample.rows),
         windows_request=request,
         windows=post_ok(client, f"/v1/models/{DEMO_MODEL}/windows", request),
+        gaps_request=(gaps := gaps_body(sample)),
+        gaps=post_ok(client, DETECT, gaps),
     )
     return served, [send(client, case) for case in refused_requests(sample, Settings())]
 

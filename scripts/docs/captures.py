@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,9 @@ class Served:
     detect_last: JSON
     windows_request: JSON
     windows: JSON
+    # a request with missing values and its answer (absent from captures made before them)
+    gaps_request: JSON = field(default_factory=dict)
+    gaps: JSON = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,16 @@ def windows_body(sample: Sample, lookback: int) -> JSON:
     return {"windows": [values[:lookback], values[-lookback:]]}
 
 
+def gaps_body(sample: Sample) -> JSON:
+    """The rows with the first four loads missing, a gap longer than the default max_gap (the
+    windows holding it are not scored), and one temperature near the end (filled)."""
+    values = [list(row) for row in sample.rows["values"]]
+    for row in values[:4]:
+        row[0] = None
+    values[-3][1] = None
+    return {**sample.rows, "values": values}
+
+
 @dataclass(frozen=True)
 class Case(RefusedRequest):
     """A request that must be refused: the answer's status and code are checked when captured."""
@@ -75,7 +85,7 @@ def refused_requests(sample: Sample, settings: Settings) -> list[Case]:
     five_rows = _json({"values": values[:5]})
     misnamed = ["temp" if feature == "temperature" else feature for feature in DEMO_FEATURES]
     too_many_columns = [f"feature_{i}" for i in range(settings.max_features + 1)]
-    no_zone = [t.removesuffix("Z") for t in sample.rows["timestamps"][:5]]
+    not_a_time = [*sample.rows["timestamps"][:4], "yesterday"]
     backwards = sample.rows["timestamps"][:5][::-1]
     model = f"/v1/models/{DEMO_MODEL}"
     return [
@@ -134,8 +144,8 @@ def refused_requests(sample: Sample, settings: Settings) -> list[Case]:
             "POST", DETECT, b'{"values": [[NaN, 40.2, 3.0, 35.0, 1.0]]}',
         ),
         Case(
-            "invalid_timestamps", 422, "invalid_timestamps", "A timestamp without a time zone",
-            "POST", DETECT, _json({"values": values[:5], "timestamps": no_zone}),
+            "invalid_timestamps", 422, "invalid_timestamps", "A timestamp that is not ISO 8601",
+            "POST", DETECT, _json({"values": values[:5], "timestamps": not_a_time}),
         ),
         Case(
             "timestamps_out_of_order", 422, "invalid_timestamps", "Timestamps that do not increase",

@@ -240,12 +240,12 @@ ERROR_TABLE = """\
 | `body_too_large` | 413 | body over `RAREWATCH_MAX_BODY_BYTES`; refused from its `Content-Length` before it is read, or while reading a chunked body; closes the connection |
 | `limit_exceeded` | 413 | more rows, features or windows than `RAREWATCH_MAX_ROWS`, `RAREWATCH_MAX_FEATURES` or `RAREWATCH_MAX_WINDOWS` allow; the detail names which |
 | `unsupported_media_type` | 415 | `Content-Type` missing or not `application/json` (or `application/*+json`) |
-| `validation_error` | 422 | the body or query does not fit the schema: `null`, strings or booleans where numbers belong, unknown or missing fields, `threshold <= 0`, `version` not a positive integer; see `errors` |
+| `validation_error` | 422 | the body or query does not fit the schema: strings or booleans where numbers belong (`null` is a missing value), unknown or missing fields, `threshold <= 0`, `version` not a positive integer; see `errors` |
 | `non_finite_values` | 422 | `NaN`, `Infinity`, `-Infinity`, numbers beyond a double (`1e400`), or values that overflow float32 once scaled (`1e300`) |
-| `feature_mismatch` | 422 | a row or window row with the wrong number of values; `columns` or `series` names that are unknown, duplicated or missing; the detail names the model's features |
+| `feature_mismatch` | 422 | a row or window row with the wrong number of values; `columns` or `series` names that are duplicated or missing, or unknown with `strict` (or `RAREWATCH_STRICT_COLUMNS=true`); the detail names the model's features |
 | `not_enough_rows` | 422 | fewer rows than the lookback (the detail says how many are needed), or no windows |
-| `invalid_timestamps` | 422 | not one per row, not ISO 8601, without a time zone, or not strictly increasing (duplicates included) |
-| `invalid_input` | 422 | both or neither of `values` and `series`; `columns` with `series`; series of different lengths; windows without `lookback` rows |
+| `invalid_timestamps` | 422 | not one per row, not ISO 8601, or not strictly increasing (duplicates included; a time without a zone counts as UTC); the detail names the first such row, as the CLI does for a time column |
+| `invalid_input` | 422 | a `fill` that is not `linear`, `previous`, `zero`, `fixed:<value>` or `none`; both or neither of `values` and `series`; `columns` with `series`; series of different lengths; windows without `lookback` rows |
 | `internal_error` | 500 | a bug, including a non-finite score (never returned as a score); quote the `id` |
 | `not_ready` | 503 | `/readyz` when no model could be loaded, or once shutdown has begun |
 | `model_unavailable` | 503 | a stored model or version whose artifact failed to load or verify (details in the log only) |

@@ -80,6 +80,7 @@ def settings_table() -> str:
 | `RAREWATCH_ADMIN_KEY` | none | the key for `POST /v1/models/{{name}}/reload`, and for nothing else; without one the route answers 403 |
 | `RAREWATCH_METRICS_KEY` | none | a key for `/metrics` only (Prometheus'); when set, `/metrics` needs it or an API key |
 | `RAREWATCH_CORS_ORIGINS` | none | comma-separated browser origins allowed to call the API (CORS) |
+| `RAREWATCH_STRICT_COLUMNS` | `{str(d("strict_columns")).lower()}` | `true`: a detection request naming a column that is not a model feature gets 422 `feature_mismatch` (a request's `strict: false` still ignores it); `false`: such columns are ignored and listed in `ignored_columns` |
 | `RAREWATCH_TOP_FEATURES` | `{d("top_features")}` | how many features each result lists in `top_features` |
 | `RAREWATCH_MAX_OLDER_VERSIONS` | `{d("max_older_versions")}` | older versions (asked for with `?version=`) kept loaded at once |
 | `RAREWATCH_ENGINE` | `{d("engine")}` | `auto`: ONNX Runtime for models stored with an ONNX graph (when onnxruntime is installed), else TensorFlow; `onnx` or `tensorflow` force one |
@@ -215,11 +216,13 @@ Scores every window of a series. The body:
 
 | field | type | |
 |---|---|---|
-| `values` | rows x features, numbers | the series, oldest row first |
-| `columns` | feature names | optional: the order of the columns of `values`; they are put in the model's order. Each model feature exactly once, nothing else (unknown, duplicated or missing names: 422 naming the model's features). Without it, columns are in the model's order. |
-| `series` | `{{feature: [numbers]}}` | instead of `values` + `columns`: the columnar shape dashboard queries produce; every model feature once, all lists the same length |
-| `timestamps` | strings | optional: one ISO 8601 time with a time zone per row, strictly increasing |
+| `values` | rows x features, numbers or `null` | the series, oldest row first; `null` is a missing value ([missing values](#missing)) |
+| `columns` | feature names | optional: the order of the columns of `values`; they are put in the model's order. Each model feature exactly once (duplicated or missing names: 422 naming the model's features); other columns are ignored and listed in the answer's `ignored_columns` by position (`columns[4]`), or refused with `strict`. Without it, columns are in the model's order. |
+| `series` | `{{feature: [numbers or null]}}` | instead of `values` + `columns`: the columnar shape dashboard queries produce; every model feature once (other keys ignored as other columns are), all lists the same length |
+| `timestamps` | strings | optional: one ISO 8601 time per row, strictly increasing; a time without a zone is read as UTC and the answer's `notes` say so |
 | `threshold` | number > 0 | optional: overrides the model's threshold for this request only |
+| `fill` | string, or `{{"method", "max_gap"}}` | optional: how missing values are filled for this request: `linear`, `previous`, `zero`, `fixed:<value>` or `none`; default: the policy the model was trained with |
+| `strict` | boolean | optional: `true` refuses columns that are not model features (422 `feature_mismatch`); default `RAREWATCH_STRICT_COLUMNS` (false) |
 
 The demo data's rows {sample.first_row}-{sample.first_row + last_row}, around a vibration fault that starts at row \
 {sample.first_row + sample.fault_index}
@@ -242,6 +245,51 @@ features), the threshold applied, one result per window ({sample.n_rows} rows an
 {sample.n_rows - lookback + 1} windows, `index` {lookback - 1} to {last_row}), and the events.
 
 {block(captures.served.detect)}
+
+Besides the results, every answer says what it did with the input: `fill` (the policy applied,
+the cells filled and left missing per feature, the windows not scored), `ignored_columns` and
+`notes`; each result carries `filled_share`, the share of its window's cells that were filled.
+
+<a id="missing"></a>
+### Missing values, extra columns and timestamps
+
+One contract for the API, the command line and the web page (`models/input_contract.py`):
+
+- **Missing values.** `null` in `values`, `series` or `windows`; in files, an empty cell,
+  `NA`, `N/A`, `NaN` or `null` (and their usual cases), and Parquet nulls. Other text, `Infinity`
+  and numbers past a double (`1e400`) stay refused.
+- **Fill.** Each feature's gaps of at most `max_gap` rows are filled: `linear` draws a straight
+  line between the values on either side (at the start or the end of a series, where there is
+  no second value, it carries the nearest one), `previous` carries the value before the gap
+  forward, `zero` and `fixed:<value>` write that value in the feature's own units, `none` fills
+  nothing. A longer gap is left missing whole, never half-filled. The policy is a training option
+  (`rarewatch train --fill --max-gap`, stored with the model) and the default for scoring; a
+  request's `fill` (or `rarewatch score --fill --max-gap`) overrides it. The default is `linear`
+  with `max_gap` 3: a dropped scrape or two is the common gap, and a line across it barely moves
+  a window's score, while a longer gap filled would be data the model scores as if it had been
+  seen.
+- **Windows not scored.** A window still holding a missing value after the fill has `score`,
+  `severity` null, no `top_features`, `is_anomaly` false and a `reason`; it never alarms. It
+  ends a running event (the event before it and the one after it are two events), and the alarm
+  rule's count of windows in a row (`alarm_after`) starts again after it. `/windows` fills each
+  window from its own rows. Training fills the same way and leaves windows still holding a
+  missing value out of training and validation; `training.filled_cells` and
+  `training.windows_left_out` in the model's description say how many.
+- **Extra columns** are ignored and listed in `ignored_columns` by their position, never by
+  their name (an answer never repeats the client's text); `strict: true` or
+  `RAREWATCH_STRICT_COLUMNS=true` refuses them with 422 `feature_mismatch` as before.
+- **Timestamps** without a time zone are read as UTC, with a note in `notes`, everywhere: the
+  dashboards and files that omit the zone almost always mean UTC, and refusing them turned away
+  data that the CLI and the page already read. Timestamps that repeat or go back are refused
+  everywhere with 422 `invalid_timestamps` naming the first such row (the CLI: the data row of
+  the time column): sorting or dropping them would score another series than the one sent.
+
+A request with gaps: `load` misses its first four values (a gap longer than `max_gap`: the
+windows holding it are not scored), `temperature` one value near the end (filled):
+
+{block(captures.served.gaps_request)}
+
+{block(captures.served.gaps)}
 
 <a id="detect-last"></a>
 ## `POST /v1/models/{{name}}/detect/last`

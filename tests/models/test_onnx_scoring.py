@@ -217,7 +217,20 @@ def test_a_perfect_reconstruction_shares_equally_on_the_fused_path_too(
         np.testing.assert_array_equal(detection.contributions, 1 / spec.n_features)
 
 
-@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_missing_value_is_filled_alike_on_the_fused_and_the_plain_path(
+    tiny_model: TinyModel,
+) -> None:
+    fused, plain = fused_and_plain(tiny_model)
+    values = faulty_values(50)
+    values[30, 1] = np.nan  # a missing value (models.input_contract), not a refused one
+    assert fused.row_scorer is not None
+    assert fused.row_scorer.errors(values) is None  # the graph never sees it: filled first
+    for call in ("detect", "detect_last"):
+        fused_scores = getattr(fused, call)(values).scores
+        np.testing.assert_allclose(fused_scores, getattr(plain, call)(values).scores, rtol=1e-5)
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf])
 def test_values_that_are_not_finite_are_refused_as_on_the_plain_path(
     tiny_model: TinyModel, bad: float
 ) -> None:

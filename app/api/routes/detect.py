@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Response
 from app.api import examples
 from app.api.body import StrictJSONRoute
 from app.api.deps import Scoring, ScoringDep
-from app.api.inputs import rows_of, windows_of
+from app.api.inputs import fill_of, rows_of, windows_of
 from app.api.openapi import with_problems
 from app.api.problems import Forbidden, LimitExceeded, Overloaded, Unauthorized
 from app.api.responses import JSONResponse, detection_body
@@ -40,9 +40,10 @@ def detect(body: DetectBody, scoring: ScoringDep) -> Response:
     """Cut the series into windows of `lookback` rows (n_rows - lookback + 1 of them), score
     each, flag those above the threshold, and group consecutive flagged windows into events."""
     detector = scoring.detector
-    rows = rows_of(body, detector.features)
-    detection = detector.detect(rows.values, body.threshold)
-    return answer(scoring, detection, rows.timestamps)
+    rows = rows_of(body, detector.features, scoring.settings.strict_columns)
+    fill = fill_of(body, detector.fill_policy)
+    detection = detector.detect(rows.values, body.threshold, fill=fill)
+    return answer(scoring, detection, rows.timestamps, rows.ignored_columns, rows.notes)
 
 
 # On the event loop, not in the thread pool: scoring one window is shorter than the hand-off to
@@ -56,9 +57,10 @@ def detect(body: DetectBody, scoring: ScoringDep) -> Response:
 async def detect_last(body: DetectBody, scoring: ScoringDep) -> Response:
     """The same body as /detect; only the window ending at the newest row is scored."""
     detector = scoring.detector
-    rows = rows_of(body, detector.features)
-    detection = detector.detect_last(rows.values, body.threshold)
-    return answer(scoring, detection, rows.timestamps)
+    rows = rows_of(body, detector.features, scoring.settings.strict_columns)
+    fill = fill_of(body, detector.fill_policy)
+    detection = detector.detect_last(rows.values, body.threshold, fill)
+    return answer(scoring, detection, rows.timestamps, rows.ignored_columns, rows.notes)
 
 
 @router.post(
@@ -70,13 +72,20 @@ async def detect_last(body: DetectBody, scoring: ScoringDep) -> Response:
 def detect_windows(body: WindowsBody, scoring: ScoringDep) -> Response:
     """Windows x lookback x features, as the network is fed; one result per window."""
     detector = scoring.detector
-    windows = windows_of(body, detector.features, detector.lookback)
-    detection = detector.detect_windows(windows, body.threshold)
-    return answer(scoring, detection, None)
+    given = windows_of(body, detector.features, detector.lookback, scoring.settings.strict_columns)
+    fill = fill_of(body, detector.fill_policy)
+    detection = detector.detect_windows(given.windows, body.threshold, fill)
+    return answer(scoring, detection, None, given.ignored_columns, [])
 
 
-def answer(scoring: Scoring, detection: Detection, timestamps: list[str] | None) -> Response:
+def answer(
+    scoring: Scoring,
+    detection: Detection,
+    timestamps: list[str] | None,
+    ignored_columns: list[str],
+    notes: list[str],
+) -> Response:
     """Count the detection in the metrics and shape it into the JSON answer."""
     scoring.metrics.detection(scoring.detector, detection)
     body = detection_body(scoring.detector, detection, timestamps, scoring.settings.top_features)
-    return JSONResponse(body)
+    return JSONResponse(body | {"ignored_columns": ignored_columns, "notes": notes})

@@ -142,6 +142,8 @@
   }
 
   const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+  // a missing value, sent as null and filled by the model's fill policy (as the CLI reads them)
+  const MISSING = new Set(["", "NA", "N/A", "n/a", "NaN", "nan", "NAN", "null", "NULL", "Null"]);
 
   function numberOf(cell, decimalComma) {
     let text = cell.trim();
@@ -212,17 +214,22 @@
 
     const nRows = body.length;
     const values = new Array(nRows);
+    let missingCells = 0;
     for (let r = 0; r < nRows; r += 1) {
       const record = body[r];
       const row = new Array(features.length);
       for (let f = 0; f < features.length; f += 1) {
         const cell = record[columnOf[features[f]]];
-        const value = cell === undefined ? NaN : numberOf(cell, decimalComma);
+        if (cell === undefined || MISSING.has(cell.trim())) {
+          row[f] = null;
+          missingCells += 1;
+          continue;
+        }
+        const value = numberOf(cell, decimalComma);
         if (!Number.isFinite(value)) {
-          const found = cell === undefined || cell.trim() === "" ? "nothing" : `"${clip(cell.trim())}"`;
           throw new InputError(
-            `Data row ${r + 1}: ${features[f]} is not a number (found ${found}). ` +
-            "Every feature needs a finite number in every row.");
+            `Data row ${r + 1}: ${features[f]} is not a number (found "${clip(cell.trim())}"). ` +
+            "Every feature needs a finite number, or an empty cell where a value is missing.");
         }
         row[f] = value;
       }
@@ -242,19 +249,23 @@
       }
       if (times.length !== nRows) continue;
       timeColumn = header[c];
-      const increasing = times.every((t, i) => i === 0 || t.ms > times[i - 1].ms);
-      if (increasing) {
-        timestamps = times.map((t) => t.text);
-        if (times.some((t) => !t.zoned)) {
-          notes.push(`times in ${clip(timeColumn)} have no time zone: read as UTC`);
-        }
-      } else {
-        notes.push(`times in ${clip(timeColumn)} do not strictly increase: sent without timestamps`);
+      // the API's rule: times strictly increase, or the first row that does not is refused
+      const wrong = times.findIndex((t, i) => i > 0 && t.ms <= times[i - 1].ms);
+      if (wrong > 0) {
+        const how = times[wrong].ms === times[wrong - 1].ms ? "repeats" : "is earlier than";
+        throw new InputError(
+          `Data row ${wrong + 1}: the time in ${clip(timeColumn)} ${how} the row before's; ` +
+          "times must strictly increase.");
+      }
+      timestamps = times.map((t) => t.text);
+      if (times.some((t) => !t.zoned)) {
+        notes.push("timestamps without a time zone were read as UTC");
       }
     }
+    if (missingCells) notes.push(`${missingCells} empty or NA ${missingCells === 1 ? "cell" : "cells"} sent as missing values`);
     const ignored = header.filter((name, c) => !featureColumns.has(c) && name !== timeColumn);
     const timeMs = timestamps ? timestamps.map((t) => timeOf(t).ms) : null;
-    return { features, values, timestamps, timeMs, timeColumn, ignored, notes, nRows };
+    return { features, values, timestamps, timeMs, timeColumn, ignored, notes, nRows, missing: missingCells };
   }
 
   // ---------------------------------------------------------------- detection in chunks
@@ -277,6 +288,8 @@
     const events = [];
     let answer = null;
     let requests = 0;
+    const fill = { unscored: 0, method: null, maxGap: null };
+    const ignored = new Set();
     for (let start = 0; ; start = Math.max(start + 1, start + perChunk - (lookback - 1))) {
       const end = Math.min(table.nRows, start + perChunk);
       if (table.nRows > perChunk) progress(`Scoring rows ${start + 1}–${end} of ${table.nRows}…`);
@@ -291,6 +304,11 @@
       }
       requests += 1;
       if (isStale()) return null;
+      // chunks share lookback - 1 rows but never a window: unscored windows add up exactly
+      fill.method = answer.fill.method;
+      fill.maxGap = answer.fill.max_gap;
+      fill.unscored += answer.fill.unscored_windows;
+      for (const column of answer.ignored_columns) ignored.add(column);
       for (const result of answer.results) {
         result.index += start;
         results.push(result);
@@ -306,7 +324,10 @@
       }
       if (end >= table.nRows) break;
     }
-    return { model: answer.model, threshold: answer.threshold, results, events, requests };
+    return {
+      model: answer.model, threshold: answer.threshold, results, events, requests, fill,
+      ignoredColumns: [...ignored],
+    };
   }
 
   // An event cut in two by a chunk boundary, made one again. Its top feature is recomputed from
@@ -653,7 +674,9 @@
     if (result) {
       line(`score ${fmt(result.score)}${result.is_anomaly ? `  anomalous, severity ${fmt(result.severity, 2)}` : ""}`,
         result.is_anomaly ? "alarm" : "");
-      line(`shares: ${result.top_features.map((t) => `${t.feature} ${fmt(t.share * 100, 2)}%`).join(", ")}`);
+      if (result.reason) line(`not scored: ${result.reason}`);
+      else line(`shares: ${result.top_features.map((t) => `${t.feature} ${fmt(t.share * 100, 2)}%`).join(", ")}`);
+      if (result.filled_share) line(`filled: ${fmt(result.filled_share * 100, 2)}% of the window`);
     } else {
       line(`no window ends here (the first ends at row ${detection.firstWindow})`);
     }
@@ -847,7 +870,7 @@
       const threshold = thresholdOverride();
       setStatus("Reading the CSV…");
       const table = readTable(text, model.features);
-      table.columns = model.features.map((_, f) => Float64Array.from(table.values, (row) => row[f]));
+      table.columns = model.features.map((_, f) => Float64Array.from(table.values, (row) => row[f] ?? NaN));
       setStatus(`Scoring ${table.nRows} rows with ${model.name}…`);
       const started = performance.now();
       const detection = await detectAll(model, table, threshold, setStatus, isStale);
@@ -855,7 +878,7 @@
       detection.scores = new Float64Array(table.nRows).fill(NaN);
       detection.byRow = new Array(table.nRows);
       for (const result of detection.results) {
-        detection.scores[result.index] = result.score;
+        detection.scores[result.index] = result.score ?? NaN;
         detection.byRow[result.index] = result;
       }
       detection.firstWindow = model.lookback - 1;
@@ -905,6 +928,12 @@
     part("threshold", `${fmt(detection.threshold)}${threshold === null ? " (the model's)" : " (given)"}`);
     part("time", table.timestamps ? table.timeColumn : "none (rows are numbered)");
     if (table.ignored.length) part("ignored", table.ignored.map((c) => clip(c)).join(", "));
+    if (detection.ignoredColumns.length) part("ignored by the API", detection.ignoredColumns.join(", "));
+    const fill = detection.fill;
+    if (table.missing) {
+      part("fill", `${fill.method}, max gap ${fill.maxGap}`);
+      part("not scored", `${fill.unscored} ${fill.unscored === 1 ? "window" : "windows"} (a longer gap)`);
+    }
     if (detection.requests > 1) part("sent in", `${detection.requests} requests`);
     part("", `${(ms / 1000).toFixed(2)}\u00a0s`);
     for (const note of table.notes) part("note:", note, "note");

@@ -44,9 +44,9 @@ def bodies(hostile: str) -> dict[str, tuple[str, object]]:
         "a column name": ("detect", {"values": five, "columns": ["a", "b", hostile]}),
         "a column name, 4 columns": (
             "detect",
-            {"values": rows(width=4), "columns": ["a", hostile, "b", "c"]},
+            {"values": rows(width=4), "columns": ["a", hostile, "b", "c"], "strict": True},
         ),
-        "a series name": ("detect", {"series": {**series, hostile: [1.0] * 5}}),
+        "a series name": ("detect", {"series": {**series, hostile: [1.0] * 5}, "strict": True}),
         "a series name with a bad list": ("detect", {"series": {**series, hostile: [hostile]}}),
         "a series value": ("detect", {"series": {**series, "c": [hostile] * 5}}),
         "an unexpected key": ("detect", {"values": five, hostile: 1}),
@@ -139,8 +139,28 @@ def test_an_unusual_method_is_not_named_back(client: httpx.Client) -> None:
     assert "this method is not allowed here" in response.json()["detail"]
 
 
+@pytest.mark.parametrize("hostile", HOSTILE.values(), ids=HOSTILE.keys())
+def test_an_ignored_column_is_listed_by_its_position_never_by_its_name(
+    client: httpx.Client, hostile: str
+) -> None:
+    series = {"a": [1.0] * 5, "b": [1.0] * 5, "c": [1.0] * 5}
+    lenient = {
+        "columns": ("detect", {"values": rows(width=4), "columns": ["a", hostile, "b", "c"]}),
+        "series": ("detect/last", {"series": {**series, hostile: [1.0] * 5}}),
+    }
+    for route, content in lenient.values():
+        response = client.post(
+            f"/v1/models/tiny/{route}",
+            content=json.dumps(content).encode(),
+            headers={"content-type": JSON_TYPE, **KEYS},
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["ignored_columns"] in (["columns[1]"], ["key 3 of series"])
+        assert_no_echo(response, hostile)
+
+
 def test_an_unknown_column_is_named_by_its_position(client: httpx.Client) -> None:
-    content = {"values": rows(width=4), "columns": ["a", "x1", "b", "x2"]}
+    content = {"values": rows(width=4), "columns": ["a", "x1", "b", "x2"], "strict": True}
     response = client.post(
         "/v1/models/tiny/detect",
         content=json.dumps(content).encode(),

@@ -177,9 +177,41 @@ def test_a_semicolon_csv_with_decimal_commas_and_no_time_zone_reads_like_a_plain
     browsing.paste(frame.to_csv(index=False, sep=";", decimal=","))
     browsing.page.wait_for_selector("#events tbody tr")
 
-    assert "no time zone: read as UTC" in browsing.page.inner_text("#summary")
+    assert "without a time zone were read as UTC" in browsing.page.inner_text("#summary")
     assert FAULT_FEATURE in [e["top_feature"] for e in browsing.events()]
     assert browsing.events()[0]["start"].endswith("Z")
+
+
+def test_empty_and_na_cells_are_sent_as_missing_and_the_summary_says_what_went_unscored(
+    browsing: Browsing,
+) -> None:
+    frame = with_fault(tiny_frame(120, seed=7), 60).astype({"a": object, "b": object})
+    frame.loc[20, "a"] = ""
+    frame.loc[80:89, "b"] = "NA"
+    browsing.paste(frame.to_csv(index=False))
+    browsing.page.wait_for_selector("#events tbody tr")
+
+    summary = browsing.page.inner_text("#summary")
+    assert "11 empty or NA cells sent as missing values" in summary
+    assert "fill linear, max gap 3" in summary
+    assert "not scored 13 windows" in summary
+    assert FAULT_FEATURE in [e["top_feature"] for e in browsing.events()]
+    assert browsing.script_errors == []
+
+
+def test_times_out_of_order_are_refused_naming_the_row_before_anything_is_sent(
+    browsing: Browsing,
+) -> None:
+    requests: list[str] = []
+    browsing.page.on("request", lambda request: requests.append(request.url))
+    frame = tiny_frame(20)
+    frame.loc[7, "time"] = frame.loc[6, "time"]
+    browsing.paste(frame.to_csv(index=False))
+
+    error = browsing.page.locator("#error")
+    error.wait_for()
+    assert "Data row 8: the time in time repeats" in error.inner_text()
+    assert requests == []
 
 
 def test_a_problem_answer_is_shown_with_its_detail(browsing: Browsing) -> None:

@@ -10,6 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.api.results_json import results_json
+from models.detector import Filling
+from models.input_contract import FillMethod, FillPolicy, FillReport
 
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
 names = st.text(max_size=6)  # quotes, commas, brackets and any unicode included
@@ -24,22 +26,38 @@ def as_dicts(**answer: Any) -> list[dict[str, Any]]:
             "score": score,
             "is_anomaly": flag,
             "severity": severity,
+            "filled_share": filled,
+            "reason": None if scored else REASON,
             "top_features": [
                 {"feature": answer["features"][f], "share": s}
                 for f, s in zip(top, shares, strict=True)
-            ],
+            ]
+            if scored
+            else [],
         }
-        for row, time, score, flag, severity, top, shares in zip(
+        for row, time, score, flag, severity, top, shares, filled, scored in zip(
             answer["rows"].tolist(),
             answer["timestamps"],
             answer["scores"].tolist(),
             answer["is_anomaly"].tolist(),
             answer["severity"].tolist(),
-            answer["top"].tolist(),
-            answer["top_shares"].tolist(),
+            answer["top_picks"][0].tolist(),
+            answer["top_picks"][1].tolist(),
+            *_filling(answer),
             strict=True,
         )
     ]
+
+
+POLICY = FillPolicy(FillMethod.LINEAR, 2)
+REASON = POLICY.unscored_reason()
+
+
+def _filling(answer: dict[str, Any]) -> tuple[list[float], list[bool]]:
+    filling, n = answer["filling"], len(answer["rows"])
+    if filling is None:
+        return [0.0] * n, [True] * n
+    return filling.filled_share.tolist(), filling.scored.tolist()
 
 
 @st.composite
@@ -53,22 +71,41 @@ def answers(draw: st.DrawFn) -> dict[str, Any]:
         "scores": draw(arrays).astype(np.float64),
         "is_anomaly": np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)), bool),
         "severity": draw(arrays).astype(np.float64),
-        "top": np.array(
-            draw(
-                st.lists(
-                    st.lists(st.integers(0, n_features - 1), min_size=k, max_size=k),
-                    min_size=n,
-                    max_size=n,
-                )
-            ),
-            dtype=np.intp,
-        ).reshape(n, k),
-        "top_shares": np.array(
-            draw(st.lists(st.lists(finite, min_size=k, max_size=k), min_size=n, max_size=n)),
-            dtype=np.float64,
-        ).reshape(n, k),
+        "top_picks": (
+            np.array(
+                draw(
+                    st.lists(
+                        st.lists(st.integers(0, n_features - 1), min_size=k, max_size=k),
+                        min_size=n,
+                        max_size=n,
+                    )
+                ),
+                dtype=np.intp,
+            ).reshape(n, k),
+            np.array(
+                draw(st.lists(st.lists(finite, min_size=k, max_size=k), min_size=n, max_size=n)),
+                dtype=np.float64,
+            ).reshape(n, k),
+        ),
         "features": draw(st.lists(names, min_size=n_features, max_size=n_features)),
+        "filling": draw(st.none() | fillings(n)),
     }
+
+
+def fillings(n: int) -> st.SearchStrategy[Filling]:
+    """Some windows filled in part, some not scored (what the detector hands the writer)."""
+    nothing = np.zeros((0, 1), bool)
+    return st.tuples(
+        st.lists(st.floats(0, 1), min_size=n, max_size=n),
+        st.lists(st.booleans(), min_size=n, max_size=n),
+    ).map(
+        lambda drawn: Filling(
+            POLICY,
+            FillReport(nothing, nothing),
+            np.array(drawn[0], dtype=np.float64),
+            np.array(drawn[1], dtype=bool),
+        )
+    )
 
 
 @settings(max_examples=300, deadline=None)

@@ -132,6 +132,8 @@ def test_score_writes_one_row_per_input_row(workdir: Path) -> None:
         "contrib_a",
         "contrib_b",
         "contrib_c",
+        "filled_share",
+        "reason",
     ]
     assert len(scores) == 120
     assert scores["score"].iloc[:3].isna().all()
@@ -244,9 +246,10 @@ def test_demo_data_writes_labelled_correlated_sensors(tmp_path: Path) -> None:
             "column 'b', data row 3: 'oops'",
         ),
         (
-            ["train", "{nan_cell}", "--name", "x", "--time-column", "time"],
-            "column 'a', data row 2: empty",
+            ["train", "{inf_cell}", "--name", "x", "--time-column", "time"],
+            "column 'a', data row 2: 'inf' is not a finite number",
         ),
+        (["score", "{test}", "--model", "cli", "--fill", "mean"], "fill must be linear"),
         (
             ["train", "{train}", "--name", "x", "--time-column", "time", "--label-column", "a"],
             "is not 0 or 1",
@@ -285,14 +288,16 @@ def test_bad_input_is_one_line_naming_the_problem_and_exit_2(
         "test": workdir / "test.parquet",
         "train": workdir / "train.csv",
         "bad_cell": workdir / "bad_cell.csv",
-        "nan_cell": workdir / "nan_cell.csv",
+        "inf_cell": workdir / "inf_cell.csv",
         "short": workdir / "short.csv",
         "train_wrong": workdir / "wrong.csv",
     }
     frame.astype({"b": object}).assign(b=lambda f: f["b"].where(f.index != 2, "oops")).to_csv(
         files["bad_cell"], index=False
     )
-    frame.assign(a=lambda f: f["a"].where(f.index != 1)).to_csv(files["nan_cell"], index=False)
+    frame.assign(a=lambda f: f["a"].where(f.index != 1, np.inf)).to_csv(
+        files["inf_cell"], index=False
+    )
     frame.head(3).to_csv(files["short"], index=False)
     frame.drop(columns="c").to_csv(files["train_wrong"], index=False)
 
@@ -564,3 +569,59 @@ def test_impossible_training_flags_are_one_line_and_exit_2(
     assert run(workdir, "train", str(workdir / "train.csv"), "--name", "x", *flags) == 2
     err = capsys.readouterr().err
     assert err == f"rarewatch train: error: {message}\n"
+
+
+def gappy_csv(workdir: Path, name: str) -> Path:
+    """The test rows with a one-row gap in a (filled) and a ten-row gap in b (not filled), as
+    empty cells and as NA, and times without a zone."""
+    frame = with_fault(tiny_frame(120, seed=5), 60)
+    frame["time"] = frame["time"].str.removesuffix("Z")
+    frame = frame.astype({"a": object, "b": object})
+    frame.loc[30, "a"] = ""
+    frame.loc[80:89, "b"] = "NA"
+    path = workdir / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_score_fills_short_gaps_and_leaves_windows_of_long_ones_unscored(
+    workdir: Path, capsys
+) -> None:
+    output = workdir / "gappy-scores.csv"
+    data = gappy_csv(workdir, "gappy.csv")
+    assert run(workdir, "score", str(data), "--model", "cli", "--output", str(output)) == 0
+    err = capsys.readouterr().err
+    assert "timestamps without a time zone were read as UTC" in err
+    assert "filled 1 missing cell (linear, max gap 3): a 1; 13 windows not scored" in err
+    scores = pd.read_csv(output, keep_default_na=False, na_values=[""])
+    unscored = scores["reason"].fillna("") != ""
+    assert unscored.sum() == 13  # the windows holding rows 80..89, lookback 4
+    assert scores.loc[unscored, "score"].isna().all()
+    assert not scores.loc[unscored, "is_anomaly"].any()
+    np.testing.assert_allclose(scores.loc[30:33, "filled_share"], 1 / 12, rtol=1e-5)
+    assert scores["filled_share"].iloc[3:].between(0, 1).all()
+
+
+def test_a_fill_option_per_call_overrides_the_models(workdir: Path, capsys) -> None:
+    data = gappy_csv(workdir, "gappy2.csv")
+    assert run(workdir, "score", str(data), "--model", "cli", "--max-gap", "10") == 0
+    assert "0 windows not scored" in capsys.readouterr().err
+    assert run(workdir, "score", str(data), "--model", "cli", "--fill", "none") == 0
+    assert "filled 0 missing cells (none, max gap 3); 17 windows not scored" in (
+        capsys.readouterr().err
+    )
+
+
+def test_training_fills_gaps_and_leaves_out_windows_it_cannot(workdir: Path, capsys) -> None:
+    frame = tiny_frame(300).astype({"b": object})
+    frame.loc[50, "b"] = ""
+    frame.loc[100:109, "b"] = "null"
+    frame.to_csv(workdir / "gappy-train.csv", index=False)
+    args = ["train", str(workdir / "gappy-train.csv"), "--name", "gappy", *TRAIN]
+    assert run(workdir, *args, "--max-gap", "2") == 0
+    assert "filled 1 missing cell (linear, max gap 2); 13 windows" in capsys.readouterr().err
+    spec = json.loads((workdir / "models" / "gappy" / "1" / "detector.json").read_text())
+    assert spec["training"]["filled_cells"] == 1
+    assert spec["training"]["windows_left_out"] == 13
+    assert spec["options"]["fill"] == "linear"
+    assert spec["options"]["max_gap"] == 2
