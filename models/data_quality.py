@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -13,6 +13,7 @@ from models.windows import window_end_rows
 from models.wording import listed, plural
 
 if TYPE_CHECKING:
+    from models.detector import Detection
     from models.spec import DetectorSpec
 
 # A value this many training spreads (the scaler's scale) beyond the training range makes its
@@ -139,6 +140,14 @@ class QualityVerdict:
         features = [f for f, is_far in zip(self.features, far, strict=True) if is_far]
         return {"out_of_range": bool(far.any()), "out_of_range_features": features}
 
+    def for_windows(self, end_rows: np.ndarray) -> QualityVerdict:
+        """The verdict with only the windows ending at `end_rows` (those a detection answered,
+        e.g. the newest alone); what it says of the rows is unchanged."""
+        picked = np.searchsorted(self.window_end_rows, end_rows)
+        return replace(
+            self, window_end_rows=self.window_end_rows[picked], window_far=self.window_far[picked]
+        )
+
     @property
     def ok(self) -> bool:
         """Nothing was found (what could not be judged aside)."""
@@ -248,6 +257,36 @@ def assess(
         time_steps=steps,
         not_judged=tuple(not_judged),
     )
+
+
+def judge(
+    stats: TrainingStats,
+    lookback: int,
+    values: np.ndarray,
+    detection: Detection,
+    timestamps: Sequence[Any] | np.ndarray | pd.Series | pd.Index | None = None,
+    *,
+    as_windows: bool = False,
+) -> QualityVerdict:
+    """The verdict on the rows a detection scored, with its window flags on the detection's
+    windows and its fill counts from the detection's own fill report (counted once, there).
+
+    values  # (n_rows, n_features) as given, NaN missing; with `as_windows`, the given windows'
+    # rows one after another (n_windows * lookback rows), each window judged on its own rows
+    """
+    filling = detection.filling
+    filled = None if filling is None else filling.report.filled_per_feature.tolist()
+    if as_windows:
+        verdict = assess(values, stats, lookback, filled=filled, stride=lookback)
+        return replace(verdict, not_judged=(*verdict.not_judged, WINDOWS_NOT_TIMED))
+    verdict = assess(values, stats, lookback, timestamps=timestamps, filled=filled)
+    if len(detection.window_end_rows) == len(verdict.window_end_rows):
+        return verdict
+    return verdict.for_windows(detection.window_end_rows)
+
+
+# given windows carry no timestamps, and one window's rows need not follow the window before
+WINDOWS_NOT_TIMED = NotJudged("time_steps", "gaps and steps (windows carry no timestamps)")
 
 
 def _distance(rows: np.ndarray, stats: TrainingStats) -> tuple[np.ndarray, np.ndarray]:

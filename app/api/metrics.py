@@ -1,4 +1,5 @@
-"""Prometheus metrics: requests and latency by route, detections and fills by model, model loads.
+"""Prometheus metrics: requests and latency by route; detections, fills and data quality by model;
+model loads.
 
 One CollectorRegistry per app (not the global one), so every app a test builds counts alone.
 Names follow Prometheus conventions; the Grafana dashboard in deploy/grafana/ reads them.
@@ -15,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from models.data_quality import QualityVerdict
 from models.detector import Detection, Detector, Filling
 
 T = TypeVar("T")
@@ -71,6 +73,31 @@ class Metrics:
             ["model"],
             registry=r,
         )
+        self.out_of_range_windows = Counter(
+            "rarewatch_windows_out_of_range",
+            "Windows answered holding a value far outside the training range (out_of_range).",
+            ["model"],
+            registry=r,
+        )
+        # per feature too: a model's features are few and fixed, so the series stay bounded
+        self.out_of_range_values = Counter(
+            "rarewatch_values_out_of_range",
+            "Values received outside their feature's training range.",
+            ["model", "feature"],
+            registry=r,
+        )
+        self.timestamp_gaps = Counter(
+            "rarewatch_timestamp_gaps",
+            "Steps between timestamps received of 1.5 training steps or more.",
+            ["model"],
+            registry=r,
+        )
+        self.irregular_steps = Counter(
+            "rarewatch_timestamp_irregular_steps",
+            "Steps between timestamps received neither about one training step nor a gap.",
+            ["model"],
+            registry=r,
+        )
         self.threshold = Gauge(
             "rarewatch_threshold", "The model's stored threshold.", ["model"], registry=r
         )
@@ -101,11 +128,12 @@ class Metrics:
     def model_failed(self, name: str) -> None:
         self.model_loads.labels(name, "failure").inc()
 
-    def detection(self, detector: Detector, detection: Detection) -> None:
+    def detection(self, detector: Detector, detection: Detection, verdict: QualityVerdict) -> None:
         n_windows = len(detection.scores)
         if n_windows == 0:
             return
         name = detector.name
+        self._quality(name, verdict)
         filling = detection.filling
         if filling is not None:
             self._filling(name, filling)
@@ -120,6 +148,18 @@ class Metrics:
         self.filled_cells.labels(name).inc(int(filling.report.filled.sum()))
         self.unfilled_cells.labels(name).inc(int(filling.report.missing.sum()))
         self.unscored.labels(name).inc(filling.n_unscored)
+
+    def _quality(self, name: str, verdict: QualityVerdict) -> None:
+        """Counted only when the verdict found something: complete, regular rows in range (the
+        dashboard refresh) touch no counter."""
+        if verdict.out_of_range:
+            self.out_of_range_windows.labels(name).inc(int(verdict.windows_out_of_range.sum()))
+            for finding in verdict.out_of_range:
+                self.out_of_range_values.labels(name, finding.feature).inc(finding.rows)
+        steps = verdict.time_steps
+        if steps is not None and (steps.gaps or steps.irregular_steps):
+            self.timestamp_gaps.labels(name).inc(steps.gaps)
+            self.irregular_steps.labels(name).inc(steps.irregular_steps)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
