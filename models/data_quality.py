@@ -140,6 +140,13 @@ class QualityVerdict:
         features = [f for f, is_far in zip(self.features, far, strict=True) if is_far]
         return {"out_of_range": bool(far.any()), "out_of_range_features": features}
 
+    def rows_far(self, n_rows: int) -> np.ndarray:
+        """(n_rows, n_features) bool: window_far on each window's row (False on rows that end
+        no window), for a table with a line per row."""
+        far = np.zeros((n_rows, len(self.features)), dtype=bool)
+        far[self.window_end_rows] = self.window_far
+        return far
+
     def for_windows(self, end_rows: np.ndarray) -> QualityVerdict:
         """The verdict with only the windows ending at `end_rows` (those a detection answered,
         e.g. the newest alone); what it says of the rows is unchanged."""
