@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, WrapValidator
 
 from app.api.numeric_body import NumericRows
+from models.data_quality import GAP_STEPS, MIN_ROWS_FOR_CONSTANT, STEP_TOLERANCE
 from models.scoring import SEVERITY_FORMULA, SEVERITY_SCALE
 from models.spec import TrainingSummary
 
@@ -221,14 +222,16 @@ class TimeStepsVerdict(_Response):
         "without a time column): then only the median step below is given."
     )
     median_step_seconds: float | None = Field(description="The median step of the rows sent.")
-    step_differs: bool = Field(description="The median step is not within 10 % of training's.")
-    gaps: int = Field(description="Steps of 1.5 training steps or more.")
+    step_differs: bool = Field(
+        description=f"The median step is not within {STEP_TOLERANCE:.0%} of training's."
+    )
+    gaps: int = Field(description=f"Steps of {GAP_STEPS:g} training steps or more.")
     missing_samples: int = Field(description="Samples the gaps skip, in training steps.")
     longest_gap_seconds: float | None
     first_gap_row: int | None = Field(description="The row after the first gap.")
     irregular_steps: int = Field(
-        description="Steps neither within 10 % of a training step nor a gap (shorter, or in "
-        "between)."
+        description=f"Steps neither within {STEP_TOLERANCE:.0%} of a training step nor a gap "
+        "(shorter, or in between)."
     )
     first_irregular_row: int | None = Field(description="The row after the first one.")
 
@@ -258,7 +261,8 @@ class DataQuality(_Response):
     out_of_range_windows: int = Field(description="Results with `out_of_range` true.")
     windows: int = Field(description="Results judged (as `n_windows`).")
     constant_features: list[str] = Field(
-        description="Constant in the rows sent (at least 30 values) where training varied."
+        description=f"Constant in the rows sent (at least {MIN_ROWS_FOR_CONSTANT} values) where "
+        "training varied."
     )
     varied_features: list[str] = Field(description="Varying where training was constant.")
     time_steps: TimeStepsVerdict | None = Field(
@@ -270,8 +274,9 @@ class DataQuality(_Response):
         "nothing was missing."
     )
     not_judged: list[NotJudgedCheck] = Field(
-        description="Checks the rows could not answer: constancy with fewer than 30 values, "
-        "time steps without a training step or without timestamps."
+        description="Checks the rows could not answer: constancy with fewer than "
+        f"{MIN_ROWS_FOR_CONSTANT} values, time steps without a training step or without "
+        "timestamps."
     )
 
 
