@@ -236,13 +236,22 @@ def assess(
         raise ValueError(f"{n_features} columns for {len(stats.features)} features")
     if filled is not None and len(filled) != n_features:
         raise ValueError(f"{len(filled)} filled counts for {n_features} features")
-    distance, above = _distance(rows, stats)
-    far = distance > far_spreads
+    missing = np.isnan(rows)
+    counts, low, high = _extremes(rows, missing)
     ends = window_end_rows(n_rows, lookback, stride)
-    far_so_far = np.concatenate([np.zeros((1, n_features), np.int64), np.cumsum(far, axis=0)])
-    window_far = far_so_far[ends + 1] - far_so_far[ends + 1 - lookback] > 0
+    # the common case (every value inside the training range) skips the per-cell distances:
+    # a dashboard refresh pays a few reductions over its rows for its verdict
+    if (low >= stats.low).all() and (high <= stats.high).all():
+        out_of_range: tuple[OutOfRange, ...] = ()
+        window_far = np.zeros((len(ends), n_features), dtype=bool)
+    else:
+        distance, above = _distance(rows, stats)
+        far = distance > far_spreads
+        far_so_far = np.concatenate([np.zeros((1, n_features), np.int64), np.cumsum(far, axis=0)])
+        window_far = far_so_far[ends + 1] - far_so_far[ends + 1 - lookback] > 0
+        out_of_range = _out_of_range(stats.features, distance, above, far)
     not_judged: list[NotJudged] = []
-    constant, varied = _constancy(rows, stats, not_judged)
+    constant, varied = _constancy(counts, low, high, stats, not_judged)
     steps = None
     if timestamps is not None:
         steps = time_steps(time_seconds(timestamps), stats.time_step_seconds)
@@ -254,12 +263,12 @@ def assess(
         features=stats.features,
         n_rows=n_rows,
         far_spreads=far_spreads,
-        out_of_range=_out_of_range(stats.features, distance, above, far),
+        out_of_range=out_of_range,
         window_end_rows=ends,
         window_far=window_far,
         constant_features=constant,
         varied_features=varied,
-        missing=tuple(int(n) for n in np.isnan(rows).sum(axis=0)),
+        missing=tuple((n_rows - counts).tolist()),
         filled=None if filled is None else tuple(int(n) for n in filled),
         time_steps=steps,
         not_judged=tuple(not_judged),
@@ -328,17 +337,35 @@ def _out_of_range(
     return tuple(sorted(found, key=lambda f: -f.worst_spreads))
 
 
+def _extremes(rows: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each feature's count of values, lowest and highest value, missing cells aside (a
+    feature without a value: +inf and -inf). All (n_features,)."""
+    n_rows = len(rows)
+    if not missing.any():
+        return (
+            np.full(rows.shape[1], n_rows),
+            rows.min(axis=0, initial=np.inf),
+            rows.max(axis=0, initial=-np.inf),
+        )
+    return (
+        n_rows - missing.sum(axis=0),
+        np.where(missing, np.inf, rows).min(axis=0, initial=np.inf),
+        np.where(missing, -np.inf, rows).max(axis=0, initial=-np.inf),
+    )
+
+
 def _constancy(
-    rows: np.ndarray, stats: TrainingStats, not_judged: list[NotJudged]
+    counts: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    stats: TrainingStats,
+    not_judged: list[NotJudged],
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(features constant here that varied in training, features varying here that did not)."""
-    present = ~np.isnan(rows)
-    with np.errstate(invalid="ignore"):
-        low = np.where(present, rows, np.inf).min(axis=0, initial=np.inf)
-        high = np.where(present, rows, -np.inf).max(axis=0, initial=-np.inf)
-    counts = present.sum(axis=0)
+    """(features constant here that varied in training, features varying here that did not).
+
+    counts, low, high  # (n_features,) from _extremes"""
     trained_varied = stats.high > stats.low
-    varied = [f for i, f in enumerate(stats.features) if high[i] > low[i] and not trained_varied[i]]
+    varied = _named(stats.features, (high > low) & ~trained_varied)
     judged = counts >= MIN_ROWS_FOR_CONSTANT
     if not judged.all():
         not_judged.append(
@@ -349,12 +376,11 @@ def _constancy(
                 + ")",
             )
         )
-    constant = [
-        f
-        for i, f in enumerate(stats.features)
-        if judged[i] and high[i] == low[i] and trained_varied[i]
-    ]
-    return tuple(constant), tuple(varied)
+    return _named(stats.features, judged & (high == low) & trained_varied), varied
+
+
+def _named(features: tuple[str, ...], which: np.ndarray) -> tuple[str, ...]:
+    return tuple(features[i] for i in np.flatnonzero(which).tolist())
 
 
 def time_seconds(
