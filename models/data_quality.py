@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -366,23 +367,38 @@ def _constancy(
     """(features constant here that varied in training, features varying here that did not).
 
     counts, low, high  # (n_features,) from _extremes"""
-    trained_varied = stats.high > stats.low
-    varied = _named(stats.features, (high > low) & ~trained_varied)
-    judged = counts >= MIN_ROWS_FOR_CONSTANT
-    if not judged.all():
-        not_judged.append(
-            NotJudged(
-                "constant",
-                f"constant features (fewer than {MIN_ROWS_FOR_CONSTANT} values of "
-                + listed([f for f, j in zip(stats.features, judged, strict=True) if not j], 3)
-                + ")",
-            )
+    # over the features' few values as Python numbers: a dozen numpy calls on arrays this
+    # small cost more than the comparisons themselves
+    rows = list(
+        zip(
+            stats.features,
+            counts.tolist(),
+            low.tolist(),
+            high.tolist(),
+            (stats.high > stats.low).tolist(),
+            strict=True,
         )
-    return _named(stats.features, judged & (high == low) & trained_varied), varied
+    )
+    varied = tuple(f for f, _, lo, hi, trained_varied in rows if hi > lo and not trained_varied)
+    too_few = tuple(f for f, n, _, _, _ in rows if n < MIN_ROWS_FOR_CONSTANT)
+    if too_few:
+        not_judged.append(_too_few_values(too_few))
+    constant = tuple(
+        f
+        for f, n, lo, hi, trained_varied in rows
+        if n >= MIN_ROWS_FOR_CONSTANT and hi == lo and trained_varied
+    )
+    return constant, varied
 
 
-def _named(features: tuple[str, ...], which: np.ndarray) -> tuple[str, ...]:
-    return tuple(features[i] for i in np.flatnonzero(which).tolist())
+@functools.lru_cache(maxsize=256)
+def _too_few_values(features: tuple[str, ...]) -> NotJudged:
+    """The same few features on every dashboard refresh: one text for them."""
+    return NotJudged(
+        "constant",
+        f"constant features (fewer than {MIN_ROWS_FOR_CONSTANT} values of "
+        f"{listed(list(features), 3)})",
+    )
 
 
 # Up to this many texts in a list (a request's timestamps) are read one by one by the input
