@@ -9,13 +9,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from models.input_contract import parse_time
 from models.windows import window_end_rows
 from models.wording import listed, plural
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pandas is imported only to read a file's time column (the CLI's)
+    import pandas as pd
+
     from models.detector import Detection
     from models.spec import DetectorSpec
 
@@ -401,23 +402,18 @@ def _too_few_values(features: tuple[str, ...]) -> NotJudged:
     )
 
 
-# Up to this many texts in a list (a request's timestamps) are read one by one by the input
-# contract's parser, which the API checked them with: pandas' parser has a fixed cost of a few
-# dashboard refreshes' worth, and pays off only on longer series.
-FEW_TIMES = 512
-
-
 def time_seconds(
     times: Sequence[Any] | np.ndarray | pd.Series | pd.Index,
 ) -> np.ndarray:
     """(n_rows,) float64 seconds since the epoch, NaN where a time cannot be read. Numbers are
     epoch seconds; text is ISO 8601, read as UTC when it has no zone."""
-    if (
-        isinstance(times, list)
-        and len(times) < FEW_TIMES
-        and all(isinstance(t, str) for t in times)
-    ):
+    if isinstance(times, list) and all(isinstance(t, str) for t in times):
+        # a request's timestamps: read by the input contract's parser, as the API checked them
+        # (one more pass of the same cost), without pandas, whose fixed cost is many times a
+        # dashboard refresh's verdict and which the server never imports
         return np.array([_epoch_seconds(parse_time(t)) for t in times], dtype=np.float64)
+    import pandas as pd
+
     series = pd.Series(np.asarray(times) if isinstance(times, pd.Index) else times)
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         return series.to_numpy(dtype=np.float64, na_value=np.nan)

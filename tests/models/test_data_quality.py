@@ -142,7 +142,7 @@ def test_datetimes_epoch_seconds_and_text_with_or_without_a_zone_are_the_same_ti
     epoch = [t.timestamp() for t in times]
     for given_times in (pd.Series(times), pd.DatetimeIndex(times), text_z, text_plain, text_offset):
         np.testing.assert_array_equal(time_seconds(given_times), epoch)
-    # a short list is read by the input contract's parser, anything else by pandas': alike
+    # a list of text is read by the input contract's parser, anything else by pandas': alike
     for text in (text_z, text_plain, text_offset):
         np.testing.assert_array_equal(time_seconds(pd.Series(text)), epoch)
     assert np.isnan(time_seconds(["2026-01-01T00:00:00Z", "not a time"])[1])
