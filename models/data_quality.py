@@ -6,7 +6,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -57,9 +57,9 @@ class TrainingStats:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class OutOfRange:
-    """A feature with values outside its training range; distances in training spreads."""
+class OutOfRange(NamedTuple):
+    """A feature with values outside its training range; distances in training spreads. A
+    named tuple: a request far off in every feature makes one per feature."""
 
     feature: str
     rows: int  # rows outside the range
@@ -323,22 +323,30 @@ def _distance(rows: np.ndarray, stats: TrainingStats) -> tuple[np.ndarray, np.nd
 def _out_of_range(
     features: tuple[str, ...], distance: np.ndarray, above: np.ndarray, far: np.ndarray
 ) -> tuple[OutOfRange, ...]:
-    found = []
-    for i in np.flatnonzero((distance > 0).any(axis=0)):
-        outside = distance[:, i] > 0
-        worst = int(np.argmax(distance[:, i]))
-        found.append(
-            OutOfRange(
-                feature=features[i],
-                rows=int(outside.sum()),
-                far_rows=int(far[:, i].sum()),
-                worst_spreads=float(distance[worst, i]),
-                worst_row=worst,
-                first_row=int(np.argmax(outside)),
-                side="above" if above[worst, i] else "below",
-            )
-        )
-    return tuple(sorted(found, key=lambda f: -f.worst_spreads))
+    """One finding per feature with a value outside, farthest first (in feature order among
+    equals), computed for all such features at once."""
+    columns = np.flatnonzero((distance > 0).any(axis=0))
+    if len(columns) == 0:
+        return ()
+    part = distance[:, columns]
+    outside = part > 0
+    worst = part.argmax(axis=0)
+    worst_spreads = part[worst, np.arange(len(columns))]
+    order = np.argsort(-worst_spreads, kind="stable")
+    found = zip(
+        columns[order].tolist(),
+        outside.sum(axis=0)[order].tolist(),
+        far[:, columns].sum(axis=0)[order].tolist(),
+        worst_spreads[order].tolist(),
+        worst[order].tolist(),
+        outside.argmax(axis=0)[order].tolist(),
+        above[worst, columns][order].tolist(),
+        strict=True,
+    )
+    return tuple(
+        OutOfRange(features[i], n, n_far, spreads, row, first, "above" if up else "below")
+        for i, n, n_far, spreads, row, first, up in found
+    )
 
 
 def _extremes(rows: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

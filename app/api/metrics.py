@@ -79,11 +79,12 @@ class Metrics:
             ["model"],
             registry=r,
         )
-        # per feature too: a model's features are few and fixed, so the series stay bounded
+        # per model, not per feature: a request far off in every feature would touch a series
+        # per feature (the answer's data_quality names them)
         self.out_of_range_values = Counter(
             "rarewatch_values_out_of_range",
             "Values received outside their feature's training range.",
-            ["model", "feature"],
+            ["model"],
             registry=r,
         )
         self.timestamp_gaps = Counter(
@@ -119,6 +120,8 @@ class Metrics:
         self.anomalies_series = _remembered(self.anomalies.labels)
         self.last_score_series = _remembered(self.last_score.labels)
         self.last_severity_series = _remembered(self.last_severity.labels)
+        self.out_of_range_windows_series = _remembered(self.out_of_range_windows.labels)
+        self.out_of_range_values_series = _remembered(self.out_of_range_values.labels)
 
     def model_loaded(self, detector: Detector) -> None:
         self.model_loads.labels(detector.name, "success").inc()
@@ -153,9 +156,8 @@ class Metrics:
         """Counted only when the verdict found something: complete, regular rows in range (the
         dashboard refresh) touch no counter."""
         if verdict.out_of_range:
-            self.out_of_range_windows.labels(name).inc(int(verdict.windows_out_of_range.sum()))
-            for finding in verdict.out_of_range:
-                self.out_of_range_values.labels(name, finding.feature).inc(finding.rows)
+            self.out_of_range_windows_series(name).inc(int(verdict.windows_out_of_range.sum()))
+            self.out_of_range_values_series(name).inc(sum(f.rows for f in verdict.out_of_range))
         steps = verdict.time_steps
         if steps is not None and (steps.gaps or steps.irregular_steps):
             self.timestamp_gaps.labels(name).inc(steps.gaps)

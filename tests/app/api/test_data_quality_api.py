@@ -149,7 +149,7 @@ def test_out_of_range_and_gaps_are_counted_in_the_metrics(
 ) -> None:
     names = (
         ("rarewatch_windows_out_of_range_total", {"model": "tiny"}),
-        ("rarewatch_values_out_of_range_total", {"model": "tiny", "feature": "b"}),
+        ("rarewatch_values_out_of_range_total", {"model": "tiny"}),
         ("rarewatch_timestamp_gaps_total", {"model": "tiny"}),
     )
     before = scrape(http)
