@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
-import pandas as pd
 
+from models.input_contract import parse_time
 from models.windows import window_end_rows
 from models.wording import listed, plural
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pandas is imported only to read a file's time column (the CLI's)
+    import pandas as pd
+
+    from models.detector import Detection
     from models.spec import DetectorSpec
 
 # A value this many training spreads (the scaler's scale) beyond the training range makes its
@@ -52,9 +57,9 @@ class TrainingStats:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class OutOfRange:
-    """A feature with values outside its training range; distances in training spreads."""
+class OutOfRange(NamedTuple):
+    """A feature with values outside its training range; distances in training spreads. A
+    named tuple: a request far off in every feature makes one per feature."""
 
     feature: str
     rows: int  # rows outside the range
@@ -139,6 +144,21 @@ class QualityVerdict:
         features = [f for f, is_far in zip(self.features, far, strict=True) if is_far]
         return {"out_of_range": bool(far.any()), "out_of_range_features": features}
 
+    def rows_far(self, n_rows: int) -> np.ndarray:
+        """(n_rows, n_features) bool: window_far on each window's row (False on rows that end
+        no window), for a table with a line per row."""
+        far = np.zeros((n_rows, len(self.features)), dtype=bool)
+        far[self.window_end_rows] = self.window_far
+        return far
+
+    def for_windows(self, end_rows: np.ndarray) -> QualityVerdict:
+        """The verdict with only the windows ending at `end_rows` (those a detection answered,
+        e.g. the newest alone); what it says of the rows is unchanged."""
+        picked = np.searchsorted(self.window_end_rows, end_rows)
+        return replace(
+            self, window_end_rows=self.window_end_rows[picked], window_far=self.window_far[picked]
+        )
+
     @property
     def ok(self) -> bool:
         """Nothing was found (what could not be judged aside)."""
@@ -220,13 +240,22 @@ def assess(
         raise ValueError(f"{n_features} columns for {len(stats.features)} features")
     if filled is not None and len(filled) != n_features:
         raise ValueError(f"{len(filled)} filled counts for {n_features} features")
-    distance, above = _distance(rows, stats)
-    far = distance > far_spreads
+    missing = np.isnan(rows)
+    counts, low, high = _extremes(rows, missing)
     ends = window_end_rows(n_rows, lookback, stride)
-    far_so_far = np.concatenate([np.zeros((1, n_features), np.int64), np.cumsum(far, axis=0)])
-    window_far = far_so_far[ends + 1] - far_so_far[ends + 1 - lookback] > 0
+    # the common case (every value inside the training range) skips the per-cell distances:
+    # a dashboard refresh pays a few reductions over its rows for its verdict
+    if (low >= stats.low).all() and (high <= stats.high).all():
+        out_of_range: tuple[OutOfRange, ...] = ()
+        window_far = np.zeros((len(ends), n_features), dtype=bool)
+    else:
+        distance, above = _distance(rows, stats)
+        far = distance > far_spreads
+        far_so_far = np.concatenate([np.zeros((1, n_features), np.int64), np.cumsum(far, axis=0)])
+        window_far = far_so_far[ends + 1] - far_so_far[ends + 1 - lookback] > 0
+        out_of_range = _out_of_range(stats.features, distance, above, far)
     not_judged: list[NotJudged] = []
-    constant, varied = _constancy(rows, stats, not_judged)
+    constant, varied = _constancy(counts, low, high, stats, not_judged)
     steps = None
     if timestamps is not None:
         steps = time_steps(time_seconds(timestamps), stats.time_step_seconds)
@@ -238,16 +267,46 @@ def assess(
         features=stats.features,
         n_rows=n_rows,
         far_spreads=far_spreads,
-        out_of_range=_out_of_range(stats.features, distance, above, far),
+        out_of_range=out_of_range,
         window_end_rows=ends,
         window_far=window_far,
         constant_features=constant,
         varied_features=varied,
-        missing=tuple(int(n) for n in np.isnan(rows).sum(axis=0)),
+        missing=tuple((n_rows - counts).tolist()),
         filled=None if filled is None else tuple(int(n) for n in filled),
         time_steps=steps,
         not_judged=tuple(not_judged),
     )
+
+
+def judge(
+    stats: TrainingStats,
+    lookback: int,
+    values: np.ndarray,
+    detection: Detection,
+    timestamps: Sequence[Any] | np.ndarray | pd.Series | pd.Index | None = None,
+    *,
+    as_windows: bool = False,
+) -> QualityVerdict:
+    """The verdict on the rows a detection scored, with its window flags on the detection's
+    windows and its fill counts from the detection's own fill report (counted once, there).
+
+    values  # (n_rows, n_features) as given, NaN missing; with `as_windows`, the given windows'
+    # rows one after another (n_windows * lookback rows), each window judged on its own rows
+    """
+    filling = detection.filling
+    filled = None if filling is None else filling.report.filled_per_feature.tolist()
+    if as_windows:
+        verdict = assess(values, stats, lookback, filled=filled, stride=lookback)
+        return replace(verdict, not_judged=(*verdict.not_judged, WINDOWS_NOT_TIMED))
+    verdict = assess(values, stats, lookback, timestamps=timestamps, filled=filled)
+    if len(detection.window_end_rows) == len(verdict.window_end_rows):
+        return verdict
+    return verdict.for_windows(detection.window_end_rows)
+
+
+# given windows carry no timestamps, and one window's rows need not follow the window before
+WINDOWS_NOT_TIMED = NotJudged("time_steps", "gaps and steps (windows carry no timestamps)")
 
 
 def _distance(rows: np.ndarray, stats: TrainingStats) -> tuple[np.ndarray, np.ndarray]:
@@ -264,51 +323,91 @@ def _distance(rows: np.ndarray, stats: TrainingStats) -> tuple[np.ndarray, np.nd
 def _out_of_range(
     features: tuple[str, ...], distance: np.ndarray, above: np.ndarray, far: np.ndarray
 ) -> tuple[OutOfRange, ...]:
-    found = []
-    for i in np.flatnonzero((distance > 0).any(axis=0)):
-        outside = distance[:, i] > 0
-        worst = int(np.argmax(distance[:, i]))
-        found.append(
-            OutOfRange(
-                feature=features[i],
-                rows=int(outside.sum()),
-                far_rows=int(far[:, i].sum()),
-                worst_spreads=float(distance[worst, i]),
-                worst_row=worst,
-                first_row=int(np.argmax(outside)),
-                side="above" if above[worst, i] else "below",
-            )
+    """One finding per feature with a value outside, farthest first (in feature order among
+    equals), computed for all such features at once."""
+    columns = np.flatnonzero((distance > 0).any(axis=0))
+    if len(columns) == 0:
+        return ()
+    part = distance[:, columns]
+    outside = part > 0
+    worst = part.argmax(axis=0)
+    worst_spreads = part[worst, np.arange(len(columns))]
+    order = np.argsort(-worst_spreads, kind="stable")
+    found = zip(
+        columns[order].tolist(),
+        outside.sum(axis=0)[order].tolist(),
+        far[:, columns].sum(axis=0)[order].tolist(),
+        worst_spreads[order].tolist(),
+        worst[order].tolist(),
+        outside.argmax(axis=0)[order].tolist(),
+        above[worst, columns][order].tolist(),
+        strict=True,
+    )
+    return tuple(
+        OutOfRange(features[i], n, n_far, spreads, row, first, "above" if up else "below")
+        for i, n, n_far, spreads, row, first, up in found
+    )
+
+
+def _extremes(rows: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each feature's count of values, lowest and highest value, missing cells aside (a
+    feature without a value: +inf and -inf). All (n_features,)."""
+    n_rows = len(rows)
+    if not missing.any():
+        return (
+            np.full(rows.shape[1], n_rows),
+            rows.min(axis=0, initial=np.inf),
+            rows.max(axis=0, initial=-np.inf),
         )
-    return tuple(sorted(found, key=lambda f: -f.worst_spreads))
+    return (
+        n_rows - missing.sum(axis=0),
+        np.where(missing, np.inf, rows).min(axis=0, initial=np.inf),
+        np.where(missing, -np.inf, rows).max(axis=0, initial=-np.inf),
+    )
 
 
 def _constancy(
-    rows: np.ndarray, stats: TrainingStats, not_judged: list[NotJudged]
+    counts: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    stats: TrainingStats,
+    not_judged: list[NotJudged],
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(features constant here that varied in training, features varying here that did not)."""
-    present = ~np.isnan(rows)
-    with np.errstate(invalid="ignore"):
-        low = np.where(present, rows, np.inf).min(axis=0, initial=np.inf)
-        high = np.where(present, rows, -np.inf).max(axis=0, initial=-np.inf)
-    counts = present.sum(axis=0)
-    trained_varied = stats.high > stats.low
-    varied = [f for i, f in enumerate(stats.features) if high[i] > low[i] and not trained_varied[i]]
-    judged = counts >= MIN_ROWS_FOR_CONSTANT
-    if not judged.all():
-        not_judged.append(
-            NotJudged(
-                "constant",
-                f"constant features (fewer than {MIN_ROWS_FOR_CONSTANT} values of "
-                + listed([f for f, j in zip(stats.features, judged, strict=True) if not j], 3)
-                + ")",
-            )
+    """(features constant here that varied in training, features varying here that did not).
+
+    counts, low, high  # (n_features,) from _extremes"""
+    # over the features' few values as Python numbers: a dozen numpy calls on arrays this
+    # small cost more than the comparisons themselves
+    rows = list(
+        zip(
+            stats.features,
+            counts.tolist(),
+            low.tolist(),
+            high.tolist(),
+            (stats.high > stats.low).tolist(),
+            strict=True,
         )
-    constant = [
+    )
+    varied = tuple(f for f, _, lo, hi, trained_varied in rows if hi > lo and not trained_varied)
+    too_few = tuple(f for f, n, _, _, _ in rows if n < MIN_ROWS_FOR_CONSTANT)
+    if too_few:
+        not_judged.append(_too_few_values(too_few))
+    constant = tuple(
         f
-        for i, f in enumerate(stats.features)
-        if judged[i] and high[i] == low[i] and trained_varied[i]
-    ]
-    return tuple(constant), tuple(varied)
+        for f, n, lo, hi, trained_varied in rows
+        if n >= MIN_ROWS_FOR_CONSTANT and hi == lo and trained_varied
+    )
+    return constant, varied
+
+
+@functools.lru_cache(maxsize=256)
+def _too_few_values(features: tuple[str, ...]) -> NotJudged:
+    """The same few features on every dashboard refresh: one text for them."""
+    return NotJudged(
+        "constant",
+        f"constant features (fewer than {MIN_ROWS_FOR_CONSTANT} values of "
+        f"{listed(list(features), 3)})",
+    )
 
 
 def time_seconds(
@@ -316,12 +415,27 @@ def time_seconds(
 ) -> np.ndarray:
     """(n_rows,) float64 seconds since the epoch, NaN where a time cannot be read. Numbers are
     epoch seconds; text is ISO 8601, read as UTC when it has no zone."""
+    if isinstance(times, list) and all(isinstance(t, str) for t in times):
+        # a request's timestamps: read by the input contract's parser, as the API checked them
+        # (one more pass of the same cost), without pandas, whose fixed cost is many times a
+        # dashboard refresh's verdict and which the server never imports
+        return np.array([_epoch_seconds(parse_time(t)) for t in times], dtype=np.float64)
+    import pandas as pd
+
     series = pd.Series(np.asarray(times) if isinstance(times, pd.Index) else times)
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         return series.to_numpy(dtype=np.float64, na_value=np.nan)
     parsed = pd.to_datetime(series, utc=True, format="mixed", errors="coerce")
     nanoseconds = parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(np.float64)
     return np.where(parsed.isna().to_numpy(), np.nan, nanoseconds / 1e9)
+
+
+def _epoch_seconds(moment: datetime | None) -> float:
+    if moment is None:
+        return np.nan
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 def median_step_seconds(seconds: np.ndarray) -> float | None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from models.data_quality import TrainingStats
 from models.engines import Engine, Progress
 from models.errors import FeatureMismatch, InvalidInput, ModelFault, NonFiniteValues
 from models.input_contract import (
@@ -91,6 +92,7 @@ class Detector:
         self.name, self.version, self.spec, self.engine = name, version, spec, engine
         self.row_scorer = row_scorer
         self.scaler = Scaler(tuple(spec.scaler.mean), tuple(spec.scaler.scale))
+        self.training_stats = TrainingStats.of(spec)  # what a data-quality verdict compares with
         self._normal_median = spec.validation_error_quantiles["0.5"]
         weights = spec.error_weights
         self._weights = None if weights is None else np.asarray(weights, dtype=np.float64)

@@ -1,4 +1,5 @@
-"""Prometheus metrics: requests and latency by route, detections and fills by model, model loads.
+"""Prometheus metrics: requests and latency by route; detections, fills and data quality by model;
+model loads.
 
 One CollectorRegistry per app (not the global one), so every app a test builds counts alone.
 Names follow Prometheus conventions; the Grafana dashboard in deploy/grafana/ reads them.
@@ -15,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from models.data_quality import QualityVerdict
 from models.detector import Detection, Detector, Filling
 
 T = TypeVar("T")
@@ -71,6 +73,32 @@ class Metrics:
             ["model"],
             registry=r,
         )
+        self.out_of_range_windows = Counter(
+            "rarewatch_windows_out_of_range",
+            "Windows answered holding a value far outside the training range (out_of_range).",
+            ["model"],
+            registry=r,
+        )
+        # per model, not per feature: a request far off in every feature would touch a series
+        # per feature (the answer's data_quality names them)
+        self.out_of_range_values = Counter(
+            "rarewatch_values_out_of_range",
+            "Values received outside their feature's training range.",
+            ["model"],
+            registry=r,
+        )
+        self.timestamp_gaps = Counter(
+            "rarewatch_timestamp_gaps",
+            "Steps between timestamps received of 1.5 training steps or more.",
+            ["model"],
+            registry=r,
+        )
+        self.irregular_steps = Counter(
+            "rarewatch_timestamp_irregular_steps",
+            "Steps between timestamps received neither about one training step nor a gap.",
+            ["model"],
+            registry=r,
+        )
         self.threshold = Gauge(
             "rarewatch_threshold", "The model's stored threshold.", ["model"], registry=r
         )
@@ -92,6 +120,8 @@ class Metrics:
         self.anomalies_series = _remembered(self.anomalies.labels)
         self.last_score_series = _remembered(self.last_score.labels)
         self.last_severity_series = _remembered(self.last_severity.labels)
+        self.out_of_range_windows_series = _remembered(self.out_of_range_windows.labels)
+        self.out_of_range_values_series = _remembered(self.out_of_range_values.labels)
 
     def model_loaded(self, name: str) -> None:
         self.model_loads.labels(name, "success").inc()
@@ -104,11 +134,12 @@ class Metrics:
     def model_failed(self, name: str) -> None:
         self.model_loads.labels(name, "failure").inc()
 
-    def detection(self, detector: Detector, detection: Detection) -> None:
+    def detection(self, detector: Detector, detection: Detection, verdict: QualityVerdict) -> None:
         n_windows = len(detection.scores)
         if n_windows == 0:
             return
         name = detector.name
+        self._quality(name, verdict)
         filling = detection.filling
         if filling is not None:
             self._filling(name, filling)
@@ -123,6 +154,17 @@ class Metrics:
         self.filled_cells.labels(name).inc(int(filling.report.filled.sum()))
         self.unfilled_cells.labels(name).inc(int(filling.report.missing.sum()))
         self.unscored.labels(name).inc(filling.n_unscored)
+
+    def _quality(self, name: str, verdict: QualityVerdict) -> None:
+        """Counted only when the verdict found something: complete, regular rows in range (the
+        dashboard refresh) touch no counter."""
+        if verdict.out_of_range:
+            self.out_of_range_windows_series(name).inc(int(verdict.windows_out_of_range.sum()))
+            self.out_of_range_values_series(name).inc(sum(f.rows for f in verdict.out_of_range))
+        steps = verdict.time_steps
+        if steps is not None and (steps.gaps or steps.irregular_steps):
+            self.timestamp_gaps.labels(name).inc(steps.gaps)
+            self.irregular_steps.labels(name).inc(steps.irregular_steps)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

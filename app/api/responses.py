@@ -14,7 +14,8 @@ import orjson
 from starlette.responses import Response
 
 from app.api.registry import Entry, Registry
-from app.api.results_json import results_json
+from app.api.results_json import Marks, results_json
+from models.data_quality import QualityVerdict
 from models.detector import Detection, Detector
 from models.spec import DetectorSpec
 
@@ -41,7 +42,9 @@ def detection_body(
     detection: Detection,
     timestamps: list[str] | None,
     top_features: int,
+    verdict: QualityVerdict,
 ) -> dict[str, Any]:
+    """verdict  # on the rows given, its window flags on the detection's windows"""
     features = detector.features
     rows = detection.window_end_rows.tolist()
     times = [timestamps[r] for r in rows] if timestamps is not None else [None] * len(rows)
@@ -54,7 +57,7 @@ def detection_body(
         detection.severity,
         top_contributions(detection.contributions, k),
         features,
-        detection.filling,
+        Marks(detection.filling, verdict.window_far if verdict.out_of_range else None),
     )
     events = [
         {
@@ -77,6 +80,7 @@ def detection_body(
         "results": results,
         "events": events,
         "fill": fill_summary(detector, detection),
+        "data_quality": verdict.as_dict(),
     }
 
 

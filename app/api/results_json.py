@@ -11,6 +11,7 @@ joined once. tests/app check the bytes against orjson's for the same answer buil
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 import orjson
@@ -44,6 +45,21 @@ FLAG_TEXTS = np.array(
 NO_TIMESTAMP = b',"timestamp":null,"score":'
 FILLED_SHARE = b',"filled_share":'
 NOTHING_FILLED = FILLED_SHARE + b'0.0,"reason":null'
+IN_RANGE = b',"out_of_range":false,"out_of_range_features":[]'
+OUT_OF_RANGE = b',"out_of_range":true,"out_of_range_features":'
+
+
+@dataclass(frozen=True, slots=True)
+class Marks:
+    """What the results say besides their scores."""
+
+    # None when nothing was missing; else each window's filled share, and whether it was
+    # scored: those not scored get its policy's reason and no top features (their score and
+    # severity are NaN, which orjson writes as null)
+    filling: Filling | None = None
+    # (n_windows, n_features) bool: the window holds a value of the feature far outside its
+    # training range (QualityVerdict.window_far); None: no window does
+    out_of_range: np.ndarray | None = None
 
 
 def results_json(
@@ -54,20 +70,19 @@ def results_json(
     severity: np.ndarray,
     top_picks: tuple[np.ndarray, np.ndarray],
     features: list[str],
-    filling: Filling | None = None,
+    marks: Marks | None = None,
 ) -> orjson.Fragment:
     """The JSON array of results, one object per window, in the schema's key order.
 
     rows, scores, is_anomaly, severity  # (n_windows,)
     timestamps  # (n_windows,) the time of each window's row, or None
     top_picks  # (n_windows, k) twice: each window's top features (indices) and their shares
-    filling  # None when nothing was missing; else each window's filled share, and whether it
-    # was scored: those not scored get its policy's reason and no top features (their score and
-    # severity are NaN, which orjson writes as null)
+    marks  # each window's fill and range flags; None: nothing filled, nothing out of range
 
-    A window's text is 7 + 2k pieces: every fixed text between two values is one piece, and
+    A window's text is 8 + 2k pieces: every fixed text between two values is one piece, and
     it is joined to a value that can only take a few forms (a flag, a feature's name).
     """
+    filling, out_of_range = (None, None) if marks is None else (marks.filling, marks.out_of_range)
     top, top_shares = top_picks
     n_windows, k = top.shape
     if n_windows == 0:
@@ -87,6 +102,7 @@ def results_json(
         [NOTHING_FILLED] * n_windows
         if filling is None
         else [FILLED_SHARE + share + b',"reason":null' for share in _texts(filling.filled_share)],
+        _range_texts(out_of_range, features, n_windows),
     ]
     for rank in range(k):
         names = first if rank == 0 else rest
@@ -99,8 +115,8 @@ def results_json(
             columns[6][i] = columns[6][i].removesuffix(b',"reason":null') + because
             if not k:
                 continue
-            columns[7][i] = b',"top_features":['
-            for column in columns[8:]:
+            columns[8][i] = b',"top_features":['
+            for column in columns[9:]:
                 column[i] = b""
             if i + 1 < n_windows:
                 columns[0][i + 1] = b']},{"index":'
@@ -111,3 +127,15 @@ def results_json(
         pieces[i :: len(columns)] = column
     pieces[0] = b'{"index":'  # no window before the first
     return orjson.Fragment(b"[" + b"".join(pieces) + last_end + b"]")
+
+
+def _range_texts(out_of_range: np.ndarray | None, features: list[str], n: int) -> list[bytes]:
+    """Each window's `out_of_range` and `out_of_range_features`; only the flagged windows (a
+    few, or none) are written one by one."""
+    texts = [IN_RANGE] * n
+    if out_of_range is None:
+        return texts
+    for i in np.flatnonzero(out_of_range.any(axis=1)).tolist():
+        named = [features[j] for j in np.flatnonzero(out_of_range[i]).tolist()]
+        texts[i] = OUT_OF_RANGE + orjson.dumps(named)
+    return texts

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, WrapValidator
 
 from app.api.numeric_body import NumericRows
+from models.data_quality import GAP_STEPS, MIN_ROWS_FOR_CONSTANT, STEP_TOLERANCE
 from models.scoring import SEVERITY_FORMULA, SEVERITY_SCALE
 from models.spec import TrainingSummary
 
@@ -157,6 +158,14 @@ class WindowResult(_Response):
         description="Why the window was not scored (a missing value the fill left: a gap longer "
         "than max_gap, or fill none); null when it was."
     )
+    out_of_range: bool = Field(
+        description="The window holds a value more than `data_quality.far_spreads` training "
+        "spreads outside its feature's training range: the model has never seen such data, so "
+        "its score says little. It does not change `is_anomaly`."
+    )
+    out_of_range_features: list[str] = Field(
+        description="The features of those values, in the model's order; empty when none."
+    )
     top_features: list[FeatureShare] = Field(
         description="The features with the largest shares of the error, largest first; all the "
         "shares of a window (listed or not) sum to 1."
@@ -190,6 +199,87 @@ class FillSummary(_Response):
     unscored_windows: int = Field(description="Results with `score` null.")
 
 
+class OutOfRangeFeature(_Response):
+    """A feature with values outside its training range (minimum to maximum)."""
+
+    feature: str
+    rows: int = Field(description="Rows with the feature outside its training range.")
+    far_rows: int = Field(description="Of those, rows more than `far_spreads` spreads out.")
+    worst_spreads: float = Field(
+        description="The farthest value's distance from the range, in training spreads (the "
+        "scaler's scale)."
+    )
+    worst_row: int = Field(description="The row of the farthest value, counted from 0.")
+    first_row: int = Field(description="The first row outside the range.")
+    side: Literal["above", "below"] = Field(description="Which side the farthest value lies.")
+
+
+class TimeStepsVerdict(_Response):
+    """The steps between the timestamps sent, against the training rows' median step."""
+
+    training_step_seconds: float | None = Field(
+        description="The training rows' median step; null when the model stores none (trained "
+        "without a time column): then only the median step below is given."
+    )
+    median_step_seconds: float | None = Field(description="The median step of the rows sent.")
+    step_differs: bool = Field(
+        description=f"The median step is not within {STEP_TOLERANCE:.0%} of training's."
+    )
+    gaps: int = Field(description=f"Steps of {GAP_STEPS:g} training steps or more.")
+    missing_samples: int = Field(description="Samples the gaps skip, in training steps.")
+    longest_gap_seconds: float | None
+    first_gap_row: int | None = Field(description="The row after the first gap.")
+    irregular_steps: int = Field(
+        description=f"Steps neither within {STEP_TOLERANCE:.0%} of a training step nor a gap "
+        "(shorter, or in between)."
+    )
+    first_irregular_row: int | None = Field(description="The row after the first one.")
+
+
+class CellCounts(_Response):
+    cells: int = Field(description="In all features.")
+    per_feature: dict[str, int]
+
+
+class NotJudgedCheck(_Response):
+    check: Literal["out_of_range", "constant", "time_steps"]
+    reason: str = Field(description="What was not judged, and why.")
+
+
+class DataQuality(_Response):
+    """What is unusual about the rows sent, judged against the model's training data. Rows are
+    counted from 0 in the rows sent (for /windows: the windows' rows one after another)."""
+
+    ok: bool = Field(
+        description="Nothing found: every value within the training range, no constant or "
+        "newly varying feature, no missing cell, regular steps (what was not judged aside)."
+    )
+    far_spreads: float = Field(
+        description="How many training spreads outside the range make a window `out_of_range`."
+    )
+    out_of_range: list[OutOfRangeFeature] = Field(description="Farthest first.")
+    out_of_range_windows: int = Field(description="Results with `out_of_range` true.")
+    windows: int = Field(description="Results judged (as `n_windows`).")
+    constant_features: list[str] = Field(
+        description=f"Constant in the rows sent (at least {MIN_ROWS_FOR_CONSTANT} values) where "
+        "training varied."
+    )
+    varied_features: list[str] = Field(description="Varying where training was constant.")
+    time_steps: TimeStepsVerdict | None = Field(
+        description="Null without timestamps (always for /windows)."
+    )
+    missing: CellCounts = Field(description="Cells missing as sent.")
+    filled: CellCounts | None = Field(
+        description="Of those, cells the fill policy filled (as `fill.filled_cells`); null when "
+        "nothing was missing."
+    )
+    not_judged: list[NotJudgedCheck] = Field(
+        description="Checks the rows could not answer: constancy with fewer than "
+        f"{MIN_ROWS_FOR_CONSTANT} values, time steps without a training step or without "
+        "timestamps."
+    )
+
+
 class DetectResponse(_Response):
     model: ModelRef
     threshold: float = Field(description="The threshold applied: the model's, or the override.")
@@ -199,6 +289,7 @@ class DetectResponse(_Response):
         description="Runs of anomalous windows; a window not scored ends a run."
     )
     fill: FillSummary
+    data_quality: DataQuality
     ignored_columns: list[str] = Field(
         description="Columns that are not model features, ignored, named by their position "
         "(`columns[3]`, `key 3 of series`)."

@@ -354,6 +354,7 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> None:
     import numpy as np
     import pandas as pd
 
+    from models.data_quality import judge
     from models.detector import RowScores
 
     detector, data, detection = _load_scored(args, settings)
@@ -367,9 +368,18 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> None:
     table["filled_share"] = rows.filled_share
     reason = "" if detection.filling is None else detection.filling.policy.unscored_reason()
     table["reason"] = np.where(rows.unscored, reason, "")
+    verdict = judge(detector.training_stats, detector.lookback, data.values, detection, data.times)
+    # each row's window holds a value far outside the training range; the features, by ";"
+    far = verdict.rows_far(data.n_rows)
+    table["out_of_range"] = far.any(axis=1)
+    named = np.full(data.n_rows, "", dtype=object)
+    for row in np.flatnonzero(table["out_of_range"]).tolist():
+        named[row] = ";".join(np.asarray(detector.features)[far[row]].tolist())
+    table["out_of_range_features"] = named
     fill_line = _fill_line(detection, detector.features)
     if fill_line:
         print(f"rarewatch score: {fill_line}", file=sys.stderr)
+    print(f"rarewatch score: {verdict.summary()}", file=sys.stderr)
     if args.output is None:
         table.to_csv(sys.stdout, index=False, float_format="%.6g")
         return

@@ -31,6 +31,7 @@ from bench.perf.timing import interleaved_medians
 from bench.report import git_commit
 from models import onnx_scoring
 from models.artifact import ModelStore
+from models.data_quality import judge
 from models.detector import Detection, Detector
 from models.engines import OnnxEngine
 from models.loading import load_detector
@@ -153,11 +154,12 @@ def main() -> None:
         block_s=0.25,
     )
     detection = detector.detect(values)
+    verdict = judge(detector.training_stats, detector.lookback, values, detection)
     writing = interleaved_medians(
         {
             "a dict per window, then orjson": lambda: answer_as_dicts(detector, detection),
             "app/api/results_json.py, then orjson": lambda: orjson.dumps(
-                detection_body(detector, detection, None, TOP_FEATURES),
+                detection_body(detector, detection, None, TOP_FEATURES, verdict),
                 option=orjson.OPT_SERIALIZE_NUMPY,
             ),
         },

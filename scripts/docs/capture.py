@@ -74,6 +74,7 @@ from scripts.docs.requests import (
     demo_sample,
     fault_requests,
     gaps_body,
+    out_of_range_body,
     overload_request,
     refused_requests,
     secured_requests,
@@ -141,6 +142,8 @@ def capture_from_server(client: httpx.Client, sample: Sample) -> tuple[Served, l
         windows=post_ok(client, f"/v1/models/{DEMO_MODEL}/windows", request),
         gaps_request=(gaps := gaps_body(sample)),
         gaps=post_ok(client, DETECT, gaps),
+        out_of_range_request=(far := out_of_range_body(sample)),
+        out_of_range=post_ok(client, f"{DETECT}/last", far),
     )
     return served, [send(client, case) for case in refused_requests(sample, Settings())]
 

@@ -59,6 +59,9 @@ class Served:
     # a request with missing values and its answer (absent from captures made before them)
     gaps_request: JSON = field(default_factory=dict)
     gaps: JSON = field(default_factory=dict)
+    # a value far outside the training range, at /detect/last (absent from earlier captures)
+    out_of_range_request: JSON = field(default_factory=dict)
+    out_of_range: JSON = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

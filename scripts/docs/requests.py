@@ -62,6 +62,15 @@ def gaps_body(sample: Sample) -> JSON:
     return {**sample.rows, "values": values}
 
 
+def out_of_range_body(sample: Sample) -> JSON:
+    """The rows with the second-to-last load ten of the sample's load ranges above its highest:
+    far outside anything in training, in the newest window (for /detect/last)."""
+    values = [list(row) for row in sample.rows["values"]]
+    loads = [row[0] for row in values]
+    values[-2][0] = max(loads) + 10 * (max(loads) - min(loads))
+    return {**sample.rows, "values": values}
+
+
 @dataclass(frozen=True)
 class Case(RefusedRequest):
     """A request that must be refused: the answer's status and code are checked when captured."""

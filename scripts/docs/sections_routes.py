@@ -9,6 +9,7 @@ from typing import Any
 
 from app.api.serve import DEMO_MODEL
 from app.settings import Settings
+from models.data_quality import FAR_SPREADS, GAP_STEPS, MIN_ROWS_FOR_CONSTANT
 from scripts.docs.captures import Captures
 from scripts.docs.layout import block
 from scripts.docs.requests import BROKEN_MODEL
@@ -261,6 +262,9 @@ features), the threshold applied, one result per window ({sample.n_rows} rows an
 Besides the results, every answer says what it did with the input: `fill` (the policy applied,
 the cells filled and left missing per feature, the windows not scored), `ignored_columns` and
 `notes`; each result carries `filled_share`, the share of its window's cells that were filled.
+And every answer judges the input against the model's training data in `data_quality`
+([data quality](#data-quality)); each result carries `out_of_range` and
+`out_of_range_features`.
 
 <a id="missing"></a>
 ### Missing values, extra columns and timestamps
@@ -303,6 +307,42 @@ windows holding it are not scored), `temperature` one value near the end (filled
 
 {block(captures.served.gaps)}
 
+<a id="data-quality"></a>
+### Data quality
+
+A score is only as good as the model's acquaintance with the data: a model trained on one
+system scores another system's data, or a sensor that went far past anything seen in training,
+with confidence and no meaning. `data_quality` says what about the rows sent the training data
+did not prepare the model for (`models/data_quality.py`; the CLI's `score` prints the same
+verdict as a line and adds its columns, the web page shows it as a panel):
+
+- **Out of range.** Each feature with values outside its training minimum and maximum, by how
+  far in training spreads (the scaler's scale), with its first and its farthest row and how many
+  rows lie outside. A window holding a value more than `far_spreads` ({FAR_SPREADS:g}) spreads out gets
+  `out_of_range: true` and the features in `out_of_range_features`, so that a dashboard can tell
+  "the model has never seen this" from "this looks like an anomaly". Such a window still alarms
+  only by its score: `out_of_range` never changes `is_anomaly` (docs/benchmarks.md, "Out-of-range
+  input", measures both choices on public data).
+- **Constant and newly varying features.** `constant_features`: constant in the rows sent where
+  training varied (a stuck sensor, a dead exporter); judged from {MIN_ROWS_FOR_CONSTANT} values of a feature on,
+  since a dashboard's few rows often repeat a slow sensor's value. `varied_features`: the reverse.
+- **Time steps** (with `timestamps`): the steps between rows against the training rows' median
+  step: `gaps` (steps of {GAP_STEPS:g} training steps or more) and the samples they skip, `irregular_steps`
+  (neither about one step nor a gap), and whether the median step differs. Models trained
+  without a time column store no step: only the median step sent is given.
+- **Missing cells** as sent and the cells the fill filled, per feature (`fill` has the policy
+  and what it left missing).
+- `not_judged` lists the checks the rows could not answer; `ok` is true when nothing was found.
+
+`/detect/last` judges every row sent (a value far out in an earlier row is named in
+`out_of_range`, while its one result is flagged only when its window holds one); `/windows`
+judges each window's own rows and has no time steps (windows carry no timestamps). The rows
+above with one `load` value far above its training range, at `/detect/last`:
+
+{block(captures.served.out_of_range_request)}
+
+{block(captures.served.out_of_range)}
+
 <a id="detect-last"></a>
 ## `POST /v1/models/{{name}}/detect/last`
 
@@ -320,7 +360,8 @@ the `/detect` result at `index` {last_row}, with an event only if that window is
 
 Already-temporalized input, windows x lookback x features, as the network is fed; `columns`
 and `threshold` as for `/detect`. One result per window; `index` is the window's position in
-the request and there are no timestamps. The first and the last window of the series above
+the request and there are no timestamps. `data_quality` judges each window's rows on their own
+(range, constancy, missing cells) and lists the time steps in `not_judged`. The first and the last window of the series above
 (they score as `/detect`'s results at `index` {lookback - 1} and {last_row}):
 
 {block(captures.served.windows_request)}

@@ -142,7 +142,11 @@ def test_datetimes_epoch_seconds_and_text_with_or_without_a_zone_are_the_same_ti
     epoch = [t.timestamp() for t in times]
     for given_times in (pd.Series(times), pd.DatetimeIndex(times), text_z, text_plain, text_offset):
         np.testing.assert_array_equal(time_seconds(given_times), epoch)
+    # a list of text is read by the input contract's parser, anything else by pandas': alike
+    for text in (text_z, text_plain, text_offset):
+        np.testing.assert_array_equal(time_seconds(pd.Series(text)), epoch)
     assert np.isnan(time_seconds(["2026-01-01T00:00:00Z", "not a time"])[1])
+    assert np.isnan(time_seconds(pd.Series(["2026-01-01T00:00:00Z", "not a time"]))[1])
 
 
 def test_without_a_training_step_gaps_are_not_judged_and_the_verdict_says_why() -> None:

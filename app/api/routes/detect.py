@@ -14,6 +14,7 @@ from app.api.openapi import with_problems
 from app.api.problems import Forbidden, LimitExceeded, Overloaded, Unauthorized
 from app.api.responses import JSONResponse, detection_body
 from app.api.schemas import DetectRequest, DetectResponse, WindowsRequest
+from models.data_quality import QualityVerdict, judge
 from models.detector import Detection
 
 router = APIRouter(prefix="/v1/models", tags=["detection"], route_class=StrictJSONRoute)
@@ -43,7 +44,10 @@ def detect(body: DetectBody, scoring: ScoringDep) -> Response:
     rows = rows_of(body, detector.features, scoring.settings.strict_columns)
     fill = fill_of(body, detector.fill_policy)
     detection = detector.detect(rows.values, body.threshold, fill=fill)
-    return answer(scoring, detection, rows.timestamps, rows.ignored_columns, rows.notes)
+    verdict = judge(
+        detector.training_stats, detector.lookback, rows.values, detection, rows.timestamps
+    )
+    return answer(scoring, detection, verdict, rows.timestamps, rows.ignored_columns, rows.notes)
 
 
 # On the event loop, not in the thread pool: scoring one window is shorter than the hand-off to
@@ -60,7 +64,10 @@ async def detect_last(body: DetectBody, scoring: ScoringDep) -> Response:
     rows = rows_of(body, detector.features, scoring.settings.strict_columns)
     fill = fill_of(body, detector.fill_policy)
     detection = detector.detect_last(rows.values, body.threshold, fill)
-    return answer(scoring, detection, rows.timestamps, rows.ignored_columns, rows.notes)
+    verdict = judge(
+        detector.training_stats, detector.lookback, rows.values, detection, rows.timestamps
+    )
+    return answer(scoring, detection, verdict, rows.timestamps, rows.ignored_columns, rows.notes)
 
 
 @router.post(
@@ -70,22 +77,29 @@ async def detect_last(body: DetectBody, scoring: ScoringDep) -> Response:
     responses=examples.ok(examples.WINDOWS_RESPONSE) | ERRORS,
 )
 def detect_windows(body: WindowsBody, scoring: ScoringDep) -> Response:
-    """Windows x lookback x features, as the network is fed; one result per window."""
+    """Windows x lookback x features, as the network is fed; one result per window. Without
+    timestamps, the data-quality verdict judges the range and constancy of the windows' values,
+    not their time steps."""
     detector = scoring.detector
     given = windows_of(body, detector.features, detector.lookback, scoring.settings.strict_columns)
     fill = fill_of(body, detector.fill_policy)
     detection = detector.detect_windows(given.windows, body.threshold, fill)
-    return answer(scoring, detection, None, given.ignored_columns, [])
+    rows = given.windows.reshape(-1, given.windows.shape[2])
+    verdict = judge(detector.training_stats, detector.lookback, rows, detection, as_windows=True)
+    return answer(scoring, detection, verdict, None, given.ignored_columns, [])
 
 
 def answer(
     scoring: Scoring,
     detection: Detection,
+    verdict: QualityVerdict,
     timestamps: list[str] | None,
     ignored_columns: list[str],
     notes: list[str],
 ) -> Response:
-    """Count the detection in the metrics and shape it into the JSON answer."""
-    scoring.metrics.detection(scoring.detector, detection)
-    body = detection_body(scoring.detector, detection, timestamps, scoring.settings.top_features)
+    """Count the detection and its verdict in the metrics and shape them into the JSON answer."""
+    scoring.metrics.detection(scoring.detector, detection, verdict)
+    body = detection_body(
+        scoring.detector, detection, timestamps, scoring.settings.top_features, verdict
+    )
     return JSONResponse(body | {"ignored_columns": ignored_columns, "notes": notes})

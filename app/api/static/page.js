@@ -289,6 +289,7 @@
     let answer = null;
     let requests = 0;
     const fill = { unscored: 0, method: null, maxGap: null };
+    const quality = newQuality();
     const ignored = new Set();
     for (let start = 0; ; start = Math.max(start + 1, start + perChunk - (lookback - 1))) {
       const end = Math.min(table.nRows, start + perChunk);
@@ -308,6 +309,7 @@
       fill.method = answer.fill.method;
       fill.maxGap = answer.fill.max_gap;
       fill.unscored += answer.fill.unscored_windows;
+      addQuality(quality, answer.data_quality, start);
       for (const column of answer.ignored_columns) ignored.add(column);
       for (const result of answer.results) {
         result.index += start;
@@ -325,9 +327,69 @@
       if (end >= table.nRows) break;
     }
     return {
-      model: answer.model, threshold: answer.threshold, results, events, requests, fill,
+      model: answer.model, threshold: answer.threshold, results, events, requests, fill, quality,
       ignoredColumns: [...ignored],
     };
+  }
+
+  // The answers' data_quality over every chunk. Rows and windows are the table's; windows are
+  // exact (chunks never share one), while the counts of rows, cells and steps include the
+  // lookback - 1 rows two chunks share twice (the panel says so when there are several).
+  function newQuality() {
+    return {
+      farSpreads: null, outOfRange: new Map(), outOfRangeWindows: 0, constant: null,
+      varied: new Set(), steps: null, missing: 0, filled: 0, notJudged: new Map(),
+    };
+  }
+
+  function addQuality(quality, answer, start) {
+    quality.farSpreads = answer.far_spreads;
+    quality.outOfRangeWindows += answer.out_of_range_windows;
+    for (const found of answer.out_of_range) {
+      const seen = quality.outOfRange.get(found.feature);
+      const here = { ...found, worst_row: found.worst_row + start, first_row: found.first_row + start };
+      if (!seen) {
+        quality.outOfRange.set(found.feature, here);
+        continue;
+      }
+      seen.rows += found.rows;
+      seen.far_rows += found.far_rows;
+      if (found.worst_spreads > seen.worst_spreads) {
+        Object.assign(seen, { worst_spreads: found.worst_spreads, worst_row: here.worst_row, side: found.side });
+      }
+    }
+    // constant: in every chunk that could judge it; varied: in any
+    const judged = !answer.not_judged.some((n) => n.check === "constant");
+    if (judged) {
+      const constant = new Set(answer.constant_features);
+      quality.constant = quality.constant === null
+        ? constant : new Set([...quality.constant].filter((f) => constant.has(f)));
+    }
+    for (const feature of answer.varied_features) quality.varied.add(feature);
+    const steps = answer.time_steps;
+    if (steps) {
+      const seen = quality.steps;
+      const at = (row) => (row === null ? null : row + start);
+      if (!seen) {
+        quality.steps = { ...steps, first_gap_row: at(steps.first_gap_row), first_irregular_row: at(steps.first_irregular_row) };
+      } else {
+        seen.gaps += steps.gaps;
+        seen.missing_samples += steps.missing_samples;
+        seen.irregular_steps += steps.irregular_steps;
+        seen.step_differs ||= steps.step_differs;
+        if (steps.longest_gap_seconds !== null) {
+          seen.longest_gap_seconds = Math.max(seen.longest_gap_seconds ?? 0, steps.longest_gap_seconds);
+        }
+        seen.first_gap_row ??= at(steps.first_gap_row);
+        seen.first_irregular_row ??= at(steps.first_irregular_row);
+      }
+    }
+    quality.missing += answer.missing.cells;
+    quality.filled += answer.filled ? answer.filled.cells : 0;
+    for (const n of answer.not_judged) {
+      if (n.check !== "constant" || quality.constant === null) quality.notJudged.set(n.check, n.reason);
+    }
+    if (quality.constant !== null) quality.notJudged.delete("constant");
   }
 
   // An event cut in two by a chunk boundary, made one again. Its top feature is recomputed from
@@ -677,6 +739,7 @@
       if (result.reason) line(`not scored: ${result.reason}`);
       else line(`shares: ${result.top_features.map((t) => `${t.feature} ${fmt(t.share * 100, 2)}%`).join(", ")}`);
       if (result.filled_share) line(`filled: ${fmt(result.filled_share * 100, 2)}% of the window`);
+      if (result.out_of_range) line(`out of the training range: ${result.out_of_range_features.join(", ")}`, "note");
     } else {
       line(`no window ends here (the first ends at row ${detection.firstWindow})`);
     }
@@ -888,6 +951,7 @@
       $("reset-zoom").hidden = true;
       $("result").hidden = false;
       summarize(table, detection, threshold, performance.now() - started);
+      renderQuality(table, detection);
       render();
       renderEvents();
       setStatus("");
@@ -937,6 +1001,56 @@
     if (detection.requests > 1) part("sent in", `${detection.requests} requests`);
     part("", `${(ms / 1000).toFixed(2)}\u00a0s`);
     for (const note of table.notes) part("note:", note, "note");
+  }
+
+  // The "Data quality" panel: what the model's training data did not prepare it for.
+  function renderQuality(table, detection) {
+    const list = $("quality-list");
+    list.replaceChildren();
+    const item = (label, content) => {
+      const li = document.createElement("li");
+      const b = document.createElement("b");
+      b.textContent = label;
+      li.append(b, " ", content);
+      list.appendChild(li);
+    };
+    const quality = detection.quality;
+    const windows = (n) => `${n} ${n === 1 ? "window" : "windows"}`;
+    for (const found of quality.outOfRange.values()) {
+      item(`${found.feature} out of the training range:`,
+        `up to ${fmt(found.worst_spreads)} training spreads ${found.side} (${rowLabel(table, found.worst_row)}), ` +
+        `first at ${rowLabel(table, found.first_row)}; ${found.rows} ${found.rows === 1 ? "row" : "rows"} outside`);
+    }
+    if (quality.outOfRange.size) {
+      item("windows out of range:", `${windows(quality.outOfRangeWindows)} hold a value more than ` +
+        `${quality.farSpreads} spreads out; the model has never seen such data (not an alarm by itself)`);
+    }
+    if (quality.constant && quality.constant.size) {
+      item("constant where training varied:", [...quality.constant].join(", "));
+    }
+    if (quality.varied.size) item("varied where training was constant:", [...quality.varied].join(", "));
+    const steps = quality.steps;
+    if (steps && steps.training_step_seconds !== null) {
+      if (steps.step_differs) {
+        item("time step:", `median ${fmt(steps.median_step_seconds)} s, ${fmt(steps.training_step_seconds)} s in training`);
+      }
+      if (steps.gaps) {
+        item("gaps:", `${steps.gaps} (${steps.missing_samples} samples missing, the first before ` +
+          `${rowLabel(table, steps.first_gap_row)}; the longest ${fmt(steps.longest_gap_seconds)} s)`);
+      }
+      if (steps.irregular_steps) {
+        item("irregular steps:", `${steps.irregular_steps} (the first before ${rowLabel(table, steps.first_irregular_row)})`);
+      }
+    }
+    if (quality.missing) {
+      item("missing:", `${quality.missing} cells, ${quality.filled} filled; ` +
+        `${windows(detection.fill.unscored)} not scored`);
+    }
+    if (!list.childNodes.length) item("nothing unusual:", "the data lies within what the model saw in training");
+    for (const reason of quality.notJudged.values()) item("not judged:", reason);
+    if (detection.requests > 1) {
+      item("note:", `counted over ${detection.requests} requests; the rows they share are counted in each`);
+    }
   }
 
   function init() {

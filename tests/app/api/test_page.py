@@ -199,6 +199,37 @@ def test_empty_and_na_cells_are_sent_as_missing_and_the_summary_says_what_went_u
     assert browsing.script_errors == []
 
 
+def test_the_data_quality_panel_names_far_values_a_stuck_feature_and_a_gap(
+    browsing: Browsing,
+) -> None:
+    frame = tiny_frame().iloc[100:160].reset_index(drop=True)  # rows the model trained on
+    frame.loc[20, "b"] = 50.0  # far above anything seen in training
+    frame["c"] = 0.25  # inside c's range, but stuck
+    frame = frame.drop(index=[40, 41, 42])  # three minutes skipped
+    browsing.paste(frame.to_csv(index=False))
+    browsing.page.wait_for_selector("#quality-list li")
+
+    items = browsing.page.locator("#quality-list li").all_inner_texts()
+    far_time = frame.loc[20, "time"]
+    [far] = [i for i in items if i.startswith("b out of the training range:")]
+    assert f"spreads above ({far_time}), first at {far_time}; 1 row outside" in far
+    assert f"windows out of range: {TINY_LOOKBACK} windows hold a value more than 2 spreads" in (
+        "\n".join(items)
+    )
+    assert "constant where training varied: c" in items
+    assert f"gaps: 1 (3 samples missing, the first before {frame.loc[43, 'time']}" in "\n".join(
+        items
+    )
+    assert browsing.script_errors == []
+
+
+def test_rows_like_training_get_a_quiet_data_quality_panel(browsing: Browsing) -> None:
+    browsing.paste(tiny_frame().iloc[100:160].to_csv(index=False))
+    browsing.page.wait_for_selector("#quality-list li")
+    items = browsing.page.locator("#quality-list li").all_inner_texts()
+    assert items == ["nothing unusual: the data lies within what the model saw in training"]
+
+
 def test_times_out_of_order_are_refused_naming_the_row_before_anything_is_sent(
     browsing: Browsing,
 ) -> None:

@@ -9,7 +9,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.api.results_json import results_json
+from app.api.results_json import Marks, results_json
 from models.detector import Filling
 from models.input_contract import FillMethod, FillPolicy, FillReport
 
@@ -28,6 +28,8 @@ def as_dicts(**answer: Any) -> list[dict[str, Any]]:
             "severity": severity,
             "filled_share": filled,
             "reason": None if scored else REASON,
+            "out_of_range": bool(far.any()),
+            "out_of_range_features": [answer["features"][f] for f in np.flatnonzero(far)],
             "top_features": [
                 {"feature": answer["features"][f], "share": s}
                 for f, s in zip(top, shares, strict=True)
@@ -35,7 +37,7 @@ def as_dicts(**answer: Any) -> list[dict[str, Any]]:
             if scored
             else [],
         }
-        for row, time, score, flag, severity, top, shares, filled, scored in zip(
+        for row, time, score, flag, severity, top, shares, filled, scored, far in zip(
             answer["rows"].tolist(),
             answer["timestamps"],
             answer["scores"].tolist(),
@@ -44,6 +46,7 @@ def as_dicts(**answer: Any) -> list[dict[str, Any]]:
             answer["top_picks"][0].tolist(),
             answer["top_picks"][1].tolist(),
             *_filling(answer),
+            _far(answer),
             strict=True,
         )
     ]
@@ -58,6 +61,11 @@ def _filling(answer: dict[str, Any]) -> tuple[list[float], list[bool]]:
     if filling is None:
         return [0.0] * n, [True] * n
     return filling.filled_share.tolist(), filling.scored.tolist()
+
+
+def _far(answer: dict[str, Any]) -> np.ndarray:
+    far, n = answer["out_of_range"], len(answer["rows"])
+    return np.zeros((n, len(answer["features"])), bool) if far is None else far
 
 
 @st.composite
@@ -89,6 +97,14 @@ def answers(draw: st.DrawFn) -> dict[str, Any]:
         ),
         "features": draw(st.lists(names, min_size=n_features, max_size=n_features)),
         "filling": draw(st.none() | fillings(n)),
+        "out_of_range": draw(
+            st.none()
+            | st.lists(
+                st.lists(st.booleans(), min_size=n_features, max_size=n_features),
+                min_size=n,
+                max_size=n,
+            ).map(lambda far: np.array(far, dtype=bool).reshape(n, n_features))
+        ),
     }
 
 
@@ -111,5 +127,7 @@ def fillings(n: int) -> st.SearchStrategy[Filling]:
 @settings(max_examples=300, deadline=None)
 @given(answers())
 def test_the_results_are_orjsons_own_bytes(answer: dict[str, Any]) -> None:
-    written = orjson.dumps({"results": results_json(**answer)})
+    marks = Marks(answer["filling"], answer["out_of_range"])
+    arrays = {k: v for k, v in answer.items() if k not in {"filling", "out_of_range"}}
+    written = orjson.dumps({"results": results_json(**arrays, marks=marks)})
     assert written == orjson.dumps({"results": as_dicts(**answer)})

@@ -134,6 +134,8 @@ def test_score_writes_one_row_per_input_row(workdir: Path) -> None:
         "contrib_c",
         "filled_share",
         "reason",
+        "out_of_range",
+        "out_of_range_features",
     ]
     assert len(scores) == 120
     assert scores["score"].iloc[:3].isna().all()
@@ -505,7 +507,9 @@ def test_a_closed_pipe_ends_the_command_quietly_without_a_traceback(
         )
     finally:
         os.close(write_end)
-    assert finished.stderr == b""
+    # nothing on stderr but score's one data-quality line (written before the CSV): no traceback
+    expected = [b"rarewatch score: data quality: "] if args[0] == "score" else []
+    assert [line[:31] for line in finished.stderr.splitlines()] == expected
     assert finished.returncode == 1
 
 
@@ -625,3 +629,24 @@ def test_training_fills_gaps_and_leaves_out_windows_it_cannot(workdir: Path, cap
     assert spec["training"]["windows_left_out"] == 13
     assert spec["options"]["fill"] == "linear"
     assert spec["options"]["max_gap"] == 2
+
+
+def test_score_gives_a_data_quality_line_and_flags_rows_out_of_range(workdir: Path, capsys) -> None:
+    frame = tiny_frame(300).iloc[100:160].reset_index(drop=True)  # rows the model trained on
+    frame.loc[30, "c"] = 40.0  # far above anything seen in training
+    frame = frame.drop(index=[40, 41, 42])  # three minutes skipped: a gap
+    frame.to_csv(workdir / "far.csv", index=False)
+    output = workdir / "far-scores.csv"
+    args = ["score", str(workdir / "far.csv"), "--model", "cli", "--output", str(output)]
+    assert run(workdir, *args) == 0
+    [line] = [x for x in capsys.readouterr().err.splitlines() if "data quality" in x]
+    assert line.startswith(
+        "rarewatch score: data quality: 1 feature outside the training range (c "
+    )
+    assert "above (row 30)); 4 of 54 windows more than 2 spreads out" in line
+    assert line.endswith("; 1 gap (3 samples missing, the first before row 40)")
+    scores = pd.read_csv(output, keep_default_na=False)
+    flagged = scores.index[scores["out_of_range"]].tolist()
+    assert flagged == [30, 31, 32, 33]  # the windows holding row 30, lookback 4
+    assert set(scores.loc[flagged, "out_of_range_features"]) == {"c"}
+    assert set(scores.drop(index=flagged)["out_of_range_features"]) == {""}
