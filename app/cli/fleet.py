@@ -21,7 +21,7 @@ EXIT_SOME_FAILED = 1
 
 def add_fleet_command(commands: Any) -> None:
     """Register `train-fleet` with train's column, feature and training flags."""
-    from app.cli.main import _add_column_options, _add_training_options, _csv_list
+    from app.cli.main import _add_column_options, _add_training_options
 
     fleet = commands.add_parser(
         "train-fleet",
@@ -41,12 +41,6 @@ def add_fleet_command(commands: Any) -> None:
         "--prefix", default="", help="model names are PREFIX + entity (default: none)"
     )
     _add_column_options(fleet)
-    fleet.add_argument(
-        "--features", type=_csv_list, help="feature columns, e.g. a,b,c (default: all the others)"
-    )
-    fleet.add_argument(
-        "--exclude", type=_csv_list, help="columns not to use as features (default: none)"
-    )
     _add_training_options(fleet)
     fleet.add_argument(
         "--overrides",

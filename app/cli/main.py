@@ -62,12 +62,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--name", required=True, help="model name (required); trains its next version"
     )
     _add_column_options(train)
-    train.add_argument(
-        "--features", type=_csv_list, help="feature columns, e.g. a,b,c (default: all the others)"
-    )
-    train.add_argument(
-        "--exclude", type=_csv_list, help="columns not to use as features (default: none)"
-    )
     _add_training_options(train)
     train.add_argument(
         "--quiet", action="store_true", help="no progress display (default: shown at a terminal)"
@@ -156,6 +150,12 @@ def _add_column_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--label-column",
         help="0/1 labels: only all-normal windows are trained on (default: none, all normal)",
+    )
+    parser.add_argument(
+        "--features", type=_csv_list, help="feature columns, e.g. a,b,c (default: all the others)"
+    )
+    parser.add_argument(
+        "--exclude", type=_csv_list, help="columns not to use as features (default: none)"
     )
 
 
