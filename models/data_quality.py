@@ -405,8 +405,8 @@ def _too_few_values(features: tuple[str, ...]) -> NotJudged:
     """The same few features on every dashboard refresh: one text for them."""
     return NotJudged(
         "constant",
-        f"constant features (fewer than {MIN_ROWS_FOR_CONSTANT} values of "
-        f"{listed(list(features), 3)})",
+        f"fewer than {MIN_ROWS_FOR_CONSTANT} values of {listed(list(features), 3)}: too few "
+        "to call a feature constant",
     )
 
 
