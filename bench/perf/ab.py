@@ -19,6 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import httpx
 import numpy as np
 import orjson
 
@@ -29,6 +30,7 @@ from bench.report import git_commit
 
 REPO = Path(__file__).resolve().parents[2]
 CONCURRENCIES = (1, 16)
+JSON = {"content-type": "application/json"}
 
 
 def main() -> None:
@@ -60,6 +62,9 @@ def main() -> None:
                     )
                 )
                 urls[label] = f"{server.url}/v1/models/{ARTICLE.name}/detect/last"
+                # models load on first use: that load is no part of the requests measured
+                warm = httpx.post(urls[label], content=body, headers=JSON, timeout=120)
+                warm.raise_for_status()
             runs: dict[tuple[str, int], list[http.LoadResult]] = {}
             for concurrency in CONCURRENCIES:
                 for round_ in range(args.rounds):
