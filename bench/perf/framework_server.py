@@ -12,11 +12,13 @@ middleware layers (rarewatch_without, bench only).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -36,8 +38,9 @@ LAYERS: dict[str, type] = {
 }
 
 
-def bare_app(answer: bytes, settings: Settings) -> Starlette:
-    """One POST route that parses its JSON body and answers `answer`; /readyz for the start."""
+def bare_app(answer: bytes, settings: Settings, middleware: Sequence[Middleware] = ()) -> Starlette:
+    """One POST route that parses its JSON body and answers `answer`; /readyz for the start.
+    `middleware`: layers around it, the outermost first (bench.perf.framework's profile)."""
 
     async def detect_last(request: Request) -> Response:
         orjson.loads(await request.body())
@@ -50,10 +53,17 @@ def bare_app(answer: bytes, settings: Settings) -> Starlette:
         routes=[
             Route("/v1/models/{name}/detect/last", detect_last, methods=["POST"]),
             Route("/readyz", ready),
-        ]
+        ],
+        middleware=list(middleware),
     )
     app.state.settings = settings  # server_config reads the protocol and timeouts from it
     return app
+
+
+def rarewatch_layers(app: Any, layers: Sequence[str]) -> list[Middleware]:
+    """create_app's middleware of `layers` (LAYERS' keys), as it adds them, outermost first."""
+    wanted = tuple(LAYERS[layer] for layer in layers)
+    return [m for m in app.user_middleware if m.cls in wanted]
 
 
 def rarewatch_without(settings: Settings, layers: list[str]) -> Any:
@@ -62,8 +72,8 @@ def rarewatch_without(settings: Settings, layers: list[str]) -> Any:
     from app.api.main import create_app
 
     app = create_app(settings)
-    removed = tuple(LAYERS[layer] for layer in layers)
-    app.user_middleware = [m for m in app.user_middleware if m.cls not in removed]
+    removed = rarewatch_layers(app, layers)
+    app.user_middleware = [m for m in app.user_middleware if m not in removed]
     return app
 
 
