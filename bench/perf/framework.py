@@ -150,7 +150,7 @@ def layer_costs(root: Path, body: bytes, answer: bytes) -> dict[str, float]:
         loop.run_until_complete(lifespan.__aenter__())
     try:
         return interleaved_medians(
-            {label: _request(loop, app, body, len(answer)) for label, app in apps.items()},
+            {label: asgi_post(loop, app, body, len(answer)) for label, app in apps.items()},
             budget_s=15,
             block_s=0.1,
         )
@@ -160,7 +160,7 @@ def layer_costs(root: Path, body: bytes, answer: bytes) -> dict[str, float]:
         loop.close()
 
 
-def _request(
+def asgi_post(
     loop: asyncio.AbstractEventLoop, app: Any, body: bytes, answer_size: int
 ) -> Callable[[], None]:
     """One POST of `body` to the ASGI `app`, checked to answer 200 with `answer_size` bytes."""
