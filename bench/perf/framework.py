@@ -67,6 +67,7 @@ def main() -> None:
         if args.layers:
             layers = layer_costs(Path(root), body, answer)
             handler = handler_steps(store, body)
+            split = profiled_split(Path(root), body, answer)
     print(
         f"Measured {dt.date.today()} at commit {git_commit()} with `python -m bench.perf."
         f"framework --seconds {args.seconds} --rounds {args.rounds}"
@@ -90,6 +91,11 @@ def main() -> None:
     for label, seconds in layers.items():
         gap = (seconds - layers[BARE]) * 1e6
         print(f"| {label} | {seconds * 1e6:,.1f} | {gap:,.1f} |")
+    print("\n| rarewatch's app under cProfile, per request | us | share |")
+    print("|---|---:|---:|")
+    for label, seconds in split.items():
+        share = seconds / split[next(iter(split))]
+        print(f"| {label} | {seconds * 1e6:,.0f} | {share:.0%} |")
     print("\n| handler step, in process | median us |")
     print("|---|---:|")
     for step, seconds in handler.items():
@@ -198,6 +204,60 @@ def asgi_post(
         assert len(sent[-1]["body"]) == answer_size, sent
 
     return run
+
+
+# Where a request's time goes under cProfile: each function's cumulative time per request,
+# from the outermost layer inward (coroutines count a call per resumption, so per request is
+# the cumulative time over the requests sent, not over the calls).
+PROFILED = {
+    "security.py:153(__call__)": "the whole app (from the outermost layer, the API headers)",
+    "hosts.py:83(__call__)": "inside the API headers layer",
+    "metrics.py:190(__call__)": "inside the Host allow-list",
+    "security.py:114(__call__)": "inside the request metrics",
+    "front.py:36(__call__)": "inside the API keys",
+    "exceptions.py:47(__call__)": "inside the overload refusal: exceptions, routing, the route",
+    "body.py:56(handle_strict_json)": "the strict JSON route (body, admission, FastAPI, handler)",
+    "body.py:87(read_body)": "- read the body within the reception's bounds",
+    "body.py:114(parse_rows_request)": "- parse it (orjson)",
+    "limits.py:26(check)": "- the limits' check",
+    "utils.py:671(solve_dependencies)": "- FastAPI: dependencies and the body's validation",
+    "deps.py:77(get_scoring)": "-- of which get_scoring",
+    "detect.py:55(detect_last)": "- the route's function",
+    "inputs.py:37(rows_of)": "-- rows_of",
+    "detector.py:139(detect_last)": "-- Detector.detect_last (scaling, the network, scores)",
+    "data_quality.py:282(judge)": "-- data quality (judge)",
+    "detect.py:92(answer)": "-- the answer: metrics, shaping, JSONResponse",
+    "metrics.py:137(detection)": "--- Metrics.detection",
+    "responses.py:40(detection_body)": "--- detection_body",
+}
+
+
+def profiled_split(
+    root: Path, body: bytes, answer: bytes, requests: int = 3000
+) -> dict[str, float]:
+    """Seconds per request of each of PROFILED's functions, rarewatch's app called in process
+    `requests` times under cProfile (which slows it: compare the shares, not the sums)."""
+    import cProfile
+    import pstats
+
+    app = rarewatch_without(Settings(model_dir=root), [])
+    loop = asyncio.new_event_loop()
+    lifespan = app.router.lifespan_context(app)
+    loop.run_until_complete(lifespan.__aenter__())
+    post = asgi_post(loop, app, body, len(answer))
+    try:
+        for _ in range(100):
+            post()  # the model loads on the first
+        profile = cProfile.Profile()
+        profile.runcall(lambda: [post() for _ in range(requests)])
+    finally:
+        loop.run_until_complete(lifespan.__aexit__(None, None, None))
+        loop.close()
+    found = {
+        f"{Path(file).name}:{line}({function})": row[3] / requests
+        for (file, line, function), row in pstats.Stats(profile).stats.items()
+    }
+    return {label: found.get(key, float("nan")) for key, label in PROFILED.items()}
 
 
 def handler_steps(store: ModelStore, body: bytes) -> dict[str, float]:
