@@ -1,0 +1,98 @@
+"""The framework's own limit: a bare Starlette endpoint on `rarewatch serve`'s uvicorn settings.
+
+    python -m bench.perf.framework_server --port PORT --answer FILE
+
+Its /v1/models/{name}/detect/last reads and parses the JSON body (orjson, as rarewatch does) and
+answers FILE's bytes, a constant of the size of rarewatch's answer. It is served by
+app.api.serve.server_config, so with the same protocol class, timeouts and keep-alive as
+`rarewatch serve`. bench.perf.framework also times rarewatch's app without some of its
+middleware layers (rarewatch_without, bench only).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.api.front import AdmissionMiddleware
+from app.api.hosts import AllowedHostsMiddleware
+from app.api.metrics import RequestMetricsMiddleware
+from app.api.security import APIHeadersMiddleware, APIKeyMiddleware
+from app.settings import Settings
+
+LAYERS: dict[str, type] = {
+    "Host allow-list (hosts.py)": AllowedHostsMiddleware,
+    "API headers (security.py)": APIHeadersMiddleware,
+    "API keys (security.py)": APIKeyMiddleware,
+    "request metrics (metrics.py)": RequestMetricsMiddleware,
+    "overload refusal (front.py)": AdmissionMiddleware,
+}
+
+
+def bare_app(answer: bytes, settings: Settings, middleware: Sequence[Middleware] = ()) -> Starlette:
+    """One POST route that parses its JSON body and answers `answer`; /readyz for the start.
+    `middleware`: layers around it, the outermost first (bench.perf.framework's profile)."""
+
+    async def detect_last(request: Request) -> Response:
+        orjson.loads(await request.body())
+        return Response(answer, media_type="application/json")
+
+    async def ready(request: Request) -> Response:
+        return Response(b'{"status":"ready"}', media_type="application/json")
+
+    app = Starlette(
+        routes=[
+            Route("/v1/models/{name}/detect/last", detect_last, methods=["POST"]),
+            Route("/readyz", ready),
+        ],
+        middleware=list(middleware),
+    )
+    app.state.settings = settings  # server_config reads the protocol and timeouts from it
+    return app
+
+
+def rarewatch_layers(app: Any, layers: Sequence[str]) -> list[Middleware]:
+    """create_app's middleware of `layers` (LAYERS' keys), as it adds them, outermost first."""
+    wanted = tuple(LAYERS[layer] for layer in layers)
+    return [m for m in app.user_middleware if m.cls in wanted]
+
+
+def rarewatch_without(settings: Settings, layers: list[str]) -> Any:
+    """create_app's app with the middleware of `layers` (LAYERS' keys) removed before its
+    stack is built."""
+    from app.api.main import create_app
+
+    app = create_app(settings)
+    removed = rarewatch_layers(app, layers)
+    app.user_middleware = [m for m in app.user_middleware if m not in removed]
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--answer", type=Path, required=True, help="the constant answer's file")
+    args = parser.parse_args()
+    import uvicorn
+
+    from app.api.serve import server_config
+
+    app = bare_app(args.answer.read_bytes(), Settings())
+    # access_log as `rarewatch serve`'s default (off)
+    config = server_config(
+        app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False
+    )
+    uvicorn.Server(config).run()
+
+
+if __name__ == "__main__":
+    main()
