@@ -51,6 +51,8 @@ class Engine:
     chunk_windows = 8192
     # chunks reconstructed at the same time; 1 runs every chunk in the calling thread
     workers = 1
+    # the bytes of the network's weights as this engine holds them (models.loading.footprint)
+    weights_bytes = 0
 
     def __init__(self, lookback: int, n_features: int) -> None:
         self.window_shape = (lookback, n_features)
@@ -221,6 +223,7 @@ class OnnxEngine(Engine):
         self.workers = available_cores()
         # the stored graph without the exporter's needless steps (models/onnx_graph.py)
         self.graph = cleaned(onnx_bytes)
+        self.weights_bytes = len(self.graph)  # the initializers are nearly all of it
         self._session: Any | None = single_thread_session(self.graph)
         self._input = self._session.get_inputs()[0].name
 

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 IN_MEMORY_VERSION = 0  # the version of a detector built from a model that was never stored
+# What a loaded model holds beyond its weights: an ONNX Runtime session's own structures (its
+# kernels, arena, the graph parsed), measured as RSS over many loaded models (docs/benchmarks.md,
+# "Many models in one server"); the same figure is used for a TensorFlow engine.
+ENGINE_OVERHEAD_BYTES = 512 * 1024
 
 
 class EngineChoice(StrEnum):
@@ -164,5 +168,13 @@ def _tensorflow_engine(parts: _Parts) -> Engine:
         raise ArtifactError(f"{parts.where}: {WEIGHTS_FILE} holds arrays that are not floats")
     network.set_weights(weights)
     engine = TensorFlowEngine(network, spec.lookback, spec.n_features)
+    engine.weights_bytes = sum(w.nbytes for w in weights)
     _warm_up(parts, engine)
     return engine
+
+
+def footprint(detector: Detector) -> int:
+    """An estimate of the memory a loaded detector holds, in bytes: its weights twice (the graph
+    kept for the plain path and the copy inside the session that scores) and one engine's
+    overhead. The registry's memory budget (RAREWATCH_MAX_LOADED_MODELS_MB) adds these up."""
+    return 2 * detector.engine.weights_bytes + ENGINE_OVERHEAD_BYTES
