@@ -151,7 +151,7 @@ def _plain_session(parts: _Parts, engine: OnnxEngine) -> None:
     _warm_up(parts, engine)
 
 
-def _warm_up(parts: _Parts, engine: Engine | RowScorer) -> None:
+def _warm_up(parts: _Parts, engine: Engine) -> None:
     """The network run once: the first request pays no start-up cost, and a network that cannot
     run the spec's windows, or gives back another shape or a non-finite number, is refused here
     rather than failing every request."""
