@@ -119,9 +119,9 @@ server starts listening once that is done. Each model is loaded and warmed up (o
 scored) on its first request, off the event loop and once however many requests ask at the same
 time; at most `RAREWATCH_MAX_LOADED_MODELS` stay in memory, and, when
 `RAREWATCH_MAX_LOADED_MODELS_MB` is set, no more than that estimated size, the least recently
-used unloaded first (and loaded again on its next request). A model whose artifact is broken is logged and
-skipped, at start-up or at its first load (then it answers 503 `model_unavailable`); the others
-are served. `--demo` first trains the demo model
+used unloaded first (and loaded again on its next request). A model whose artifact is broken is
+logged and skipped, at start-up or at its first load (then it answers 503 `model_unavailable`);
+the others are served. `--demo` first trains the demo model
 (`demo`, under a minute on two cores) if the folder has none, and writes its data to
 `demo.csv` in the model folder. A new version written while it runs, or a new model, is served after a
 [reload](#reload) (`POST /v1/models/{{name}}/reload`, SIGHUP, or every
