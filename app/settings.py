@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     # most this many are kept in memory, the least recently used unloaded first (and loaded
     # again on its next request)
     max_loaded_models: int = Field(default=1000, ge=1)
+    # MiB that the models in memory may take together, by an estimate of each (its weights twice
+    # plus an engine's overhead, models.loading.footprint); past it the least recently used are
+    # unloaded as past max_loaded_models (the one just loaded always stays). 0: no memory budget
+    max_loaded_models_mb: float = Field(default=0.0, ge=0)
     # older versions asked for with ?version= are loaded on demand and at most this many of
     # them are kept
     max_older_versions: int = Field(default=2, ge=0)

@@ -51,6 +51,8 @@ class Engine:
     chunk_windows = 8192
     # chunks reconstructed at the same time; 1 runs every chunk in the calling thread
     workers = 1
+    # the bytes of the network's weights as this engine holds them (models.loading.footprint)
+    weights_bytes = 0
 
     def __init__(self, lookback: int, n_features: int) -> None:
         self.window_shape = (lookback, n_features)
@@ -221,26 +223,24 @@ class OnnxEngine(Engine):
         self.workers = available_cores()
         # the stored graph without the exporter's needless steps (models/onnx_graph.py)
         self.graph = cleaned(onnx_bytes)
-        self._session: Any | None = single_thread_session(self.graph)
-        self._input = self._session.get_inputs()[0].name
+        self.weights_bytes = len(self.graph)  # the initializers are nearly all of it
+        # made on first use: a detector with a row scorer calls the network through the scoring
+        # graph's session, and only its plain path (windows sent as they are, values past
+        # float32) comes here; a server holding many models should not make and keep two
+        # sessions of each
+        self._session: Any | None = None
 
     @property
     def session(self) -> Any:
-        """The ONNX Runtime session itself (one thread per call), made again if released."""
+        """The ONNX Runtime session itself (one thread per call), made on first use."""
         session = self._session
         if session is None:  # two threads may both make one: the last one made stays
             session = self._session = single_thread_session(self.graph)
         return session
 
-    def release(self) -> None:
-        """Free the session until a call needs it again. A detector with a row scorer calls
-        the network through the scoring graph's session; only its plain path (windows sent as
-        they are, values past float32) comes here, and a server holding many models should not
-        keep two sessions of each."""
-        self._session = None
-
     def _run(self, windows: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self._input: windows})[0]
+        session = self.session
+        return session.run(None, {session.get_inputs()[0].name: windows})[0]
 
 
 def single_thread_session(onnx_bytes: bytes) -> Any:

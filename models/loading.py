@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib.util import find_spec
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 
@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 IN_MEMORY_VERSION = 0  # the version of a detector built from a model that was never stored
+# What a loaded model holds beyond its weights: an ONNX Runtime session's own structures (its
+# kernels, arena, the graph parsed), measured as RSS over many loaded models (docs/benchmarks.md,
+# "Many models in one server"); the same figure is used for a TensorFlow engine.
+ENGINE_OVERHEAD_BYTES = 512 * 1024
 
 
 class EngineChoice(StrEnum):
@@ -84,25 +88,25 @@ def _detector(parts: _Parts, engine: EngineChoice | str) -> Detector:
         onnx_engine = _onnx_engine(parts, onnx)
         chosen: Engine = onnx_engine
         row_scorer = _row_scorer(parts, onnx_engine)
-        if row_scorer is not None:  # checked and warmed up; made again on the plain path
-            onnx_engine.release()
+        if row_scorer is None:  # the plain path's session is made, and checked, only then
+            _plain_session(parts, onnx_engine)
     else:
         chosen, row_scorer = _tensorflow_engine(parts), None
     return Detector(parts.name, parts.version, parts.spec, chosen, row_scorer)
 
 
 def _onnx_engine(parts: _Parts, onnx: bytes) -> OnnxEngine:
-    """ONNX Runtime on the stored graph, refused unless it takes the windows detector.json says."""
+    """ONNX Runtime on the stored graph, refused unless it takes the windows detector.json says
+    (read from the graph itself: no session is made for it)."""
     spec = parts.spec
     try:
         engine = OnnxEngine(onnx, spec.lookback, spec.n_features)
-    except Exception as exc:  # onnxruntime raises its own exception types for bad graphs
-        logger.warning("%s: ONNX Runtime refused %s: %s", parts.where, ONNX_FILE, exc)
-        raise ArtifactError(f"{parts.where}: {ONNX_FILE} cannot be loaded by ONNX Runtime") from exc
-    inputs = engine.session.get_inputs()
+    except Exception as exc:  # onnx and onnxruntime raise their own exception types
+        _refused(parts, exc)
+    inputs = _graph_inputs(engine.graph)
     if len(inputs) != 1:
         raise ArtifactError(f"{parts.where}: {ONNX_FILE} has {plural(len(inputs), 'input')}, not 1")
-    dims = inputs[0].shape  # [batch, lookback, features], a name where a size is free
+    dims = inputs[0]  # [batch, lookback, features], a name where a size is free
     wanted = (spec.lookback, spec.n_features)
     if len(dims) != 1 + len(wanted) or any(
         isinstance(dim, int) and dim != size for dim, size in zip(dims[1:], wanted, strict=True)
@@ -112,8 +116,39 @@ def _onnx_engine(parts: _Parts, onnx: bytes) -> OnnxEngine:
             f"{parts.where}: {ONNX_FILE} takes windows of {shape}, but {SPEC_FILE} says "
             f"lookback {spec.lookback} and {plural(spec.n_features, 'feature')}"
         )
-    _warm_up(parts, engine)
     return engine
+
+
+def _graph_inputs(graph: bytes) -> list[list[int | str | None]]:
+    """The dimensions of each input of a graph, as ONNX Runtime's session lists them: a size, a
+    name where the size is free, None where neither is given; initializers are not inputs."""
+    import onnx
+
+    model = onnx.load_from_string(graph)
+    constants = {initializer.name for initializer in model.graph.initializer}
+    return [
+        [
+            dim.dim_value if dim.HasField("dim_value") else (dim.dim_param or None)
+            for dim in value.type.tensor_type.shape.dim
+        ]
+        for value in model.graph.input
+        if value.name not in constants
+    ]
+
+
+def _refused(parts: _Parts, exc: Exception) -> NoReturn:
+    logger.warning("%s: ONNX Runtime refused %s: %s", parts.where, ONNX_FILE, exc)
+    raise ArtifactError(f"{parts.where}: {ONNX_FILE} cannot be loaded by ONNX Runtime") from exc
+
+
+def _plain_session(parts: _Parts, engine: OnnxEngine) -> None:
+    """The engine's own session made and its network checked, for a detector without a row
+    scorer."""
+    try:
+        engine.session  # noqa: B018 - made now, refused here rather than at a request
+    except Exception as exc:  # onnxruntime raises its own exception types for bad graphs
+        _refused(parts, exc)
+    _warm_up(parts, engine)
 
 
 def _warm_up(parts: _Parts, engine: Engine) -> None:
@@ -128,6 +163,10 @@ def _warm_up(parts: _Parts, engine: Engine) -> None:
             f"{parts.where}: the network cannot reconstruct a window of the shape {SPEC_FILE} "
             "describes"
         ) from exc
+    _check_reconstruction(parts, window, reconstructed)
+
+
+def _check_reconstruction(parts: _Parts, window: np.ndarray, reconstructed: np.ndarray) -> None:
     if reconstructed.shape != window.shape or not np.isfinite(reconstructed).all():
         raise ArtifactError(
             f"{parts.where}: the network's reconstruction of a window of zeros is "
@@ -143,10 +182,12 @@ def _row_scorer(parts: _Parts, engine: OnnxEngine) -> RowScorer | None:
         if graph is None:
             return None
         row_scorer = RowScorer(graph, engine, parts.spec)
-        row_scorer.warm_up()
+        window, reconstructed = row_scorer.warm_up()
     except Exception as exc:  # onnx and onnxruntime raise their own types for odd graphs
         logger.warning("%s: scoring without the fused ONNX graph (%s)", parts.where, exc)
         return None
+    # the plain path's check, on the network's output inside the scoring graph
+    _check_reconstruction(parts, window, reconstructed)
     return row_scorer
 
 
@@ -164,5 +205,13 @@ def _tensorflow_engine(parts: _Parts) -> Engine:
         raise ArtifactError(f"{parts.where}: {WEIGHTS_FILE} holds arrays that are not floats")
     network.set_weights(weights)
     engine = TensorFlowEngine(network, spec.lookback, spec.n_features)
+    engine.weights_bytes = sum(w.nbytes for w in weights)
     _warm_up(parts, engine)
     return engine
+
+
+def footprint(detector: Detector) -> int:
+    """An estimate of the memory a loaded detector holds, in bytes: its weights twice (the graph
+    kept for the plain path and the copy inside the session that scores) and one engine's
+    overhead. The registry's memory budget (RAREWATCH_MAX_LOADED_MODELS_MB) adds these up."""
+    return 2 * detector.engine.weights_bytes + ENGINE_OVERHEAD_BYTES

@@ -32,12 +32,14 @@ from models.scoring import WindowErrors, scored_steps, share_perfect_equally
 from models.spec import DetectorSpec
 from models.windows import WindowTransform
 
-ROWS, SCORES, SHARES, ROWS_SUM = (
+ROWS, SCORES, SHARES, ROWS_SUM, RECONSTRUCTION = (
     "rarewatch_rows",
     "rarewatch_scores",
     "rarewatch_shares",
     "rarewatch_rows_sum",
+    "rarewatch_reconstruction",
 )
+SCORING_OUTPUTS = [SCORES, SHARES, ROWS_SUM]  # what a request asks for
 TIME_MAJOR = [1, 0, 2]  # the permutation between (windows, steps, features) and (steps, ...)
 MIN_OPSET = 13  # axes as inputs of Unsqueeze and ReduceSum
 
@@ -53,6 +55,8 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
               # RowScorer.errors shares those out equally)
     ROWS_SUM  # () float64: the sum of ROWS, finite only if every value is (the input check,
               # made here in the threads rather than by a pass of numpy before them)
+    RECONSTRUCTION  # (lookback, n_windows, n_features) float32: the network's output,
+                    # time-major; asked for by the load-time check alone (RowScorer.warm_up)
     """
     if spec.window_transform is not WindowTransform.NONE:
         return None
@@ -75,6 +79,7 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
         return None
     into_time_major, out_of_time_major = to_time_major[0], from_time_major[0]
     windows_tm, reconstructed_tm = into_time_major.output[0], out_of_time_major.input[0]
+    network_output = reconstructed_tm
     # Both are dropped: the windows are gathered time-major, and the errors taken before the
     # reconstruction goes back to batch-major. Without the zero states' Shape nodes, nothing
     # else reads the batch-major windows in the exporter's graphs; any other graph gets them
@@ -157,6 +162,7 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
         node("Squeeze", [r("total"), r("axis_1")], [r("total_of_window")]),
         node("Div", [r("total_of_window"), r("scored_values")], [SCORES]),
         node("ReduceSum", [ROWS], [ROWS_SUM], keepdims=0),
+        node("Identity", [network_output], [RECONSTRUCTION]),
     ]
 
     kept = [n for n in nodes if n is not into_time_major and n is not out_of_time_major]
@@ -170,6 +176,9 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
             helper.make_tensor_value_info(SCORES, TensorProto.DOUBLE, [None]),
             helper.make_tensor_value_info(SHARES, TensorProto.DOUBLE, [None, n_features]),
             helper.make_tensor_value_info(ROWS_SUM, TensorProto.DOUBLE, []),
+            helper.make_tensor_value_info(
+                RECONSTRUCTION, TensorProto.FLOAT, [lookback, None, n_features]
+            ),
         ]
     )
     return model.SerializeToString()
@@ -198,6 +207,7 @@ class RowScorer:
         self.session = single_thread_session(graph)  # one call: one chunk on one thread
         self._engine = engine  # its chunk size and threads are the row scorer's too
         self._lookback, self._n_features = spec.lookback, spec.n_features
+        self._mean = spec.scaler.mean
 
     def errors(self, rows: np.ndarray, progress: Progress | None = None) -> WindowErrors | None:
         """rows  # (n_rows >= lookback, n_features), raw units
@@ -212,7 +222,7 @@ class RowScorer:
         def one(start: int, stop: int) -> list[np.ndarray]:
             # nothing but the call: numpy work in both threads as their calls end would make
             # them take turns at the GIL (measured slower than joining in the calling thread)
-            return self.session.run(None, {ROWS: rows[start : stop + overlap]})
+            return self.session.run(SCORING_OUTPUTS, {ROWS: rows[start : stop + overlap]})
 
         engine = self._engine
         parts = in_chunks(len(rows) - overlap, engine.chunk_windows, engine.workers, one, progress)
@@ -229,5 +239,11 @@ class RowScorer:
         share_perfect_equally(joined_shares, np.isnan(joined_shares[:, 0]))
         return WindowErrors(joined_scores, joined_shares)
 
-    def warm_up(self) -> None:
-        self.errors(np.zeros((self._lookback, self._n_features)))
+    def warm_up(self) -> tuple[np.ndarray, np.ndarray]:
+        """Run once, as Engine.warm_up: a window of zeros (rows at the scaler's mean) and the
+        network's reconstruction of it, batch-major, for the loader to check; the engine's own
+        session need not be made for that."""
+        rows = np.tile(np.asarray(self._mean, np.float64), (self._lookback, 1))
+        reconstructed = self.session.run([RECONSTRUCTION, *SCORING_OUTPUTS], {ROWS: rows})[0]
+        window = np.zeros((1, self._lookback, self._n_features), dtype=np.float32)
+        return window, np.transpose(reconstructed, TIME_MAJOR)

@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.engine,
         settings.max_loaded_models,
         app.state.metrics,
+        settings.max_loaded_models_mb,
     )
     app.state.admission = Admission.of(settings)
     app.state.reception = Reception.of(settings)

@@ -5,9 +5,11 @@ swaps in a new version only once it is verified (and, when it is in memory, load
 At start the folder is scanned: each model's newest version has its manifest checked and its
 detector.json validated, and nothing is loaded, so a thousand models start in seconds. The first
 request for a model loads and warms it (off the event loop; two first requests load it once);
-past `max_loaded` models in memory the least recently used one is unloaded, and loaded again on
-its next request. A model whose artifact fails at its first load answers 503 model_unavailable
-from then on, listed with its reason, until a reload or a rescan finds a good version.
+past `max_loaded` models in memory, or past the memory budget (`max_loaded_mb`, by an estimate
+of each model's size: models.loading.footprint), the least recently used one is unloaded, and
+loaded again on its next request. A model whose artifact fails at its first load answers 503
+model_unavailable from then on, listed with its reason, until a reload or a rescan finds a good
+version.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from app.api.problems import ModelUnavailable, ReloadFailed
 from models.artifact import NAME_PATTERN, ModelStore
 from models.detector import Detector
 from models.errors import ArtifactError, InvalidInput, ModelNotFound, RarewatchError
-from models.loading import EngineChoice, load_detector
+from models.loading import EngineChoice, footprint, load_detector
 from models.spec import DetectorSpec
 from models.wording import plural
 
@@ -68,15 +70,19 @@ class Registry:
         engine: EngineChoice = EngineChoice.AUTO,
         max_loaded: int = 1000,
         metrics: Metrics | None = None,
+        max_loaded_mb: float = 0.0,
     ) -> None:
         self.store, self.max_older, self.engine = store, max_older, engine
         self.max_loaded, self.metrics = max_loaded, metrics
+        self.max_loaded_bytes = int(max_loaded_mb * 2**20)  # 0: no memory budget
         # set once the folder is scanned; cleared the moment shutdown begins (stop)
         self.serving = False
         self.stopping = False
         self._catalog: dict[str, Entry] = {}
         self._sorted: list[str] = []  # the catalog's names, for listing by pages
         self._loaded: OrderedDict[str, Detector] = OrderedDict()  # least recently used first
+        self._sizes: dict[str, int] = {}  # name -> footprint of the detector in _loaded
+        self.loaded_bytes = 0  # their sum: what the memory budget bounds
         self._older: OrderedDict[tuple[str, int], Detector] = OrderedDict()
         self._failed: dict[str, str] = {}  # name -> why it is not served (no paths)
         # name -> its newest stored version that failed: a rescan does not try it again
@@ -185,7 +191,7 @@ class Registry:
             ) from None
         with self._lock:
             self._set_entry(Entry(name, version, spec))
-            self._loaded.pop(name, None)  # an older version in memory; the new one loads lazily
+            self._forget(name)  # an older version in memory; the new one loads lazily
         if current is not None:
             log.info("model %r now serves version %d (was %d)", name, version, current.version)
 
@@ -243,11 +249,24 @@ class Registry:
     def _keep(self, detector: Detector) -> None:
         """Put a default version in memory, unloading the least recently used past the bound
         (call with the lock held)."""
+        self._forget(detector.name)
         self._loaded[detector.name] = detector
-        self._loaded.move_to_end(detector.name)
-        while len(self._loaded) > self.max_loaded:
+        self._sizes[detector.name] = size = footprint(detector)
+        self.loaded_bytes += size
+        while len(self._loaded) > self.max_loaded or self._over_budget():
             evicted, old = self._loaded.popitem(last=False)
+            self.loaded_bytes -= self._sizes.pop(evicted)
             log.info("unloaded model %r version %d (least recently used)", evicted, old.version)
+
+    def _over_budget(self) -> bool:
+        """Past the memory budget, with more than the model just loaded in memory."""
+        budget = self.max_loaded_bytes
+        return bool(budget) and self.loaded_bytes > budget and len(self._loaded) > 1
+
+    def _forget(self, name: str) -> None:
+        """A default version out of memory (call with the lock held)."""
+        if self._loaded.pop(name, None) is not None:
+            self.loaded_bytes -= self._sizes.pop(name)
 
     def names(self) -> list[str]:
         return list(self._sorted)

@@ -84,6 +84,7 @@ def settings_table() -> str:
 | `RAREWATCH_STRICT_COLUMNS` | `{str(d("strict_columns")).lower()}` | `true`: a detection request naming a column that is not a model feature gets 422 `feature_mismatch` (a request's `strict: false` still ignores it); `false`: such columns are ignored and listed in `ignored_columns` |
 | `RAREWATCH_TOP_FEATURES` | `{d("top_features")}` | how many features each result lists in `top_features` |
 | `RAREWATCH_MAX_LOADED_MODELS` | `{d("max_loaded_models")}` | models (their default version) kept in memory at once; past it the least recently used is unloaded, and loaded again on its next request |
+| `RAREWATCH_MAX_LOADED_MODELS_MB` | `{d("max_loaded_models_mb")}` | MiB the models in memory may take together, by an estimate of each (its weights twice plus about 0.5 MiB for its engine); past it the least recently used are unloaded, the model just loaded always kept; `0`: no memory budget |
 | `RAREWATCH_MAX_OLDER_VERSIONS` | `{d("max_older_versions")}` | older versions (asked for with `?version=`) kept loaded at once |
 | `RAREWATCH_RESCAN_INTERVAL_S` | `{d("rescan_interval_s")}` | seconds between two rescans of the model folder (new models, new versions), as on SIGHUP; `0`: on SIGHUP only |
 | `RAREWATCH_ENGINE` | `{d("engine")}` | `auto`: ONNX Runtime for models stored with an ONNX graph (when onnxruntime is installed), else TensorFlow; `onnx` or `tensorflow` force one |
@@ -116,10 +117,11 @@ scanned: every model's newest version is checked against its SHA-256 manifest an
 `detector.json` validated, and nothing is loaded, so a thousand models start in seconds; the
 server starts listening once that is done. Each model is loaded and warmed up (one series
 scored) on its first request, off the event loop and once however many requests ask at the same
-time; at most `RAREWATCH_MAX_LOADED_MODELS` stay in memory, the least recently used unloaded
-first (and loaded again on its next request). A model whose artifact is broken is logged and
-skipped, at start-up or at its first load (then it answers 503 `model_unavailable`); the others
-are served. `--demo` first trains the demo model
+time; at most `RAREWATCH_MAX_LOADED_MODELS` stay in memory, and, when
+`RAREWATCH_MAX_LOADED_MODELS_MB` is set, no more than that estimated size, the least recently
+used unloaded first (and loaded again on its next request). A model whose artifact is broken is
+logged and skipped, at start-up or at its first load (then it answers 503 `model_unavailable`);
+the others are served. `--demo` first trains the demo model
 (`demo`, under a minute on two cores) if the folder has none, and writes its data to
 `demo.csv` in the model folder. A new version written while it runs, or a new model, is served after a
 [reload](#reload) (`POST /v1/models/{{name}}/reload`, SIGHUP, or every

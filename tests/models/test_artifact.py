@@ -263,6 +263,25 @@ def test_a_graph_onnx_runtime_cannot_load_is_refused(copied_store: ModelStore) -
     assert_one_line_reason(refused.value)
 
 
+def test_a_network_whose_reconstruction_is_not_finite_is_refused(copied_store: ModelStore) -> None:
+    import onnx
+    from onnx import numpy_helper
+
+    folder = copied_store.root / "tiny" / "1"
+    network = onnx.load_from_string((folder / ONNX_FILE).read_bytes())
+    biases = [  # float vectors; the last one is the output layer's: a NaN reaches every output
+        i
+        for i in network.graph.initializer
+        if i.data_type == onnx.TensorProto.FLOAT and len(i.dims) == 1
+    ]
+    dense_bias = biases[-1]
+    nan = np.full_like(numpy_helper.to_array(dense_bias), np.nan)
+    dense_bias.CopyFrom(numpy_helper.from_array(nan, dense_bias.name))
+    _rewrite(folder, ONNX_FILE, network.SerializeToString())
+    with pytest.raises(ArtifactError, match="reconstruction of a window of zeros is not finite"):
+        load_detector(copied_store, "tiny")
+
+
 def _saved(save: Callable[..., None], path: Path, *arrays: np.ndarray) -> bytes:
     save(path, *arrays)
     return path.read_bytes()

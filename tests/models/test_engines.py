@@ -57,7 +57,7 @@ def test_a_detector_with_a_row_scorer_keeps_no_plain_session_until_its_plain_pat
     windows = np.random.default_rng(1).normal(size=(6, 4, 3)).astype(np.float32)
     plain = detector.detect_windows(windows)  # the plain path makes it again
     assert detector.engine._session is not None
-    fresh.engine.session  # noqa: B018 - made before its first call, as it was at load
+    fresh.engine.session  # noqa: B018 - made before its first call
     np.testing.assert_array_equal(plain.scores, fresh.detect_windows(windows).scores)
 
 

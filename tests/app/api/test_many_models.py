@@ -1,6 +1,7 @@
 """Many models in one server: each found at start without being loaded, loaded on its first
 request (once, however many requests ask at the same time), the least recently used unloaded
-past the bound; listed by pages; new ones found by a rescan; a broken one answers for itself."""
+past the bound (a count, a memory budget); listed by pages; new ones found by a rescan; a broken
+one answers for itself."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from app.api.registry import Registry
 from app.settings import Settings
 from models.artifact import MANIFEST_FILE, ONNX_FILE, WEIGHTS_FILE, ModelStore
+from models.loading import footprint, load_detector
 from tests.app.api.test_bad_input import JSON_TYPE, assert_problem, body, rows
 from tests.app.api.test_metrics_api import scrape, value
 from tests.app.conftest import Server, running
@@ -175,3 +177,27 @@ def test_a_rescan_does_not_try_a_refused_version_again_but_tries_a_newer_one(
     newer = copy_model(tiny_model.store, store, "tiny", as_name="pump-a")
     registry.rescan()
     assert registry.newest("pump-a").version == newer
+
+
+def test_past_the_memory_budget_the_least_recently_used_is_unloaded(store: ModelStore) -> None:
+    size = footprint(load_detector(store, "pump-a"))  # the three copies are the same size
+    budget_mb = 2.5 * size / 2**20  # room for two
+    settings = Settings(model_dir=store.root, max_loaded_models_mb=budget_mb)
+    with running(settings) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+        registry = server.app.state.registry
+        for name in NAMES:
+            assert detect(http, name).status_code == 200
+        assert registry.in_memory() == [("pump-b", 1), ("pump-c", 1)]
+        assert registry.loaded_bytes == 2 * size
+        assert detect(http, "pump-a").status_code == 200  # unloaded, so loaded again
+        assert registry.in_memory() == [("pump-c", 1), ("pump-a", 1)]
+        assert registry.loaded_bytes == 2 * size
+
+
+def test_a_model_larger_than_the_memory_budget_is_still_served_alone(store: ModelStore) -> None:
+    registry = Registry(store, max_loaded_mb=0.01)  # less than any model
+    registry.scan()
+    for name in NAMES:
+        assert registry.newest(name).name == name
+        assert registry.in_memory() == [(name, 1)]
+    assert registry.loaded_bytes == footprint(registry.newest("pump-c"))
