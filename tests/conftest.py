@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,3 +81,16 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory, tiny_dataset: Dataset) 
 # busy 2-core machine, so it is off for every test; examples come from a fixed seed.
 hypothesis.settings.register_profile("rarewatch", deadline=None, derandomize=True)
 hypothesis.settings.load_profile("rarewatch")
+
+
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    """`code` run by a fresh interpreter in the repository's root (what it imports starts from
+    nothing), its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

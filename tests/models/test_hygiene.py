@@ -1,7 +1,5 @@
 """Training hygiene: label-like feature columns, and data too small for the split refused early."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +11,7 @@ from models.data import select
 from models.errors import NotEnoughRows
 from models.hygiene import check_training_rows, label_like_columns, rows_needed, split_sizes
 from models.spec import TrainingOptions
-from tests.conftest import tiny_frame, with_fault
+from tests.conftest import run_python, tiny_frame, with_fault
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -107,12 +105,5 @@ def test_train_detector_refuses_a_small_file_before_importing_tensorflow() -> No
         "except NotEnoughRows:\n"
         "    print('refused', 'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
     )
-    finished = subprocess.run(
-        [sys.executable, "-c", driver],
-        check=False,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    finished = run_python(driver)
     assert finished.stdout == "refused False False\n", finished.stderr

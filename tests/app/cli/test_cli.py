@@ -16,7 +16,7 @@ import pytest
 
 from app.cli.main import build_parser, main, training_options
 from models.spec import TrainingOptions
-from tests.conftest import tiny_frame, with_fault
+from tests.conftest import run_python, tiny_frame, with_fault
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -94,14 +94,7 @@ def test_train_refuses_a_small_file_in_one_line_without_importing_tensorflow(
         f"code = main({argv!r} + ['--time-column', 'time', '--label-column', 'y'])\n"
         "print(code, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
     )
-    finished = subprocess.run(
-        [sys.executable, "-c", driver],
-        check=False,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    finished = run_python(driver)
     assert finished.stdout == "2 False False\n"
     assert finished.stderr == (
         "rarewatch train: error: the validation part has 2 rows, fewer than the lookback (5); "
