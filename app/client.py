@@ -13,12 +13,20 @@ RarewatchAPIError with the problem+json fields.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import httpx
 import orjson
 
 JSON = dict[str, Any]
+
+
+class RequestOptions(TypedDict, total=False):
+    """A request's own choices; one left out takes the model's (or the server's) own."""
+
+    threshold: float  # the line above which a window is anomalous
+    fill: str | Mapping[str, Any]  # "linear", "fixed:0", ... or {"method": ..., "max_gap": rows}
+    strict: bool  # refuse columns that are not the model's features instead of ignoring them
 
 
 class RarewatchAPIError(Exception):
@@ -62,12 +70,15 @@ class Client:
         columns: Sequence[str] | None = None,
         series: Mapping[str, Any] | None = None,
         timestamps: Sequence[Any] | None = None,
-        threshold: float | None = None,
         version: int | None = None,
+        **options: Unpack[RequestOptions],
     ) -> JSON:
         """Score every window. `values`: rows x features (lists, a numpy array or a DataFrame,
-        whose column names become `columns`); or `series`: {feature: values}."""
-        body = _series_body(values, columns, series, timestamps, threshold)
+        whose column names become `columns`); or `series`: {feature: values}. `options`:
+        `threshold`, `fill` (how missing values, NaN or None, are filled: `"linear"`,
+        `"previous"`, `"zero"`, `"fixed:<value>"`, `"none"` or `{"method": ..., "max_gap": rows}`)
+        and `strict` (refuse columns that are not the model's features)."""
+        body = _series_body(values, columns, series, timestamps) | _drop_none({**options})
         return self._post(f"/v1/models/{name}/detect", body, version)
 
     def detect_last(
@@ -78,11 +89,12 @@ class Client:
         columns: Sequence[str] | None = None,
         series: Mapping[str, Any] | None = None,
         timestamps: Sequence[Any] | None = None,
-        threshold: float | None = None,
         version: int | None = None,
+        **options: Unpack[RequestOptions],
     ) -> JSON:
-        """Score only the newest window (send at least `lookback` rows)."""
-        body = _series_body(values, columns, series, timestamps, threshold)
+        """Score only the newest window (send at least `lookback` rows); `options` as in
+        `detect`."""
+        body = _series_body(values, columns, series, timestamps) | _drop_none({**options})
         return self._post(f"/v1/models/{name}/detect/last", body, version)
 
     def detect_windows(
@@ -91,11 +103,11 @@ class Client:
         windows: Any,
         *,
         columns: Sequence[str] | None = None,
-        threshold: float | None = None,
         version: int | None = None,
+        **options: Unpack[RequestOptions],
     ) -> JSON:
-        """Score windows x lookback x features, already temporalized."""
-        body = _drop_none({"windows": windows, "columns": columns, "threshold": threshold})
+        """Score windows x lookback x features, already temporalized; `options` as in `detect`."""
+        body = _drop_none({"windows": windows, "columns": columns, **options})
         return self._post(f"/v1/models/{name}/windows", body, version)
 
     def models(self) -> JSON:
@@ -135,7 +147,6 @@ def _series_body(
     columns: Sequence[str] | None,
     series: Mapping[str, Any] | None,
     timestamps: Sequence[Any] | None,
-    threshold: float | None,
 ) -> JSON:
     if values is not None and hasattr(values, "columns") and hasattr(values, "to_numpy"):
         columns = [str(c) for c in values.columns] if columns is None else columns
@@ -153,7 +164,6 @@ def _series_body(
             "columns": None if columns is None else list(columns),
             "series": series,
             "timestamps": None if timestamps is None else list(timestamps),
-            "threshold": threshold,
         }
     )
 

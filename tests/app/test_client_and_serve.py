@@ -65,6 +65,22 @@ def test_the_client_sends_dataframes_arrays_and_nan_safely(api: Client) -> None:
         api.detect("tiny", values=with_inf)
 
 
+def test_the_client_passes_the_fill_policy_and_strict_columns(api: Client) -> None:
+    rows = tiny_frame(12)[TINY_FEATURES].to_numpy(copy=True)
+    rows[3:5, 0] = np.nan
+    left_missing = api.detect("tiny", values=rows, fill="none")
+    assert left_missing["fill"]["filled_cells"]["a"] == 0
+    assert any(r["score"] is None for r in left_missing["results"])
+    bridged = api.detect_last("tiny", values=rows, fill={"method": "zero", "max_gap": 2})
+    assert bridged["fill"]["filled_cells"]["a"] == 2
+
+    extra = tiny_frame(12)[TINY_FEATURES].assign(spare=1.0)
+    assert api.detect("tiny", values=extra)["ignored_columns"] == ["columns[3]"]
+    with pytest.raises(RarewatchAPIError) as refused:
+        api.detect("tiny", values=extra, strict=True)
+    assert refused.value.code == "feature_mismatch"
+
+
 def test_the_openapi_examples_are_valid_requests_and_answers() -> None:
     for example in examples.DETECT_REQUESTS.values():
         DetectRequest.model_validate(example["value"])
