@@ -56,6 +56,12 @@ TINY_OPTIONS = TrainingOptions(
 )
 
 
+def tiny_training_flags(epochs: int) -> list[str]:
+    """The command line's flags for a tiny, quiet fit (`train`, `train-fleet`)."""
+    fit = f"--lookback {TINY_LOOKBACK} --epochs {epochs} --units 8,4 --batch-size 32 --quiet"
+    return fit.split()
+
+
 @dataclass(frozen=True)
 class TinyModel:
     store: ModelStore

@@ -16,7 +16,7 @@ import pytest
 
 from app.cli.main import build_parser, main, training_options
 from models.spec import TrainingOptions
-from tests.conftest import run_python, tiny_frame, with_fault
+from tests.conftest import run_python, tiny_frame, tiny_training_flags, with_fault
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -25,15 +25,7 @@ TRAIN = [
     "time",
     "--label-column",
     "y",
-    "--lookback",
-    "4",
-    "--epochs",
-    "3",
-    "--units",
-    "8,4",
-    "--batch-size",
-    "32",
-    "--quiet",
+    *tiny_training_flags(epochs=3),
 ]
 
 
@@ -145,20 +137,14 @@ def test_score_without_output_prints_csv(workdir: Path, capsys) -> None:
     assert len(lines) == 121
 
 
+def evaluate(workdir: Path, *extra: str) -> int:
+    """`rarewatch evaluate` of the labelled test file against the module's model."""
+    test_file = str(workdir / "test.parquet")
+    return run(workdir, "evaluate", test_file, "--model", "cli", "--label-column", "y", *extra)
+
+
 def test_evaluate_prints_the_metrics_as_json(workdir: Path, capsys) -> None:
-    assert (
-        run(
-            workdir,
-            "evaluate",
-            str(workdir / "test.parquet"),
-            "--model",
-            "cli",
-            "--label-column",
-            "y",
-            "--json",
-        )
-        == 0
-    )
+    assert evaluate(workdir, "--json") == 0
     result = json.loads(capsys.readouterr().out)
     assert result["n_scored"] == 117
     assert result["n_positive"] == 6
@@ -168,18 +154,7 @@ def test_evaluate_prints_the_metrics_as_json(workdir: Path, capsys) -> None:
 
 
 def test_evaluate_prints_a_readable_report(workdir: Path, capsys) -> None:
-    assert (
-        run(
-            workdir,
-            "evaluate",
-            str(workdir / "test.parquet"),
-            "--model",
-            "cli",
-            "--label-column",
-            "y",
-        )
-        == 0
-    )
+    assert evaluate(workdir) == 0
     out = capsys.readouterr().out
     assert "precision" in out
     assert "ROC AUC" in out

@@ -15,7 +15,7 @@ import pytest
 from app.cli.main import main
 from models.artifact import ModelStore
 from models.fleet import ray_started
-from tests.conftest import tiny_frame
+from tests.conftest import tiny_frame, tiny_training_flags
 
 FLEET = [
     "--entity-column",
@@ -26,15 +26,7 @@ FLEET = [
     "y",
     "--prefix",
     "pump-",
-    "--lookback",
-    "4",
-    "--epochs",
-    "2",
-    "--units",
-    "8,4",
-    "--batch-size",
-    "32",
-    "--quiet",
+    *tiny_training_flags(epochs=2),
 ]
 
 
