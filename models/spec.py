@@ -176,9 +176,9 @@ class TrainingOptions(_Strict):
         default=1,
         ge=1,
         le=MAX_ALARM_AFTER,
-        description="each score is the mean of its window's and the k-1 windows' before it in "
-        "the same request or file (fewer at its start); the threshold is taken on smoothed "
-        "validation scores",
+        description="k: each score is the mean of its window's and the k-1 windows' before it "
+        "in the same request or file (fewer at its start; /detect/last reads k-1 more rows); "
+        "the threshold is taken on smoothed validation scores",
     )
 
     # Short gaps (a dropped scrape or two) are common and a straight line across them barely
