@@ -5,7 +5,9 @@ them and reduces the errors in numpy: a dozen numpy calls per chunk, which two c
 side by side take in turns (each needs the GIL between its calls). Here the stored network
 graph is extended, when the model loads, with the steps around it, so that one `session.run`
 per chunk (the GIL released for all of it) takes raw rows and gives each window's score and
-each feature's share of it, and checks on the way that every value is finite.
+each feature's share of it, and checks on the way that every value is finite. A model's stored
+error weights or error standard (models.scoring.ErrorStandard) are steps of the same graph;
+smoothing, which joins windows across chunks, is Detector._decide's, after it.
 
 The added steps do the plain path's arithmetic in its precision: scaling in float64 then
 float32, float32 squares summed over the scored timesteps, float64 from there on. Both paths
