@@ -19,7 +19,15 @@ from models.input_contract import (
 )
 from models.onnx_scoring import RowScorer
 from models.scaling import Scaler
-from models.scoring import Event, WindowErrors, find_events, joined, severity, window_errors
+from models.scoring import (
+    Event,
+    WindowErrors,
+    find_events,
+    joined,
+    severity,
+    smoothed,
+    window_errors,
+)
 from models.spec import DetectorSpec
 from models.thresholds import sustained
 from models.windows import temporalize, transform_windows, window_end_rows
@@ -96,6 +104,8 @@ class Detector:
         self._normal_median = spec.validation_error_quantiles["0.5"]
         weights = spec.error_weights
         self._weights = None if weights is None else np.asarray(weights, dtype=np.float64)
+        standard = spec.error_standard
+        self._standard = None if standard is None else standard.standard()
 
     @classmethod
     def from_trained(cls, trained: TrainedModel, name: str) -> Detector:
@@ -202,8 +212,7 @@ class Detector:
         if np.isnan(values).any():  # missing values: filled, then scored as complete ones are
             return self._detect_gappy(values, threshold, newest_only, progress, fill)
         n_rows = len(values)
-        # the windows before the newest that the alarm rule looks at (spec.alarm_after)
-        earlier = self.spec.alarm_after - 1 if newest_only else 0
+        earlier = self._earlier_windows() if newest_only else 0
         # only the rows the scored windows need are scaled
         first_row = max(n_rows - self.lookback - earlier, 0) if newest_only else 0
         rows = values[first_row:]
@@ -223,6 +232,13 @@ class Detector:
         detection = self._decide(errors, end_rows, threshold)
         return detection.newest() if earlier else detection
 
+    def _earlier_windows(self) -> int:
+        """The windows before the newest that its result needs: the alarm rule looks at
+        alarm_after - 1 of them, and each of those (the newest too) is the mean of its score
+        and the smoothing - 1 before it. /detect/last given fewer rows answers from the windows
+        it has, as the first windows of a longer request do."""
+        return (self.spec.alarm_after - 1) + (self.spec.smoothing - 1)
+
     def _detect_gappy(
         self,
         values: np.ndarray,
@@ -241,7 +257,7 @@ class Detector:
         if n_rows < self.lookback:  # the complete path's answer to too few rows
             temporalize(values, self.lookback)
         # filled over every row given (a gap's ends may lie before the windows scored)
-        earlier = self.spec.alarm_after - 1 if newest_only else 0
+        earlier = self._earlier_windows() if newest_only else 0
         first_row = max(n_rows - self.lookback - earlier, 0) if newest_only else 0
         end_rows = first_row + window_end_rows(n_rows - first_row, self.lookback)
         filling = self._filling(policy, report, end_rows)
@@ -253,9 +269,10 @@ class Detector:
     def _window_errors(self, windows: np.ndarray, progress: Progress | None = None) -> WindowErrors:
         """windows  # (n_windows, lookback, n_features), scaled"""
         transform, score_on, weights = self.spec.window_transform, self.spec.score_on, self._weights
+        standard = self._standard
 
         def chunk_errors(chunk: np.ndarray, reconstructed: np.ndarray) -> WindowErrors:
-            return window_errors(chunk, reconstructed, score_on, weights)
+            return window_errors(chunk, reconstructed, score_on, weights, standard)
 
         # chunk by chunk (side by side where the engine runs chunks in parallel), each reduced
         # to its scores and contributions while it is still in cache
@@ -282,9 +299,11 @@ class Detector:
     ) -> Detection:
         """Alarms, severities and events from each window's errors (finite scores). A window
         not scored (filling.scored) has no score and never alarms: it ends a running event, and
-        the alarm rule's count of windows in a row starts again after it."""
+        the alarm rule's count of windows in a row starts again after it. With smoothing, the
+        windows are smoothed first, in their order, the unscored ones left out of every mean."""
         if threshold is None:  # the request's own threshold, else the model's
             threshold = self.threshold
+        errors = smoothed(errors, self.spec.smoothing, None if filling is None else filling.scored)
         scores, contributions = errors.scores, errors.contributions
         exceeds = scores > threshold
         if filling is not None and not filling.scored.all():

@@ -5,7 +5,9 @@ them and reduces the errors in numpy: a dozen numpy calls per chunk, which two c
 side by side take in turns (each needs the GIL between its calls). Here the stored network
 graph is extended, when the model loads, with the steps around it, so that one `session.run`
 per chunk (the GIL released for all of it) takes raw rows and gives each window's score and
-each feature's share of it, and checks on the way that every value is finite.
+each feature's share of it, and checks on the way that every value is finite. A model's stored
+error weights or error standard (models.scoring.ErrorStandard) are steps of the same graph;
+smoothing, which joins windows across chunks, is Detector._decide's, after it.
 
 The added steps do the plain path's arithmetic in its precision: scaling in float64 then
 float32, float32 squares summed over the scored timesteps, float64 from there on. Both paths
@@ -28,7 +30,12 @@ import numpy as np
 
 from models.engines import OnnxEngine, Progress, in_chunks, single_thread_session
 from models.onnx_graph import clean
-from models.scoring import WindowErrors, scored_steps, share_perfect_equally
+from models.scoring import (
+    ErrorStandardisation,
+    WindowErrors,
+    scored_steps,
+    share_perfect_equally,
+)
 from models.spec import DetectorSpec
 from models.windows import WindowTransform
 
@@ -42,6 +49,7 @@ ROWS, SCORES, SHARES, ROWS_SUM, RECONSTRUCTION = (
 SCORING_OUTPUTS = [SCORES, SHARES, ROWS_SUM]  # what a request asks for
 TIME_MAJOR = [1, 0, 2]  # the permutation between (windows, steps, features) and (steps, ...)
 MIN_OPSET = 13  # axes as inputs of Unsqueeze and ReduceSum
+AXES_INPUT_OF_REDUCE_MAX = 18  # before it, ReduceMax takes its axes as an attribute
 
 
 def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
@@ -101,8 +109,7 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
         "windows_by_features": np.array([-1, n_features], np.int64),
         "scored_values": np.array(n_steps * n_features, np.float64),
     }
-    if spec.error_weights is not None:
-        constants["weights"] = np.asarray(spec.error_weights, np.float64)
+    constants |= _score_constants(spec, n_steps)
     if n_steps < lookback:  # the last step only: its bounds along the (outer) step axis
         constants |= {
             "first_scored_step": np.array([lookback - n_steps], np.int64),
@@ -150,17 +157,8 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
         node("Reshape", [r("squares_flat"), r("windows_by_features")], [r("squares32")]),
         node("Cast", [r("squares32")], [r("squares")], to=TensorProto.DOUBLE),
     ]
-    weighted = r("squares")
-    if spec.error_weights is not None:
-        after.append(node("Div", [weighted, r("weights")], [r("weighted")]))
-        weighted = r("weighted")
-    # scoring.errors_from_squares' arithmetic; a perfect reconstruction's shares (0 / 0) are
-    # made equal by RowScorer.errors (a pass over one share per window, not over every share)
+    after += _score_nodes(spec, r("squares"), opset)
     after += [
-        node("ReduceSum", [weighted, r("axis_1")], [r("total")], keepdims=1),
-        node("Div", [weighted, r("total")], [SHARES]),
-        node("Squeeze", [r("total"), r("axis_1")], [r("total_of_window")]),
-        node("Div", [r("total_of_window"), r("scored_values")], [SCORES]),
         node("ReduceSum", [ROWS], [ROWS_SUM], keepdims=0),
         node("Identity", [network_output], [RECONSTRUCTION]),
     ]
@@ -182,6 +180,69 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
         ]
     )
     return model.SerializeToString()
+
+
+def _score_constants(spec: DetectorSpec, n_steps: int) -> dict[str, np.ndarray]:
+    """The constants of `_score_nodes`, by their short names."""
+    constants = {}
+    if spec.error_weights is not None:
+        constants["weights"] = np.asarray(spec.error_weights, np.float64)
+    standard = spec.error_standard
+    if standard is not None:
+        constants |= {
+            "steps64": np.array(n_steps, np.float64),
+            "centre": np.asarray(standard.centre, np.float64),
+            "spread": np.asarray(standard.spread, np.float64),
+            "zero64": np.array(0.0, np.float64),
+            "cap": np.array(standard.cap, np.float64),
+            # the mean of the squared standardised errors is over the features alone
+            "scored_values": np.array(spec.n_features, np.float64),
+        }
+    return constants
+
+
+def _score_nodes(spec: DetectorSpec, squares: str, opset: int) -> list[Any]:
+    """From each window's per-feature squared errors (float64, summed over the scored steps)
+    to SCORES and SHARES: scoring.errors_from_squares' arithmetic. A perfect reconstruction's
+    shares (0 / 0) are made equal by RowScorer.errors (a pass over one share per window, not
+    over every share)."""
+    from onnx import helper
+
+    def r(short: str) -> str:
+        return f"rarewatch/{short}"
+
+    node = helper.make_node
+    nodes, weighted = [], squares
+    if spec.error_weights is not None:
+        nodes.append(node("Div", [weighted, r("weights")], [r("weighted")]))
+        weighted = r("weighted")
+    standard = spec.error_standard
+    if standard is not None:  # scoring.ErrorStandard.standardised, then squared
+        nodes += [
+            node("Div", [weighted, r("steps64")], [r("mean_squares")]),
+            node("Sqrt", [r("mean_squares")], [r("rms")]),
+            node("Sub", [r("rms"), r("centre")], [r("above_centre")]),
+            node("Div", [r("above_centre"), r("spread")], [r("z_unclipped")]),
+            node("Clip", [r("z_unclipped"), r("zero64"), r("cap")], [r("z")]),
+            node("Mul", [r("z"), r("z")], [r("z_squares")]),
+        ]
+        weighted = r("z_squares")
+    by_max = standard is not None and standard.aggregation is ErrorStandardisation.MAX
+    nodes += [
+        node("ReduceSum", [weighted, r("axis_1")], [r("total")], keepdims=1),
+        node("Div", [weighted, r("total")], [SHARES]),
+        node("Squeeze", [r("total"), r("axis_1")], [r("total_of_window")]),
+        node(
+            "Div",
+            [r("total_of_window"), r("scored_values")],
+            [r("mean_score") if by_max else SCORES],
+        ),
+    ]
+    if by_max and opset >= AXES_INPUT_OF_REDUCE_MAX:  # the largest standardised error instead
+        nodes.append(node("ReduceMax", [r("z"), r("axis_1")], [SCORES], keepdims=0))
+    elif by_max:
+        nodes.append(node("ReduceMax", [r("z")], [SCORES], axes=[1], keepdims=0))
+    return nodes
 
 
 def _transposes(nodes: list[Any], where: Any) -> list[Any]:

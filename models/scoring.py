@@ -31,20 +31,78 @@ class ErrorWeighting(StrEnum):
     NORMAL_SPREAD = "normal_spread"
 
 
+class ErrorStandardisation(StrEnum):
+    """How each feature's error is put in its own normal units, and how those are combined."""
+
+    NONE = "none"  # no standardisation: the (weighted) mean squared error
+    # each feature's root-mean-square error standardised by its normal median and spread,
+    # combined by the mean of the squares (a window's score) or the largest one
+    MEAN_SQUARE = "mean_square"
+    MAX = "max"
+
+
+# The spread of a feature's normal errors is floored at this share of the features' median
+# spread: a feature (almost) constant in training then counts at most 10 times as much per unit
+# of error as a typical one instead of dividing by zero.
+SPREAD_FLOOR_SHARE = 0.1
+MIN_SPREAD = 1e-6  # the floor when every feature reconstructs perfectly
+# Each standardised error is clipped to [0, this]: a constant feature that moves by thousands
+# of raw units (its scale is 1) raises an alarm without drowning every other feature's share.
+MAX_STANDARDISED_ERROR = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorStandard:
+    """Each feature's normal error level, from normal validation windows."""
+
+    aggregation: ErrorStandardisation  # MEAN_SQUARE or MAX
+    centre: np.ndarray  # (n_features,) median root-mean-square error
+    spread: np.ndarray  # (n_features,) > 0: scaled MAD, floored (SPREAD_FLOOR_SHARE)
+    cap: float = MAX_STANDARDISED_ERROR
+
+    def standardised(self, squares: np.ndarray, n_steps: int) -> np.ndarray:
+        """squared_errors' sums (n_windows, n_features) -> each feature's error in its own
+        normal spreads above its normal median, clipped to [0, cap]; an error below the
+        median counts as none."""
+        rms = np.sqrt(squares / n_steps)
+        return np.clip((rms - self.centre) / self.spread, 0.0, self.cap)
+
+
+def normal_error_standard(
+    windows: np.ndarray,
+    reconstructed: np.ndarray,
+    aggregation: ErrorStandardisation,
+    score_on: ScoreOn = ScoreOn.WINDOW,
+) -> ErrorStandard:
+    """The median and the spread (1.4826 x the median absolute deviation) of each feature's
+    root-mean-square error over normal windows, the spread floored.
+
+    windows, reconstructed  # (n_normal_windows, lookback, n_features)
+    """
+    n_steps = scored_steps(windows.shape[1], score_on)
+    rms = np.sqrt(squared_errors(windows, reconstructed, score_on) / n_steps)
+    centre = np.median(rms, axis=0)
+    spread = 1.4826 * np.median(np.abs(rms - centre), axis=0)
+    floor = max(SPREAD_FLOOR_SHARE * float(np.median(spread)), MIN_SPREAD)
+    return ErrorStandard(aggregation, centre, np.maximum(spread, floor))
+
+
 def window_errors(
     windows: np.ndarray,
     reconstructed: np.ndarray,
     score_on: ScoreOn = ScoreOn.WINDOW,
     weights: np.ndarray | None = None,
+    standard: ErrorStandard | None = None,
 ) -> WindowErrors:
     """windows, reconstructed  # (n_windows, lookback, n_features)
     weights  # (n_features,) or None: each feature's squared error is divided by its weight
+    standard  # or None: scores from the standardised errors instead (ErrorStandard)
 
     The score is the mean squared error over the scored timesteps (all of them, or only the
     last) and the features; contributions share out the same squared errors.
     """
     squares = squared_errors(windows, reconstructed, score_on)
-    return errors_from_squares(squares, scored_steps(windows.shape[1], score_on), weights)
+    return errors_from_squares(squares, scored_steps(windows.shape[1], score_on), weights, standard)
 
 
 def scored_steps(lookback: int, score_on: ScoreOn) -> int:
@@ -72,13 +130,28 @@ def squared_errors(
 
 
 def errors_from_squares(
-    squares: np.ndarray, n_steps: int, weights: np.ndarray | None = None
+    squares: np.ndarray,
+    n_steps: int,
+    weights: np.ndarray | None = None,
+    standard: ErrorStandard | None = None,
 ) -> WindowErrors:
     """Scores and contributions from `squared_errors`' sums over `n_steps` scored timesteps.
 
     squares  # (n_windows, n_features); weights  # (n_features,) or None
+    With `standard`, contributions share out the squared standardised errors and the score is
+    their mean (MEAN_SQUARE) or the largest standardised error (MAX).
     """
     n_features = squares.shape[1]
+    if standard is not None:
+        z = standard.standardised(squares, n_steps)
+        z_squares = z * z
+        total = z_squares.sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            contributions = z_squares / total[:, None]
+        share_perfect_equally(contributions, total == 0)
+        if standard.aggregation is ErrorStandardisation.MAX:
+            return WindowErrors(scores=z.max(axis=1), contributions=contributions)
+        return WindowErrors(scores=total / n_features, contributions=contributions)
     if weights is not None:
         squares = squares / np.asarray(weights, dtype=np.float64)
     total = squares.sum(axis=1)  # (n_windows,)
@@ -124,6 +197,38 @@ def normal_error_weights(
     per_feature = np.square(reconstructed - windows, dtype=np.float64).mean(axis=(0, 1))
     floor = max(float(per_feature.mean()) * 1e-2, 1e-12)
     return np.maximum(per_feature, floor)
+
+
+def smoothed(errors: WindowErrors, k: int, scored: np.ndarray | None = None) -> WindowErrors:
+    """Causal smoothing of a run of consecutive windows (one request, one file): each score
+    becomes the mean of its own and the scores of the k-1 windows before it, fewer at the
+    start; contributions share out the same sum (each window's shares weighted by its score),
+    so they still sum to 1. Windows not `scored` (a gap) count in no mean and get the mean of
+    the others in their span (set aside later all the same).
+
+    scored  # (n_windows,) bool or None: all scored
+    """
+    if k == 1 or len(errors.scores) == 0:
+        return errors
+    weight = np.ones(len(errors.scores)) if scored is None else scored.astype(np.float64)
+    scores = errors.scores * weight
+    shares = errors.contributions * scores[:, None]
+    counts = _trailing_sums(weight, k)
+    sums = _trailing_sums(scores, k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(counts > 0, sums / counts, errors.scores)
+        contributions = _trailing_sums(shares, k) / sums[:, None]
+    perfect = ~(sums > 0)  # no error in the span (or no scored window): shared equally
+    share_perfect_equally(contributions, perfect)
+    return WindowErrors(scores=mean, contributions=contributions)
+
+
+def _trailing_sums(values: np.ndarray, k: int) -> np.ndarray:
+    """The sum of each entry and the k-1 before it along the first axis (fewer at the start).
+    Each sum is taken afresh (no running total), so a window's result does not depend on how
+    many windows came before it in the request: /detect/last gives what /detect gives."""
+    padded = np.concatenate([np.zeros((k - 1, *values.shape[1:])), values])
+    return np.lib.stride_tricks.sliding_window_view(padded, k, axis=0).sum(axis=-1)
 
 
 def smooth_scores(scores: np.ndarray, k: int) -> np.ndarray:

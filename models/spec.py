@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -19,7 +20,13 @@ from pydantic import (
 from models.errors import InvalidInput
 from models.input_contract import FILL_CHOICES, FillPolicy
 from models.scaling import Scaling
-from models.scoring import ErrorWeighting, ScoreOn
+from models.scoring import (
+    MAX_STANDARDISED_ERROR,
+    ErrorStandard,
+    ErrorStandardisation,
+    ErrorWeighting,
+    ScoreOn,
+)
 from models.thresholds import ThresholdMethod
 from models.windows import WindowTransform
 
@@ -155,6 +162,25 @@ class TrainingOptions(_Strict):
         "exceed the threshold",
     )
 
+    # Stronger scores (issue 17), off by default until measured across data sets: both are
+    # applied by Detector.detect, so the API and the CLI score alike.
+    error_standardisation: ErrorStandardisation = Field(
+        default=ErrorStandardisation.NONE,
+        description="mean_square or max: each feature's RMS error minus its median on normal "
+        "validation windows, over its spread there (1.4826 MAD, floored at 1/10 of the "
+        "features' median spread so a feature constant in training cannot divide by zero), "
+        f"clipped to [0, {MAX_STANDARDISED_ERROR:g}]; the score is the mean of their squares "
+        "or the largest",
+    )
+    smoothing: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_ALARM_AFTER,
+        description="k: each score is the mean of its window's and the k-1 windows' before it "
+        "in the same request or file (fewer at its start; /detect/last reads k-1 more rows); "
+        "the threshold is taken on smoothed validation scores",
+    )
+
     # Short gaps (a dropped scrape or two) are common and a straight line across them barely
     # moves a window's score; a longer gap filled would be data the model scores as if seen.
     fill: str = Field(
@@ -180,6 +206,18 @@ class TrainingOptions(_Strict):
     @property
     def fill_policy(self) -> FillPolicy:
         return FillPolicy.of(self.fill, self.max_gap)
+
+    @model_validator(mode="after")
+    def _one_error_scale(self) -> TrainingOptions:
+        if (
+            self.error_weighting is not ErrorWeighting.NONE
+            and self.error_standardisation is not ErrorStandardisation.NONE
+        ):
+            raise ValueError(
+                "error_weighting and error_standardisation both rescale each feature's error: "
+                "choose one"
+            )
+        return self
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> TrainingOptions:
@@ -207,6 +245,39 @@ class ScalerSpec(_Strict):
         if any(s <= 0 for s in scale):
             raise ValueError("every scale must be > 0")
         return scale
+
+
+class ErrorStandardSpec(_Strict):
+    """models.scoring.ErrorStandard as stored: each feature's normal error level."""
+
+    aggregation: ErrorStandardisation
+    centre: list[FiniteFloat]
+    spread: list[PositiveFiniteFloat]
+    cap: PositiveFiniteFloat = MAX_STANDARDISED_ERROR
+
+    @field_validator("aggregation")
+    @classmethod
+    def _aggregates(cls, aggregation: ErrorStandardisation) -> ErrorStandardisation:
+        if aggregation is ErrorStandardisation.NONE:
+            raise ValueError("a stored error standard aggregates by mean_square or max")
+        return aggregation
+
+    @classmethod
+    def of(cls, standard: ErrorStandard) -> ErrorStandardSpec:
+        return cls(
+            aggregation=standard.aggregation,
+            centre=standard.centre.tolist(),
+            spread=standard.spread.tolist(),
+            cap=standard.cap,
+        )
+
+    def standard(self) -> ErrorStandard:
+        return ErrorStandard(
+            self.aggregation,
+            np.asarray(self.centre, np.float64),
+            np.asarray(self.spread, np.float64),
+            self.cap,
+        )
 
 
 class ThresholdSpec(_Strict):
@@ -270,6 +341,9 @@ class DetectorSpec(_Strict):
     # a row is anomalous once this many windows in a row, the last ending on it, exceed the
     # threshold (1: every window above the threshold); see models.thresholds.sustained
     alarm_after: int = Field(default=1, ge=1, le=MAX_ALARM_AFTER)
+    # absent from files written before them: no standardisation, no smoothing
+    error_standard: ErrorStandardSpec | None = None
+    smoothing: int = Field(default=1, ge=1, le=MAX_ALARM_AFTER)
     layers: list[LayerRow]
     scaler: ScalerSpec
     threshold: ThresholdSpec
@@ -290,6 +364,13 @@ class DetectorSpec(_Strict):
             len(self.error_weights) != n_features or any(w <= 0 for w in self.error_weights)
         ):
             raise ValueError("error_weights needs one weight > 0 per feature")
+        standard = self.error_standard
+        if standard is not None and (
+            len(standard.centre) != n_features or len(standard.spread) != n_features
+        ):
+            raise ValueError("error_standard needs one centre and one spread per feature")
+        if standard is not None and self.error_weights is not None:
+            raise ValueError("error_weights and error_standard exclude each other")
         if "0.5" not in self.validation_error_quantiles:
             raise ValueError("validation_error_quantiles lacks the median ('0.5')")
         if not math.isfinite(self.threshold.value):

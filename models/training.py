@@ -21,9 +21,18 @@ from models.errors import InvalidInput
 from models.hygiene import check_training_rows, split_sizes
 from models.input_contract import fill_missing
 from models.scaling import Scaler
-from models.scoring import ErrorWeighting, normal_error_weights, window_errors
+from models.scoring import (
+    ErrorStandard,
+    ErrorStandardisation,
+    ErrorWeighting,
+    normal_error_standard,
+    normal_error_weights,
+    smoothed,
+    window_errors,
+)
 from models.spec import (
     DetectorSpec,
+    ErrorStandardSpec,
     ScalerSpec,
     ThresholdSpec,
     TrainingOptions,
@@ -153,7 +162,12 @@ def train_detector(
     windows = split.validation_windows
     reconstructed = engine.reconstruct(windows)
     weights = error_weights(windows, reconstructed, split.validation_normal, options)
-    errors = window_errors(windows, reconstructed, options.score_on, weights).scores
+    standard = error_standard(windows, reconstructed, split.validation_normal, options)
+    # the validation windows in time order, smoothed as Detector.detect smooths a request's
+    errors = smoothed(
+        window_errors(windows, reconstructed, options.score_on, weights, standard),
+        options.smoothing,
+    ).scores
     normal_errors = errors[split.validation_normal]
     threshold = choose_threshold(errors, split.validation_normal, split.validation_labels, options)
     start, end = time_span(data)
@@ -165,6 +179,8 @@ def train_detector(
         window_transform=options.window_transform,
         error_weights=None if weights is None else weights.tolist(),
         alarm_after=options.alarm_after,
+        error_standard=None if standard is None else ErrorStandardSpec.of(standard),
+        smoothing=options.smoothing,
         layers=layer_table(network),
         scaler=ScalerSpec(**scaler.to_json(), method=options.scaling),
         threshold=threshold,
@@ -280,6 +296,18 @@ def error_weights(
     if options.error_weighting is ErrorWeighting.NONE:
         return None
     return normal_error_weights(windows[normal], reconstructed[normal], options.score_on)
+
+
+def error_standard(
+    windows: np.ndarray, reconstructed: np.ndarray, normal: np.ndarray, options: TrainingOptions
+) -> ErrorStandard | None:
+    """The per-feature error levels of `options.error_standardisation`, from normal validation
+    windows."""
+    if options.error_standardisation is ErrorStandardisation.NONE:
+        return None
+    return normal_error_standard(
+        windows[normal], reconstructed[normal], options.error_standardisation, options.score_on
+    )
 
 
 def choose_threshold(

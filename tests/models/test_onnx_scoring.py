@@ -14,11 +14,16 @@ from models.engines import OnnxEngine
 from models.errors import NonFiniteValues, NotEnoughRows
 from models.loading import load_detector
 from models.onnx_scoring import RowScorer, scoring_graph
-from models.scoring import ScoreOn
-from models.spec import DetectorSpec
+from models.scoring import ErrorStandardisation, ScoreOn
+from models.spec import DetectorSpec, ErrorStandardSpec
 from models.training import store_trained, train_detector
 from models.windows import WindowTransform
 from tests.conftest import TINY_FEATURES, TINY_OPTIONS, TinyModel, tiny_frame, with_fault
+
+STANDARD = ErrorStandardSpec(
+    aggregation=ErrorStandardisation.MEAN_SQUARE, centre=[0.05, 0.1, 0.0], spread=[0.05, 0.1, 0.01]
+)
+STANDARD_MAX = STANDARD.model_copy(update={"aggregation": ErrorStandardisation.MAX})
 
 
 def fused_and_plain(
@@ -47,8 +52,19 @@ def faulty_values(n_rows: int = 400) -> np.ndarray:
         {"score_on": ScoreOn.LAST_STEP},
         {"error_weights": [0.5, 2.0, 4.0]},
         {"score_on": ScoreOn.LAST_STEP, "error_weights": [1.0, 3.0, 0.25]},
+        {"error_standard": STANDARD},
+        {"score_on": ScoreOn.LAST_STEP, "error_standard": STANDARD_MAX, "smoothing": 3},
+        {"smoothing": 4, "alarm_after": 2},
     ],
-    ids=["window", "last-step", "weighted", "last-step-weighted"],
+    ids=[
+        "window",
+        "last-step",
+        "weighted",
+        "last-step-weighted",
+        "standardised",
+        "last-step-max-smoothed",
+        "smoothed",
+    ],
 )
 @pytest.mark.parametrize(("chunk_windows", "workers"), [(512, 2), (7, 1), (7, 3)])
 def test_the_fused_path_scores_as_the_plain_path(

@@ -420,6 +420,8 @@ def test_the_train_flags_default_to_the_training_options_defaults() -> None:
         "shift",
         "threshold_margin",
         "alarm_after",
+        "error_standardisation",
+        "smoothing",
     ):
         assert args[field] == getattr(defaults, field), field
     assert args["threshold_method"] == defaults.threshold_method

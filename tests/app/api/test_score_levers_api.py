@@ -1,0 +1,84 @@
+"""Issue 17's score levers over HTTP: a model trained by `rarewatch train` with the flags is
+served by a real uvicorn and scores as `rarewatch score` does, /detect/last included."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from app.cli.main import main as cli_main
+from app.client import Client
+from app.settings import Settings
+from tests.app.conftest import running
+from tests.conftest import TINY_FEATURES, tiny_frame, with_fault
+
+TRAIN = ["--time-column", "time", "--label-column", "y", "--lookback", "4", "--epochs", "3"]
+TRAIN += ["--units", "8,4", "--batch-size", "32", "--seed", "1", "--quiet"]
+LEVERS = {
+    "standardised": ["--error-standardisation", "mean_square", "--smoothing", "3"],
+    "largest": ["--error-standardisation", "max", "--smoothing", "2", "--alarm-after", "2"],
+}
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model folder with one model per entry of LEVERS, trained through the CLI."""
+    folder = tmp_path_factory.mktemp("levers")
+    tiny_frame(300).to_csv(folder / "train.csv", index=False)
+    for name, flags in LEVERS.items():
+        args = ["--model-dir", str(folder / "models"), "train", str(folder / "train.csv")]
+        assert cli_main([*args, "--name", name, *TRAIN, *flags]) == 0
+    return folder / "models"
+
+
+@pytest.fixture(scope="module")
+def api(models: Path) -> Iterator[Client]:
+    with running(Settings(model_dir=models)) as server, Client(server.url) as client:
+        yield client
+
+
+def test_the_flags_are_stored_in_detector_json(models: Path) -> None:
+    spec = json.loads((models / "standardised" / "1" / "detector.json").read_text())
+    assert spec["error_standard"]["aggregation"] == "mean_square"
+    assert len(spec["error_standard"]["spread"]) == len(TINY_FEATURES)
+    assert spec["smoothing"] == 3
+    assert spec["options"]["error_standardisation"] == "mean_square"
+    largest = json.loads((models / "largest" / "1" / "detector.json").read_text())
+    assert largest["error_standard"]["aggregation"] == "max"
+    assert largest["smoothing"] == 2
+
+
+@pytest.mark.parametrize("name", list(LEVERS))
+def test_the_api_scores_as_the_cli_with_the_levers(
+    name: str, api: Client, models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    faulty = with_fault(tiny_frame(160, seed=42), 100)
+    data = tmp_path / "faulty.csv"
+    faulty.to_csv(data, index=False)
+    assert cli_main(["--model-dir", str(models), "score", str(data), "--model", name]) == 0
+    cli = pd.read_csv(io.StringIO(capsys.readouterr().out)).dropna(subset=["score"])
+
+    answer = api.detect(name, values=faulty[TINY_FEATURES], timestamps=faulty["time"])
+    scores = np.array([r["score"] for r in answer["results"]])
+    np.testing.assert_allclose(scores, cli["score"], rtol=1e-5)
+    assert [r["is_anomaly"] for r in answer["results"]] == cli["is_anomaly"].tolist()
+    for feature in TINY_FEATURES:
+        shares = [
+            next(s["share"] for s in r["top_features"] if s["feature"] == feature)
+            for r in answer["results"]
+        ]
+        np.testing.assert_allclose(shares, cli[f"contrib_{feature}"], rtol=1e-4, atol=1e-9)
+
+    # /detect/last on the rows the newest window needs gives the whole request's last result
+    spec = json.loads((models / name / "1" / "detector.json").read_text())
+    needed = spec["lookback"] + spec["alarm_after"] - 1 + spec["smoothing"] - 1
+    last = api.detect_last(name, values=faulty[TINY_FEATURES].iloc[-needed:])
+    assert last["n_windows"] == 1
+    np.testing.assert_allclose(last["results"][0]["score"], scores[-1], rtol=1e-5)
+    assert last["results"][0]["is_anomaly"] == answer["results"][-1]["is_anomaly"]
