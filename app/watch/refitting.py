@@ -43,6 +43,9 @@ async def refit_once(
         n_rows = round(config.fit_window / config.step) + 1
         rows = await reader.rows(config, detector.features, end, n_rows)
         stamps = rows.times.astype(np.int64)
+        # rows older than the window are never fitted on again: their flags go (also when
+        # refits keep failing, so the set stays bounded)
+        watched.flagged = {t for t in watched.flagged if t >= int(stamps[0])}
         flagged_rows = np.isin(stamps, np.fromiter(watched.flagged, np.int64))
         outcome = await asyncio.to_thread(
             refit,

@@ -27,7 +27,6 @@ from app.watch.schedule import watch
 from models.artifact import ModelStore
 from models.loading import load_detector
 from tests.app.test_client_and_serve import free_port
-from tests.conftest import TinyModel
 
 PROMETHEUS = shutil.which("prometheus")
 needs_prometheus = pytest.mark.skipif(
@@ -123,7 +122,7 @@ class Scene:
     watch_port: int  # the port Prometheus scrapes the watch on (a `rarewatch watch` started)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
     if PROMETHEUS is None:
         pytest.skip("Prometheus is not installed")
@@ -164,9 +163,9 @@ class RunningWatch:
 
 
 @contextmanager
-def watching(config: WatchConfig, tiny_model: TinyModel) -> Iterator[RunningWatch]:
-    """The watch loop of `config` in a thread of this process, stopped on exit."""
-    store: ModelStore = tiny_model.store
+def watching(config: WatchConfig, store: ModelStore) -> Iterator[RunningWatch]:
+    """The watch loop of `config` on the models of `store`, in a thread of this process,
+    stopped on exit."""
     detectors = [load_detector(store, watched.model) for watched in config.models]
     metrics = WatchMetrics(config.top_features)
     loop = asyncio.new_event_loop()

@@ -85,7 +85,7 @@ def test_the_score_crosses_one_within_a_few_ticks_of_the_fault_and_not_before(
 def test_a_feature_missing_for_a_while_drops_the_score_until_it_returns(
     scene: Scene, tiny_model: TinyModel
 ) -> None:
-    with watching(config_for(scene.prometheus.url, "tiny"), tiny_model) as running:
+    with watching(config_for(scene.prometheus.url, "tiny"), tiny_model.store) as running:
         score = lambda: running.value("rarewatch_anomaly_score", model="tiny")  # noqa: E731
         assert wait_for(lambda: score() is not None, 15)
         scene.sensors.missing = {"c"}
@@ -112,7 +112,7 @@ def test_a_query_with_no_data_counts_empty_ticks_and_exports_no_score(
     config = config_for(
         scene.prometheus.url, "tiny", keep={"sensor": "not-there"}
     )  # every series left out
-    with watching(config, tiny_model) as running:
+    with watching(config, tiny_model.store) as running:
         failed = lambda: running.value(  # noqa: E731
             "rarewatch_watch_failed_ticks_total", model="tiny", reason=EMPTY
         )
@@ -124,7 +124,7 @@ def test_a_query_with_no_data_counts_empty_ticks_and_exports_no_score(
 def test_prometheus_stopped_and_restarted_mid_run_costs_ticks_not_the_loop(
     scene: Scene, tiny_model: TinyModel
 ) -> None:
-    with watching(config_for(scene.prometheus.url, "tiny"), tiny_model) as running:
+    with watching(config_for(scene.prometheus.url, "tiny"), tiny_model.store) as running:
         score = lambda: running.value("rarewatch_anomaly_score", model="tiny")  # noqa: E731
         unreachable = lambda: running.value(  # noqa: E731
             "rarewatch_watch_failed_ticks_total", model="tiny", reason=UNREACHABLE
