@@ -30,6 +30,16 @@ async def _wait(stop: asyncio.Event, seconds: float) -> bool:
     return stop.is_set()
 
 
+def next_due(due: float, now: float, every: float) -> tuple[float, int]:
+    """The tick after the one due at `due`, as of `now`: the first grid time still ahead, and how
+    many grid times passed while the tick ran (skipped, not run late one after another)."""
+    due += every
+    if now < due:
+        return due, 0
+    missed = math.floor((now - due) / every) + 1
+    return due + missed * every, missed
+
+
 async def run_model(
     watched: Watched,
     reader: PrometheusReader,
@@ -51,12 +61,9 @@ async def run_model(
             next_fit += config.fit_every
             # in the loop alongside the ticks: the fit itself runs in a thread and a process
             refitting = asyncio.create_task(refit_once(watched, reader, store, metrics))
-        due += every
-        behind = time.time() - due
-        if behind >= 0:  # ticks whose time passed while this one ran are skipped, counted
-            missed = math.floor(behind / every) + 1
+        due, missed = next_due(due, time.time(), every)
+        if missed:
             metrics.late.labels(watched.name).inc(missed)
-            due += missed * every
     if refitting is not None:
         refitting.cancel()
 

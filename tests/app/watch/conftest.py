@@ -145,6 +145,8 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
 def config_for(prometheus_url: str, model: str, port: int = 0, **watched: object) -> WatchConfig:
     queries = {f: f'sensor_value{{sensor="{f}"}}' for f in ("a", "b", "c")}
     entry = {"model": model, "queries": queries, "step": "1s", "infer_every": "1s"} | watched
+    if "query" in watched:  # one query for all features, its label naming each
+        del entry["queries"]
     return WatchConfig.model_validate(
         {
             "prometheus": {"url": prometheus_url, "timeout_s": 2},

@@ -9,6 +9,7 @@ import pytest
 
 from app.cli.main import main
 from app.watch.config import WatchConfig, seconds
+from app.watch.schedule import next_due
 from tests.conftest import TinyModel
 
 GOOD = """
@@ -105,3 +106,17 @@ def test_secrets_are_never_shown_in_the_config() -> None:
     assert "pw" not in repr(config)
     assert config.prometheus.basic_auth is not None
     assert config.prometheus.basic_auth.password.get_secret_value() == "pw"
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (100.5, (115.0, 0)),  # the tick ended in time: the next grid time
+        (115.0, (130.0, 1)),  # it ended on its successor's time: that one is late
+        (131.0, (145.0, 2)),  # it ran past two grid times: both skipped and counted
+    ],
+)
+def test_a_tick_that_runs_past_its_successors_skips_them_and_counts_them(
+    now: float, expected: tuple[float, int]
+) -> None:
+    assert next_due(100.0, now, 15.0) == expected

@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 
-from app.watch.prometheus import EMPTY, UNREACHABLE
+from app.watch.prometheus import EMPTY, QUERY_ERROR, UNREACHABLE
 from app.watch.tick import UNSCORED
 from tests.app.watch.conftest import Scene, config_for, needs_prometheus, wait_for, watching
 from tests.conftest import TinyModel
@@ -138,3 +139,42 @@ def test_prometheus_stopped_and_restarted_mid_run_costs_ticks_not_the_loop(
             scene.prometheus.start()
         # the rows missed while it was down are a gap: scores come back once windows are whole
         assert wait_for(lambda: score() is not None, 20)
+
+
+def test_one_query_whose_label_names_the_feature_is_scored(
+    scene: Scene, tiny_model: TinyModel
+) -> None:
+    config = config_for(scene.prometheus.url, "tiny", query="sensor_value", feature_label="sensor")
+    with watching(config, tiny_model.store) as running:
+        assert wait_for(
+            lambda: running.value("rarewatch_anomaly_score", model="tiny") is not None, 15
+        )
+        shares = [running.value("rarewatch_feature_share", model="tiny", feature=f) for f in "abc"]
+        assert sum(share or 0 for share in shares) <= 1 + 1e-9
+        assert sum(share is not None for share in shares) == 3  # top_features: 3
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "sensor_value",  # three series for one feature
+        "sensor_value{",  # not PromQL
+        "sensor_value[5m]",  # a range vector: Prometheus refuses it in a range query
+    ],
+)
+def test_a_query_that_cannot_give_one_series_is_a_query_error(
+    scene: Scene, tiny_model: TinyModel, query: str
+) -> None:
+    queries = {"a": query, "b": 'sensor_value{sensor="b"}', "c": 'sensor_value{sensor="c"}'}
+    config = config_for(scene.prometheus.url, "tiny", queries=queries)
+    with watching(config, tiny_model.store) as running:
+        assert wait_for(
+            lambda: (
+                running.value(
+                    "rarewatch_watch_failed_ticks_total", model="tiny", reason=QUERY_ERROR
+                )
+                is not None
+            ),
+            10,
+        )
+        assert running.value("rarewatch_anomaly_score", model="tiny") is None
