@@ -120,7 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
         "watch", help="score metrics read from Prometheus on a schedule and export the scores"
     )
     watch.add_argument(
-        "--config", type=Path, required=True, help="the watch's YAML config, e.g. watch.yaml"
+        "--config",
+        type=Path,
+        required=True,
+        help="the watch's YAML config, e.g. deploy/watch/watch.yaml (required)",
     )
     return parser
 
