@@ -53,11 +53,13 @@ class BasicAuth(_Strict):
     password: SecretStr
 
 
-class PrometheusConfig(_Strict):
-    url: str = Field(pattern=r"^https?://\S+$", description="base URL, e.g. http://prometheus:9090")
+class Connection(_Strict):
+    """How to reach an HTTP endpoint: its URL, credentials, CA and timeout."""
+
+    url: str = Field(pattern=r"^https?://\S+$")
     bearer_token: SecretStr | None = None
     basic_auth: BasicAuth | None = None
-    ca_file: Path | None = None
+    ca_file: Path | None = None  # a private CA for an https url
     timeout_s: Seconds = 10.0
 
     @model_validator(mode="after")
@@ -67,6 +69,18 @@ class PrometheusConfig(_Strict):
         if self.ca_file is not None and not self.ca_file.is_file():
             raise ValueError(f"ca_file {str(self.ca_file)!r} is not a file")
         return self
+
+
+class PrometheusConfig(Connection):
+    """Prometheus's base URL, e.g. http://prometheus:9090."""
+
+
+class RemoteWriteConfig(Connection):
+    """Where the scores are also written, e.g. http://prometheus:9090/api/v1/write."""
+
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="added to every series written, e.g. {source: watch}"
+    )
 
 
 class WatchedModel(_Strict):
@@ -111,6 +125,7 @@ class WatchConfig(_Strict):
     prometheus: PrometheusConfig
     models: list[WatchedModel] = Field(min_length=1)
     listen: Listen = Listen()
+    remote_write: RemoteWriteConfig | None = None
     top_features: int = Field(default=3, ge=1, description="feature shares exported per model")
 
     @model_validator(mode="after")

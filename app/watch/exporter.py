@@ -84,6 +84,12 @@ class WatchMetrics:
         self.refits = Counter(
             "rarewatch_watch_refits", "Refits by outcome.", ["model", "outcome"], registry=r
         )
+        self.remote_write_failures = Counter(
+            "rarewatch_watch_remote_write_failures",
+            "Remote writes of a model's series that failed (each is logged).",
+            ["model"],
+            registry=r,
+        )
         self._shown: dict[str, list[str]] = {}  # the features each model's shares are shown for
 
     def scored(

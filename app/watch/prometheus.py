@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from app.watch.config import PrometheusConfig, WatchedModel
+from app.watch.config import Connection, PrometheusConfig, WatchedModel
 
 
 class QueryFailed(Exception):
@@ -37,23 +37,26 @@ def grid_end(now: float, step: float) -> float:
     return math.floor(now / step) * step
 
 
+def http_client(
+    connection: Connection, headers: dict[str, str] | None = None, base_url: str = ""
+) -> httpx.AsyncClient:
+    """An HTTP client with the connection's credentials, CA and timeout."""
+    headers = dict(headers or {})
+    auth = None
+    if connection.basic_auth is not None:
+        basic = connection.basic_auth
+        auth = httpx.BasicAuth(basic.username, basic.password.get_secret_value())
+    if connection.bearer_token is not None:
+        headers["Authorization"] = f"Bearer {connection.bearer_token.get_secret_value()}"
+    verify: bool | str = True if connection.ca_file is None else str(connection.ca_file)
+    return httpx.AsyncClient(
+        base_url=base_url, auth=auth, headers=headers, verify=verify, timeout=connection.timeout_s
+    )
+
+
 class PrometheusReader:
     def __init__(self, config: PrometheusConfig) -> None:
-        auth = None
-        headers = {}
-        if config.basic_auth is not None:
-            basic = config.basic_auth
-            auth = httpx.BasicAuth(basic.username, basic.password.get_secret_value())
-        if config.bearer_token is not None:
-            headers["Authorization"] = f"Bearer {config.bearer_token.get_secret_value()}"
-        verify: bool | str = True if config.ca_file is None else str(config.ca_file)
-        self._client = httpx.AsyncClient(
-            base_url=config.url.rstrip("/"),
-            auth=auth,
-            headers=headers,
-            verify=verify,
-            timeout=config.timeout_s,
-        )
+        self._client = http_client(config, base_url=config.url.rstrip("/"))
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -1,5 +1,6 @@
 """The watch loop: each model ticks on its own infer_every grid (and refits on fit_every) in one
-asyncio loop; a slow tick makes the next ones late, counted, never piled up."""
+asyncio loop, its series remote-written after each tick when configured; a slow tick makes the
+next ones late, counted, never piled up."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from app.watch.config import WatchConfig, load_watched
 from app.watch.exporter import WatchMetrics
 from app.watch.prometheus import PrometheusReader
 from app.watch.refitting import in_use, refit_once
+from app.watch.remote_write import RemoteWriter
 from app.watch.tick import Watched, tick
 from models.artifact import ModelStore
 from models.detector import Detector
@@ -46,6 +48,7 @@ async def run_model(
     store: ModelStore,
     metrics: WatchMetrics,
     stop: asyncio.Event,
+    writer: RemoteWriter | None = None,
 ) -> None:
     config = watched.config
     every = config.infer_every
@@ -54,6 +57,11 @@ async def run_model(
     refitting: asyncio.Task[None] | None = None
     while not await _wait(stop, due - time.time()):
         await tick(watched, reader, metrics)
+        if writer is not None:
+            failure = await writer.write(watched.name, time.time())
+            if failure is not None:
+                logger.warning("watch %s: remote write failed: %s", watched.name, failure)
+                metrics.remote_write_failures.labels(watched.name).inc()
         if refitting is not None and refitting.done():
             refitting = None
         if next_fit is not None and time.time() >= next_fit and refitting is None:
@@ -77,15 +85,20 @@ async def watch(
 ) -> None:
     """Watch every model of `config` (its `detectors`, in order) until `stop` is set."""
     reader = PrometheusReader(config.prometheus)
+    writer = None
+    if config.remote_write is not None:
+        writer = RemoteWriter(config.remote_write, metrics.registry)
     try:
         models = [Watched(c, d) for c, d in zip(config.models, detectors, strict=True)]
         for watched in models:
             metrics.version.labels(watched.name).set(watched.detector.version)
             if watched.config.fit_every is not None:
                 await asyncio.to_thread(in_use, store, watched, "watch started")
-        await asyncio.gather(*(run_model(w, reader, store, metrics, stop) for w in models))
+        await asyncio.gather(*(run_model(w, reader, store, metrics, stop, writer) for w in models))
     finally:
         await reader.aclose()
+        if writer is not None:
+            await writer.aclose()
 
 
 def run_watch(config: WatchConfig, store: ModelStore) -> None:

@@ -83,6 +83,7 @@ class Prometheus:
                 f"--config.file={self.config}",
                 f"--storage.tsdb.path={self.storage}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
+                "--web.enable-remote-write-receiver",  # the watch's remote write lands here
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
