@@ -61,7 +61,7 @@ class Prometheus:
     """Debian's prometheus on a free port of 127.0.0.1, scraping every second, its storage in a
     temporary folder; `stop` and `start` again keep that storage."""
 
-    def __init__(self, folder: Path, targets: dict[str, int]) -> None:
+    def __init__(self, folder: Path, targets: dict[str, int], web_config: str = "") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         jobs = "".join(
@@ -73,6 +73,8 @@ class Prometheus:
             f"global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n{jobs}"
         )
         self.storage = folder / "data"
+        self.web_config = folder / "web.yml"  # its own server's settings (basic auth)
+        self.web_config.write_text(web_config)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -84,6 +86,7 @@ class Prometheus:
                 f"--storage.tsdb.path={self.storage}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--web.enable-remote-write-receiver",  # the watch's remote write lands here
+                f"--web.config.file={self.web_config}",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -91,7 +94,8 @@ class Prometheus:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
+                # 401 behind basic auth: up all the same
+                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code in (200, 401):
                     return
             except httpx.TransportError:
                 pass
