@@ -14,6 +14,7 @@ from app.watch.exporter import WatchMetrics
 from app.watch.prometheus import PrometheusReader, QueryFailed, grid_end
 from app.watch.tick import Watched
 from models.artifact import ModelStore
+from models.errors import RarewatchError
 from models.loading import load_detector
 
 logger = logging.getLogger(__name__)
@@ -22,10 +23,15 @@ OK, FAILED = "ok", "failed"  # the refit counter's outcomes
 
 
 def in_use(store: ModelStore, watched: Watched, why: str) -> None:
-    """The version the watch scores with, recorded beside the model (GET /v1/models/{name})."""
-    from app.watch.refit import record_in_use  # imported here only: see the module docstring
+    """The version the watch scores with, recorded beside the model (GET /v1/models/{name});
+    a failure to record is logged, never raised: the watch goes on scoring."""
+    try:
+        # app.watch.refit is imported only where a model refits (fit_every)
+        from app.watch.refit import record_in_use
 
-    record_in_use(store.root, watched.name, watched.detector.version, why)
+        record_in_use(store.root, watched.name, watched.detector.version, why)
+    except Exception:
+        logger.exception("watch %s: the version in use could not be recorded", watched.name)
 
 
 async def refit_once(
@@ -62,6 +68,9 @@ async def refit_once(
         if outcome.ok and outcome.version is not None:
             new = await asyncio.to_thread(load_detector, store, watched.name, outcome.version)
     except QueryFailed as exc:
+        _kept(watched, metrics, exc.detail)
+        return
+    except RarewatchError as exc:  # the new version refused as it loaded
         _kept(watched, metrics, exc.detail)
         return
     except Exception:
