@@ -38,7 +38,6 @@ from bench.perf.fixtures import BenchModel
 from bench.perf.many_models import fleet_store
 from models.spec import Activation
 
-START, END = "<!-- watch-load:start -->", "<!-- watch-load:end -->"
 SCRAPE_S = 5  # Prometheus's scrape interval and the models' step
 WARM_UP_S = 40  # the lookback's rows in Prometheus, and the first tick of every model
 
@@ -215,7 +214,8 @@ def main() -> None:
         names = fleet_store(root / "models", args.models, model)
         features = [f"x{i + 1}" for i in range(args.features)]
         lines, passed = measure(root, names, features, args.infer_every, args.seconds)
-    section = ((START, END), "## One watch, many models (issue 19)\n\n")
+    markers = (f"<!-- watch-load-{args.models}:start -->", f"<!-- watch-load-{args.models}:end -->")
+    section = (markers, f"## One watch, {args.models:,} models (issue 19)\n\n")
     publish("bench.watch_load", lines, passed, args.write, section, "Prometheus and the exporter")
 
 
