@@ -49,10 +49,14 @@ async def run_model(
     metrics: WatchMetrics,
     stop: asyncio.Event,
     writer: RemoteWriter | None = None,
+    spread: float = 0.0,
 ) -> None:
+    """`spread` in [0, 1): where in each infer_every this model ticks, so that many models'
+    queries do not all reach Prometheus at the same instant."""
     config = watched.config
     every = config.infer_every
-    due = math.ceil(time.time() / every) * every  # ticks on the grid: every model's aligned
+    offset = spread * every
+    due = math.ceil((time.time() - offset) / every) * every + offset
     next_fit = None if config.fit_every is None else time.time() + config.fit_every
     refitting: asyncio.Task[None] | None = None
     while not await _wait(stop, due - time.time()):
@@ -94,7 +98,12 @@ async def watch(
             metrics.version.labels(watched.name).set(watched.detector.version)
             if watched.config.fit_every is not None:
                 await asyncio.to_thread(in_use, store, watched, "watch started")
-        await asyncio.gather(*(run_model(w, reader, store, metrics, stop, writer) for w in models))
+        await asyncio.gather(
+            *(
+                run_model(w, reader, store, metrics, stop, writer, i / len(models))
+                for i, w in enumerate(models)
+            )
+        )
     finally:
         await reader.aclose()
         if writer is not None:
