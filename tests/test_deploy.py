@@ -12,6 +12,8 @@ import pytest
 import yaml
 
 from app.api.metrics import Metrics
+from app.watch.config import WatchConfig
+from app.watch.exporter import WatchMetrics
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 COMPOSE = DEPLOY.parent / "docker-compose.yml"
@@ -20,9 +22,11 @@ SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), 
 
 
 def exported_series() -> set[str]:
+    """What the API's /metrics and the watch's export."""
     return {
         family.name + suffix
-        for family in Metrics().registry.collect()
+        for registry in (Metrics().registry, WatchMetrics().registry)
+        for family in registry.collect()
         for suffix in SUFFIXES[family.type]
     }
 
@@ -71,6 +75,71 @@ def test_the_dashboard_shows_the_four_things_the_issue_asks_for() -> None:
         assert series in exprs, series
 
 
+def test_the_dashboard_shows_the_watch_panels_the_issue_asks_for() -> None:
+    exprs = " ".join(t["expr"] for p in dashboard()["panels"] for t in p["targets"])
+    for series in (
+        "rarewatch_anomaly_score",  # score against the line
+        "rarewatch_feature_share",  # top feature
+        "rarewatch_data_quality_ok",  # data quality
+        "rarewatch_watch_failed_ticks_total",  # tick health
+        "rarewatch_watch_late_ticks_total",
+        "rarewatch_watch_last_tick_duration_seconds",
+    ):
+        assert series in exprs, series
+
+
+def alert_rules() -> list[dict]:  # type: ignore[type-arg]
+    groups = yaml.safe_load((DEPLOY / "alerts.yml").read_text())["groups"]
+    return [rule for group in groups for rule in group["rules"]]
+
+
+def test_the_example_alert_fires_on_a_score_above_one_for_a_few_ticks() -> None:
+    rules = {rule["alert"]: rule for rule in alert_rules()}
+    anomaly = rules["RarewatchAnomaly"]
+    assert anomaly["expr"] == "rarewatch_anomaly_score > 1"
+    assert anomaly["for"]
+    exprs = " ".join(rule["expr"] for rule in rules.values())
+    queried = set(re.findall(r"\brarewatch_\w+", exprs))
+    assert queried <= exported_series(), f"not exported: {sorted(queried - exported_series())}"
+
+
+def test_compose_runs_the_example_watch_and_prometheus_scrapes_it_and_loads_the_alerts() -> None:
+    compose = yaml.safe_load(COMPOSE.read_text())["services"]
+    watch = compose["watch"]
+    assert watch["profiles"] == ["monitoring"]
+    assert watch["command"][:2] == ["rarewatch", "watch"]
+    mounted = dict(volume.rsplit(":", 2)[:2] for volume in watch["volumes"][1:])
+    config_file = watch["command"][watch["command"].index("--config") + 1]
+    assert mounted == {"./deploy/watch/watch.yaml": config_file}
+    example = yaml.safe_load((DEPLOY / "watch" / "watch.yaml").read_text())
+    config = WatchConfig.model_validate(example)
+    prometheus = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())
+    targets = [
+        target
+        for job in prometheus["scrape_configs"]
+        for static in job["static_configs"]
+        for target in static["targets"]
+    ]
+    assert f"watch:{config.listen.port}" in targets
+    assert prometheus["rule_files"] == ["alerts.yml"]
+    assert "./deploy/alerts.yml:/etc/prometheus/alerts.yml:ro" in compose["prometheus"]["volumes"]
+
+
+@pytest.mark.skipif(
+    shutil.which("promtool") is None,
+    reason="promtool is not installed (apt-get install prometheus); .ci/run installs it",
+)
+def test_promtool_accepts_the_alerting_rules() -> None:
+    result = subprocess.run(
+        ["promtool", "check", "rules", str(DEPLOY / "alerts.yml")],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_prometheus_sends_the_metrics_key_that_compose_gives_both_services() -> None:
     scrape = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())["scrape_configs"][0]
     assert scrape["authorization"] == {"type": "Bearer", "credentials_file": METRICS_KEY_FILE}
@@ -105,6 +174,7 @@ def test_promtool_accepts_the_prometheus_config(tmp_path: Path) -> None:
     # promtool checks that the credentials file exists: compose mounts it beside the config
     config = tmp_path / "prometheus.yml"
     shutil.copy(DEPLOY / "prometheus.yml", config)
+    shutil.copy(DEPLOY / "alerts.yml", tmp_path / "alerts.yml")  # its rule_files, beside it
     (tmp_path / METRICS_KEY_FILE).write_text("a-metrics-key\n")
     result = subprocess.run(
         ["promtool", "check", "config", str(config)],

@@ -31,6 +31,11 @@ def test_the_readme_shows_the_shipped_request_verbatim() -> None:
     assert len(request.values) == 6
 
 
+def test_the_readme_shows_the_shipped_watch_config_verbatim() -> None:
+    shown = README.split("(`deploy/watch/watch.yaml`):\n\n```yaml\n", 1)[1].split("```", 1)[0]
+    assert shown == (REPO / "deploy" / "watch" / "watch.yaml").read_text()
+
+
 def test_the_readme_python_snippet_runs_against_a_real_server(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,4 +1,5 @@
-"""The `rarewatch` command line: train, train-fleet, score, evaluate, models, demo-data, serve.
+"""The `rarewatch` command line: train, train-fleet, score, evaluate, models, demo-data, serve,
+watch.
 
 Every user error is one line on stderr and exit code 2; nothing is left half-written.
 """
@@ -115,6 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="train the demo model first if there is none (default: serve the stored models)",
     )
+    watch = commands.add_parser(
+        "watch", help="score metrics read from Prometheus on a schedule and export the scores"
+    )
+    watch.add_argument(
+        "--config",
+        type=Path,
+        required=True,
+        help="the watch's YAML config, e.g. deploy/watch/watch.yaml (required)",
+    )
     return parser
 
 
@@ -193,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "plot": cmd_plot,
         "demo-data": cmd_demo_data,
         "serve": cmd_serve,
+        "watch": cmd_watch,
     }
     try:
         code = handlers[args.command](args, settings)  # None is success; train-fleet says more
@@ -474,6 +485,18 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     if args.demo:
         ensure_demo_model(settings)
     serve(settings, host=args.host, port=args.port)
+
+
+def cmd_watch(args: argparse.Namespace, settings: Settings) -> None:
+    import logging
+
+    from app.watch.config import read_config
+    from app.watch.schedule import run_watch
+    from models.artifact import ModelStore
+
+    config = read_config(args.config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    run_watch(config, ModelStore(settings.model_dir))
 
 
 if __name__ == "__main__":

@@ -42,10 +42,10 @@ START, END = "<!-- many-models:start -->", "<!-- many-models:end -->"
 MAX_READY_S, MAX_RSS_MB, MAX_FIRST_P99_MS, MIN_SPREAD_RATIO = 10.0, 1024.0, 50.0, 0.8
 
 
-def fleet_store(root: Path, n_models: int) -> list[str]:
-    """`n_models` copies of one trained small model in `root`, named pump-0000...; their names."""
-    seed = train_bench_model(root / ".seed", SMALL)
-    version_folder = seed.root / SMALL.name / "1"
+def fleet_store(root: Path, n_models: int, model: BenchModel = SMALL) -> list[str]:
+    """`n_models` copies of one trained `model` in `root`, named pump-0000...; their names."""
+    seed = train_bench_model(root / ".seed", model)
+    version_folder = seed.root / model.name / "1"
     names = [f"pump-{i:04d}" for i in range(n_models)]
     for name in names:
         shutil.copytree(version_folder, root / name / "1")

@@ -1,0 +1,131 @@
+"""The refit hook: every fit_every the watch hands app.watch.refit the last fit_window of rows
+and the rows of flagged windows, swaps in the version it stores, and keeps the old one when it
+fails. app.watch.refit is another module's job (a child process with TensorFlow); here a
+stand-in with its agreed signature stores a copy of the model's newest version, a real artifact
+that the watch loads as it loads any."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.artifact import ModelStore
+from tests.app.watch.conftest import Scene, config_for, needs_prometheus, wait_for, watching
+from tests.conftest import TinyModel
+
+pytestmark = needs_prometheus
+
+
+@dataclass(frozen=True)
+class RefitOutcome:
+    ok: bool
+    version: int | None
+    reason: str
+
+
+@dataclass
+class StandIn:
+    """app.watch.refit's interface, recording what it was given."""
+
+    succeed: bool
+    calls: list[dict] = field(default_factory=list)  # type: ignore[type-arg]
+    in_use: list[tuple[int, str]] = field(default_factory=list)
+
+    def refit(
+        self,
+        models_dir: Path,
+        name: str,
+        times: np.ndarray,
+        values: np.ndarray,
+        features: list[str],
+        flagged_rows: np.ndarray,
+        keep_versions: int,
+        timeout_s: float,
+    ) -> RefitOutcome:
+        self.calls.append(
+            {
+                "times": times,
+                "values": values,
+                "features": features,
+                "flagged_rows": flagged_rows,
+                "keep_versions": keep_versions,
+                "timeout_s": timeout_s,
+            }
+        )
+        if not self.succeed:
+            return RefitOutcome(False, None, "too few normal rows")
+        store = ModelStore(models_dir)
+        newest = store.open(name)
+        version, _ = store.write(name, newest.spec, newest.weights(), newest.onnx())
+        return RefitOutcome(True, version, f"refit on {len(values)} rows")
+
+    def record_in_use(self, models_dir: Path, name: str, version: int, why: str) -> None:
+        self.in_use.append((version, why))
+
+
+def stand_in(monkeypatch: pytest.MonkeyPatch, succeed: bool) -> StandIn:
+    hook = StandIn(succeed)
+    module = types.ModuleType("app.watch.refit")
+    module.refit = hook.refit  # type: ignore[attr-defined]
+    module.record_in_use = hook.record_in_use  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "app.watch.refit", module)
+    return hook
+
+
+def own_store(tiny_model: TinyModel, tmp_path: Path) -> ModelStore:
+    """A copy of the tiny model's store: the refits add versions to it, not to the shared one."""
+    shutil.copytree(tiny_model.store.root, tmp_path / "models")
+    return ModelStore(tmp_path / "models")
+
+
+def test_a_refit_is_swapped_in_and_is_given_the_flagged_rows(
+    scene: Scene, tiny_model: TinyModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook = stand_in(monkeypatch, succeed=True)
+    config = config_for(
+        scene.prometheus.url, "tiny", fit_every="2s", fit_window="10s", keep_versions=3
+    )
+    with watching(config, own_store(tiny_model, tmp_path)) as running:
+        version = lambda: running.value("rarewatch_watch_model_version", model="tiny")  # noqa: E731
+        assert wait_for(lambda: (version() or 0) >= 2, 20)
+        assert running.value("rarewatch_watch_refits_total", model="tiny", outcome="ok")
+        scene.sensors.fault = True
+        try:
+            assert wait_for(lambda: any(call["flagged_rows"].any() for call in hook.calls), 15), (
+                "no refit was given the rows of the flagged windows"
+            )
+        finally:
+            scene.sensors.fault = False
+    call = hook.calls[0]
+    assert call["features"] == ["a", "b", "c"]
+    assert call["values"].shape == (11, 3)  # 10 s of 1 s steps, both ends
+    assert call["times"].dtype == np.dtype("datetime64[ns]")
+    assert np.all(np.diff(call["times"]) == np.timedelta64(1, "s"))
+    assert call["flagged_rows"].shape == (11,)
+    assert call["flagged_rows"].dtype == bool
+    assert (call["keep_versions"], call["timeout_s"]) == (3, 2.0)
+    assert hook.in_use[0] == (1, "watch started")
+    assert hook.in_use[1] == (2, "refit on 11 rows")
+
+
+def test_a_failed_refit_keeps_the_version_in_use_and_is_counted(
+    scene: Scene, tiny_model: TinyModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook = stand_in(monkeypatch, succeed=False)
+    config = config_for(scene.prometheus.url, "tiny", fit_every="1s", fit_window="10s")
+    with watching(config, own_store(tiny_model, tmp_path)) as running:
+        failed = lambda: running.value(  # noqa: E731
+            "rarewatch_watch_refits_total", model="tiny", outcome="failed"
+        )
+        assert wait_for(lambda: (failed() or 0) >= 2, 15)
+        assert running.value("rarewatch_watch_model_version", model="tiny") == 1
+        assert wait_for(
+            lambda: running.value("rarewatch_anomaly_score", model="tiny") is not None, 10
+        )
+    assert hook.in_use == [(1, "watch started")]
