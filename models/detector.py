@@ -212,7 +212,7 @@ class Detector:
         if np.isnan(values).any():  # missing values: filled, then scored as complete ones are
             return self._detect_gappy(values, threshold, newest_only, progress, fill)
         n_rows = len(values)
-        earlier = self._earlier_windows() if newest_only else 0
+        earlier = self.earlier_windows() if newest_only else 0
         # only the rows the scored windows need are scaled
         first_row = max(n_rows - self.lookback - earlier, 0) if newest_only else 0
         rows = values[first_row:]
@@ -232,7 +232,7 @@ class Detector:
         detection = self._decide(errors, end_rows, threshold)
         return detection.newest() if earlier else detection
 
-    def _earlier_windows(self) -> int:
+    def earlier_windows(self) -> int:
         """The windows before the newest that its result needs: the alarm rule looks at
         alarm_after - 1 of them, and each of those (the newest too) is the mean of its score
         and the smoothing - 1 before it. /detect/last given fewer rows answers from the windows
@@ -257,7 +257,7 @@ class Detector:
         if n_rows < self.lookback:  # the complete path's answer to too few rows
             temporalize(values, self.lookback)
         # filled over every row given (a gap's ends may lie before the windows scored)
-        earlier = self._earlier_windows() if newest_only else 0
+        earlier = self.earlier_windows() if newest_only else 0
         first_row = max(n_rows - self.lookback - earlier, 0) if newest_only else 0
         end_rows = first_row + window_end_rows(n_rows - first_row, self.lookback)
         filling = self._filling(policy, report, end_rows)

@@ -41,10 +41,10 @@ class Watched:
 
 
 def rows_needed(detector: Detector) -> int:
-    """The newest window, the windows before it that the alarm rule counts, and before them as
-    many rows as the fill policy's longest gap, so a gap at the edge is filled as one inside."""
-    spec = detector.spec
-    return spec.lookback + spec.alarm_after - 1 + detector.fill_policy.max_gap
+    """The newest window, the windows before it that its result needs (the alarm rule's count,
+    the score smoothing), and before them as many rows as the fill policy's longest gap, so a
+    gap at the edge is filled as one inside."""
+    return detector.spec.lookback + detector.earlier_windows() + detector.fill_policy.max_gap
 
 
 async def tick(watched: Watched, reader: PrometheusReader, metrics: WatchMetrics) -> None:
