@@ -1,0 +1,58 @@
+"""The fit of a refit, run as its own process: `python -m models.refit_job JOB_DIR`.
+
+JOB_DIR holds rows.npz (times as int64 nanoseconds UTC, values, flagged) and job.json (the
+model's name, features and training options). The fitted model is stored in JOB_DIR/store and
+what happened in JOB_DIR/result.json; the caller checks the model and stores it for real. It runs
+apart so that the process asking for the refit never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from models.artifact import ModelStore
+from models.data import Dataset
+from models.errors import RarewatchError
+from models.spec import TrainingOptions
+from models.training import store_trained, train_detector
+
+ROWS_FILE = "rows.npz"
+JOB_FILE = "job.json"
+RESULT_FILE = "result.json"
+STORE_FOLDER = "store"
+TIME_COLUMN = "time"
+
+
+def job_dataset(job_dir: Path) -> tuple[str, Dataset, TrainingOptions]:
+    """The name, the rows (flagged rows labelled 1: training leaves their windows out, as it
+    does any labelled row's) and the options of a job."""
+    import pandas as pd
+
+    job = json.loads((job_dir / JOB_FILE).read_text())
+    with np.load(job_dir / ROWS_FILE, allow_pickle=False) as rows:
+        times = pd.Series(pd.to_datetime(rows["times"], utc=True))
+        values = np.asarray(rows["values"], dtype=np.float64)
+        flagged = np.asarray(rows["flagged"], dtype=np.int8)
+    data = Dataset(job["features"], values, flagged, times, TIME_COLUMN, None)
+    return job["name"], data, TrainingOptions.model_validate(job["options"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    job_dir = Path((argv if argv is not None else sys.argv[1:])[0])
+    name, data, options = job_dataset(job_dir)
+    try:
+        trained = train_detector(data, options)
+    except RarewatchError as exc:  # data the options cannot train on: a reason, not a crash
+        (job_dir / RESULT_FILE).write_text(json.dumps({"ok": False, "reason": exc.detail}))
+        return 2
+    store_trained(ModelStore(job_dir / STORE_FOLDER), name, trained)
+    (job_dir / RESULT_FILE).write_text(json.dumps({"ok": True, "reason": ""}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
