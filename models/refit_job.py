@@ -1,13 +1,15 @@
 """The fit of a refit, run as its own process: `python -m models.refit_job JOB_DIR`.
 
 JOB_DIR holds rows.npz (times as int64 nanoseconds UTC, values, flagged) and job.json (the
-model's name, features and training options). The fitted model is stored in JOB_DIR/store and
-what happened in JOB_DIR/result.json; the caller checks the model and stores it for real. It runs
-apart so that the process asking for the refit never imports TensorFlow.
+model's name, features and training options). The fitted model is stored in JOB_DIR/store, and
+result.json says what happened (ok, why not, whether the flags had to be ignored); the caller
+checks the model and stores it for real. It runs apart so that the process asking for the
+refit never imports TensorFlow.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -16,9 +18,9 @@ import numpy as np
 
 from models.artifact import ModelStore
 from models.data import Dataset
-from models.errors import RarewatchError
+from models.errors import InvalidInput, RarewatchError
 from models.spec import TrainingOptions
-from models.training import store_trained, train_detector
+from models.training import TrainedModel, store_trained, train_detector
 
 ROWS_FILE = "rows.npz"
 JOB_FILE = "job.json"
@@ -41,16 +43,30 @@ def job_dataset(job_dir: Path) -> tuple[str, Dataset, TrainingOptions]:
     return job["name"], data, TrainingOptions.model_validate(job["options"])
 
 
+def fit(data: Dataset, options: TrainingOptions) -> tuple[TrainedModel, bool]:
+    """The model, and whether the flags were ignored. When leaving out the flagged rows leaves
+    no normal window to fit or validate on, the version in use flags nearly everything: the
+    normal level has moved (drift), which a refit is there to learn, so every row is kept;
+    refusing instead would keep the stale version, and its flags, for good."""
+    try:
+        return train_detector(data, options), False
+    except InvalidInput:
+        if data.labels is None or not data.labels.any():
+            raise
+    return train_detector(dataclasses.replace(data, labels=None), options), True
+
+
 def main(argv: list[str] | None = None) -> int:
     job_dir = Path((argv if argv is not None else sys.argv[1:])[0])
     name, data, options = job_dataset(job_dir)
     try:
-        trained = train_detector(data, options)
+        trained, flags_ignored = fit(data, options)
     except RarewatchError as exc:  # data the options cannot train on: a reason, not a crash
         (job_dir / RESULT_FILE).write_text(json.dumps({"ok": False, "reason": exc.detail}))
         return 2
     store_trained(ModelStore(job_dir / STORE_FOLDER), name, trained)
-    (job_dir / RESULT_FILE).write_text(json.dumps({"ok": True, "reason": ""}))
+    result = {"ok": True, "reason": "", "flags_ignored": flags_ignored}
+    (job_dir / RESULT_FILE).write_text(json.dumps(result))
     return 0
 
 

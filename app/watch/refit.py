@@ -55,7 +55,8 @@ def refit(
     timeout_s: float,
 ) -> RefitOutcome:
     """Train a new version of `name` with the options of its newest version on these rows,
-    leaving out the windows that hold a flagged row; never raises for a failed fit.
+    leaving out the windows that hold a flagged row (all rows are kept when that leaves none to
+    fit on: models.refit_job.fit); never raises for a failed fit.
 
     times  # (n_rows,) datetime64[ns] UTC, increasing
     values  # (n_rows, n_features) float64, NaN missing
@@ -112,7 +113,7 @@ def _refit(
             "options": options.model_dump(mode="json"),
         }
         (job / JOB_FILE).write_text(json.dumps(job_text))
-        failure = _run_fit(job, timeout_s)
+        failure, flags_ignored = _run_fit(job, timeout_s)
         if failure is not None:
             return _failed(failure)
         candidate, refusal = _refusal(ModelStore(job / STORE_FOLDER), name, values)
@@ -120,7 +121,7 @@ def _refit(
             return _failed(f"the new model was refused: {refusal}")
         version, _ = store.write(name, candidate.spec, candidate.weights(), candidate.onnx())
     pruned = prune_versions(store, name, keep_versions, keep={version})
-    reason = _fitted_on(times, flagged_rows, newest.spec.lookback)
+    reason = _fitted_on(times, flagged_rows, newest.spec.lookback, flags_ignored)
     log.info("model %r version %d: %s; pruned %s", name, version, reason, pruned or "none")
     return RefitOutcome(True, version, reason)
 
@@ -148,8 +149,9 @@ def prune_versions(store: ModelStore, name: str, keep_versions: int, keep: set[i
     return pruned
 
 
-def _run_fit(job: Path, timeout_s: float) -> str | None:
-    """The child's fit; None when it stored a model, else why not."""
+def _run_fit(job: Path, timeout_s: float) -> tuple[str | None, bool]:
+    """The child's fit: (None when it stored a model, else why not; whether it had to ignore
+    the flags, see models.refit_job.fit)."""
     env = dict(os.environ)
     # the child runs the same code as this process, wherever `models` was imported from
     code_root = str(Path(models.__file__).resolve().parents[1])
@@ -164,16 +166,16 @@ def _run_fit(job: Path, timeout_s: float) -> str | None:
             check=False,
         )
     except subprocess.TimeoutExpired:  # subprocess.run has killed and reaped the child
-        return f"the fit ran past its {timeout_s:g} s limit and was stopped"
+        return f"the fit ran past its {timeout_s:g} s limit and was stopped", False
     result_path = job / RESULT_FILE
     if result_path.is_file():
         result = json.loads(result_path.read_text())
         if result["ok"]:
-            return None
-        return f"the fit was refused: {result['reason']}"
+            return None, bool(result["flags_ignored"])
+        return f"the fit was refused: {result['reason']}", False
     lines = [line for line in child.stderr.splitlines() if line.strip()]
     last = lines[-1].strip() if lines else "no message"
-    return f"the fit failed (exit {child.returncode}): {last[:300]}"
+    return f"the fit failed (exit {child.returncode}): {last[:300]}", False
 
 
 def _refusal(scratch: ModelStore, name: str, values: np.ndarray) -> tuple[StoredModel, str | None]:
@@ -214,15 +216,19 @@ def _check_rows(
         raise InvalidInput("the times do not strictly increase")
 
 
-def _fitted_on(times: np.ndarray, flagged: np.ndarray, lookback: int) -> str:
+def _fitted_on(times: np.ndarray, flagged: np.ndarray, lookback: int, flags_ignored: bool) -> str:
     """`refit on 10,080 rows from ... to ..., 12 windows left out as anomalous`."""
+    start, end = (np.datetime_as_string(t, unit="m") + "Z" for t in (times[0], times[-1]))
+    fitted_on = f"refit on {len(times):,} rows from {start} to {end}"
+    if flags_ignored:
+        n_flagged = int(np.count_nonzero(flagged))
+        return (
+            f"{fitted_on}, every row kept: leaving out the {plural(n_flagged, 'flagged row')} "
+            "left no normal window to fit on (the normal level has moved)"
+        )
     held = np.convolve(np.asarray(flagged, dtype=np.int64), np.ones(lookback, np.int64), "valid")
     left_out = int(np.count_nonzero(held))
-    start, end = (np.datetime_as_string(t, unit="m") + "Z" for t in (times[0], times[-1]))
-    return (
-        f"refit on {len(times):,} rows from {start} to {end}, "
-        f"{plural(left_out, 'window')} left out as anomalous"
-    )
+    return f"{fitted_on}, {plural(left_out, 'window')} left out as anomalous"
 
 
 def _failed(reason: str) -> RefitOutcome:

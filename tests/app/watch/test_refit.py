@@ -27,7 +27,8 @@ def recent_rows(n_rows: int = 600) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """times (datetime64[ns] UTC), values and no flags, as the watch hands them over."""
     frame = tiny_frame(n_rows, seed=3)
     times = pd.to_datetime(frame["time"], utc=True).dt.tz_localize(None).to_numpy("datetime64[ns]")
-    return times, frame[TINY_FEATURES].to_numpy(np.float64), np.zeros(n_rows, bool)
+    values = frame[TINY_FEATURES].to_numpy(np.float64, copy=True)
+    return times, values, np.zeros(n_rows, bool)
 
 
 def store_with_versions(root: Path, tiny_model: TinyModel, n_versions: int) -> ModelStore:
@@ -97,23 +98,41 @@ def test_the_process_asking_for_a_refit_never_imports_tensorflow(
 
 
 @pytest.mark.parametrize(
-    ("n_rows", "flag_all", "said"),
-    [(600, True, "no window of 4 all-normal rows"), (5, False, "fewer than the lookback")],
-    ids=["every row flagged", "too few rows"],
+    ("n_rows", "empty_feature", "said"),
+    [(5, False, "fewer than the lookback"), (600, True, "column 'a' has no value at all")],
+    ids=["too few rows", "a feature without a value"],
 )
 def test_a_refit_that_cannot_train_fails_with_a_reason_and_leaves_the_store_unchanged(
-    tmp_path: Path, tiny_model: TinyModel, n_rows: int, flag_all: bool, said: str
+    tmp_path: Path, tiny_model: TinyModel, n_rows: int, empty_feature: bool, said: str
 ) -> None:
     store = store_with_versions(tmp_path, tiny_model, 2)
     before = snapshot(tmp_path)
     times, values, flagged = recent_rows(n_rows)
-    flagged[:] = flag_all
+    if empty_feature:
+        values[:, 0] = np.nan
     outcome = refit(tmp_path, NAME, times, values, TINY_FEATURES, flagged, 2, timeout_s=300)
     assert (outcome.ok, outcome.version) == (False, None)
     assert outcome.reason.startswith("the fit was refused: ")
     assert said in outcome.reason
     assert snapshot(tmp_path) == before
     assert store.versions(NAME) == [1, 2]
+
+
+def test_when_the_flags_leave_nothing_to_fit_on_the_refit_keeps_every_row_and_says_so(
+    tmp_path: Path, tiny_model: TinyModel
+) -> None:
+    """The version in use flagging every row is the normal level moving: refusing would keep
+    that version, and its flags, for good."""
+    store = store_with_versions(tmp_path, tiny_model, 1)
+    times, values, flagged = recent_rows()
+    flagged[:] = True
+    outcome = refit(tmp_path, NAME, times, values, TINY_FEATURES, flagged, 2, timeout_s=300)
+    assert (outcome.ok, outcome.version) == (True, 2), outcome.reason
+    assert outcome.reason.endswith(
+        ", every row kept: leaving out the 600 flagged rows left no normal window to fit on "
+        "(the normal level has moved)"
+    )
+    assert store.open(NAME, 2).spec.training.normal_rows == 600
 
 
 def test_a_fit_past_its_time_limit_is_stopped_and_its_child_killed(
