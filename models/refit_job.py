@@ -1,4 +1,5 @@
-"""The fit of a refit, run as its own process: `python -m models.refit_job JOB_DIR`.
+"""The fit of a refit, run as its own process: `python -m models.refit_job JOB_DIR PARENT_PID`
+(it ends itself once PARENT_PID is gone).
 
 JOB_DIR holds rows.npz (times as int64 nanoseconds UTC, values, flagged) and job.json (the
 model's name, features and training options). The fitted model is stored in JOB_DIR/store, and
@@ -11,7 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -56,8 +60,23 @@ def fit(data: Dataset, options: TrainingOptions) -> tuple[TrainedModel, bool]:
     return train_detector(dataclasses.replace(data, labels=None), options), True
 
 
+def end_with_parent(parent: int, poll_s: float = 1.0) -> None:
+    """Exit as soon as `parent`, the process that started this one, is gone: a watch stopped
+    mid-fit must not leave its fit running (a parent-death signal would need preexec_fn, unsafe
+    in the threads the watch runs refits in)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(3)
+
+    threading.Thread(target=watch, daemon=True, name="end-with-parent").start()
+
+
 def main(argv: list[str] | None = None) -> int:
-    job_dir = Path((argv if argv is not None else sys.argv[1:])[0])
+    job, parent = argv if argv is not None else sys.argv[1:]
+    end_with_parent(int(parent))
+    job_dir = Path(job)
     name, data, options = job_dataset(job_dir)
     try:
         trained, flags_ignored = fit(data, options)

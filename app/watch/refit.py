@@ -158,7 +158,7 @@ def _run_fit(job: Path, timeout_s: float) -> tuple[str | None, bool]:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (code_root, env.get("PYTHONPATH")) if p)
     try:
         child = subprocess.run(
-            [sys.executable, "-m", "models.refit_job", str(job)],
+            [sys.executable, "-m", "models.refit_job", str(job), str(os.getpid())],
             env=env,
             capture_output=True,
             text=True,

@@ -142,7 +142,7 @@ def times_of(data: Dataset) -> np.ndarray:
 
 
 def sheet_breaks(
-    path: Path, options: TrainingOptions, days: tuple[int, ...], quick: bool
+    path: Path, options: TrainingOptions, days: tuple[int, ...], choice_days: int, quick: bool
 ) -> dict[str, Any]:
     result = common.new_result(
         "drift-sheet-breaks",
@@ -160,7 +160,7 @@ def sheet_breaks(
 
     # N, on the training part only: a model fitted on its first days, then the replay of its
     # last CHOICE_DAYS days for each N
-    choice_first = int(np.searchsorted(times, times[n_train - 1] - CHOICE_DAYS * DAY))
+    choice_first = int(np.searchsorted(times, times[n_train - 1] - choice_days * DAY))
     common.log(f"drift: choosing N on rows {choice_first}-{n_train - 1}")
     choice_seed = train_detector(common.rows_of(data, slice(0, choice_first)), options)
     choice_rows, best = [], None
@@ -201,7 +201,7 @@ def sheet_breaks(
     result["rows"] = [refit_row, fixed_rows[0], *common.trivial_rows(test_labels), *choice_rows]
     result["notes"].append(
         f"N = {n_days} days: the best ROC AUC of N in {list(days)} replayed over the training "
-        f"part's last {CHOICE_DAYS} days (rows {choice_first}-{n_train - 1}), from a model "
+        f"part's last {choice_days} days (rows {choice_first}-{n_train - 1}), from a model "
         f"fitted on its rows 0-{choice_first - 1}; the test part was not looked at"
     )
     result["notes"].append(
@@ -216,7 +216,7 @@ def sheet_breaks(
 
 
 def skab_replay(
-    root: Path, options: TrainingOptions, fit_every: int, quick: bool, out: Path
+    root: Path, options: TrainingOptions, fit_every: int, stride: int, quick: bool, out: Path
 ) -> dict[str, Any]:
     """Both models on every file; after each file the figures so far are written to `out`
     (a run cut short still reports the files it finished, both models on the same files)."""
@@ -224,7 +224,7 @@ def skab_replay(
         "drift-skab", "SKAB, leaderboard protocol: fixed model and refit", root, quick
     )
     result["settings"]["rarewatch"] = options.model_dump(mode="json")
-    files = skab.experiment_files(root)[: skab.QUICK_FILES if quick else None]
+    files = skab.experiment_files(root)[::stride][: skab.QUICK_FILES if quick else None]
     fixed_ratios, refit_ratios, labels, failures, fits = [], [], [], [], 0
     for i, path in enumerate(files):
         common.log(f"drift skab {i + 1}/{len(files)}: {path.parent.name}/{path.name}")
@@ -256,7 +256,8 @@ def skab_replay(
                 f"refit every {fit_every} rows on the last {skab.TRAIN_ROWS}",
                 refit_ratios,
                 labels,
-                f"{len(labels)} of {len(files)} files; per file the fixed model in use from row "
+                f"{len(labels)} of {len(files)} files{stride_note(stride)}; per file the fixed "
+                f"model in use from row "
                 f"{skab.TRAIN_ROWS}, then every {fit_every} rows a new version on the last "
                 f"{skab.TRAIN_ROWS} rows less those flagged since the fit before "
                 f"({plural(fits, 'fit')} in all, {plural(len(failures), 'failed')})",
@@ -277,6 +278,13 @@ def skab_replay(
     return result
 
 
+def stride_note(stride: int) -> str:
+    """` (every 2nd experiment file)`; nothing when every file is run."""
+    if stride == 1:
+        return ""
+    return f" (every {stride}{ {2: 'nd', 3: 'rd'}.get(stride, 'th') } experiment file)"
+
+
 # ---------------------------------------------------------------- the document
 
 
@@ -293,6 +301,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", choices=PARTS, help="one part (default: both)")
     parser.add_argument("--days", default=",".join(map(str, DAYS_TRIED)), help="N tried")
     parser.add_argument("--skab-fit-every", type=int, default=250, help="rows between SKAB fits")
+    parser.add_argument(
+        "--skab-stride", type=int, default=1, help="every K-th SKAB file only (a shorter run)"
+    )
+    parser.add_argument(
+        "--choice-days",
+        type=int,
+        default=CHOICE_DAYS,
+        help="the training part's last days replayed to choose N",
+    )
     parser.add_argument("--results", type=Path, default=RESULTS / "drift")
     parser.add_argument("--doc", type=Path, help=f"write the section into this (e.g. {DOC})")
     parser.add_argument(
@@ -312,9 +329,13 @@ def main(argv: list[str] | None = None) -> None:
         if part == "sheet-breaks":
             days = tuple(int(d) for d in args.days.split(","))
             path = args.data / "processminer" / "sheet-breaks.csv"
-            result = sheet_breaks(path, options, days[:1] if args.quick else days, args.quick)
+            result = sheet_breaks(
+                path, options, days[:1] if args.quick else days, args.choice_days, args.quick
+            )
         else:
-            result = skab_replay(args.data / "skab", options, args.skab_fit_every, args.quick, out)
+            result = skab_replay(
+                args.data / "skab", options, args.skab_fit_every, args.skab_stride, args.quick, out
+            )
         common.finish(result, out)
         results.append(json.loads(out.read_text()))
     if args.doc is not None:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -21,6 +25,7 @@ from tests.conftest import TINY_FEATURES, TinyModel, run_python, tiny_frame
 
 NAME = "tiny"
 FLAGGED = slice(100, 106)  # six rows inside windows flagged anomalous
+MODULE = "models.refit_job"  # the fit's own process
 
 
 def recent_rows(n_rows: int = 600) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -145,25 +150,66 @@ def test_a_fit_past_its_time_limit_is_stopped_and_its_child_killed(
     assert (outcome.ok, outcome.version) == (False, None)
     assert outcome.reason == "the fit ran past its 0.5 s limit and was stopped"
     assert snapshot(tmp_path) == before
-    assert not children_running("models.refit_job")
+    assert not children_running(MODULE)
 
 
-def children_running(module: str) -> list[int]:
-    """The ids of this process's children (zombies included) whose command line names
-    `module`."""
-    found = []
+def children_running(module: str, parent: int | None = None) -> dict[int, list[str]]:
+    """The children of `parent` (this process by default) still running whose command line
+    names `module`, with their command lines."""
+    parent = os.getpid() if parent is None else parent
+    found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes().decode(errors="replace")
+            command = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:  # it ended while we looked
             continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == os.getpid() and module in command:
-            found.append(int(entry.name))
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if int(ppid) == parent and state != "Z" and module in command:
+            found[int(entry.name)] = command
     return found
+
+
+def still_running(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def waited_for(condition: Callable[[], object], timeout_s: float) -> object:
+    """`condition()` once it is true, polled every 0.1 s for at most timeout_s; else False."""
+    deadline = time.monotonic() + timeout_s
+    while not (found := condition()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return found
+
+
+def test_a_fit_whose_caller_is_gone_ends_itself(tmp_path: Path, tiny_model: TinyModel) -> None:
+    store = store_with_versions(tmp_path, tiny_model, 1)
+    driver = (
+        "from app.watch.refit import refit\n"
+        "from tests.app.watch.test_refit import recent_rows\n"
+        "from tests.conftest import TINY_FEATURES\n"
+        "times, values, flagged = recent_rows()\n"
+        f"refit({str(tmp_path)!r}, 'tiny', times, values, TINY_FEATURES, flagged, 2, 300)\n"
+    )
+    caller = subprocess.Popen([sys.executable, "-c", driver], cwd=Path(__file__).parents[3])
+    try:
+        fits = waited_for(lambda: children_running(MODULE, caller.pid), 120)
+    finally:
+        caller.kill()
+        caller.wait()
+    assert isinstance(fits, dict)
+    assert len(fits) == 1
+    ((pid, command),) = fits.items()
+    try:
+        assert waited_for(lambda: not still_running(pid), 30)
+        assert store.versions(NAME) == [1]
+    finally:
+        shutil.rmtree(command[command.index(MODULE) + 1], ignore_errors=True)  # its job folder
 
 
 def test_a_refit_refuses_rows_of_other_features_and_leaves_the_store_unchanged(
