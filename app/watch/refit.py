@@ -3,8 +3,8 @@ prune old versions; and record which version is in use and why.
 
 The fit runs as `python -m models.refit_job` (TensorFlow is imported there, never here), bounded
 in time. The new version counts only once it passes the checks a served model would: sane
-validation errors, a finite positive threshold, an ONNX graph that loads and scores through
-models.loading. Until then nothing is written to the model folder.
+validation errors, a finite threshold above their median, an ONNX graph that loads and scores
+through models.loading. Until then nothing is written to the model folder.
 """
 
 from __future__ import annotations
@@ -116,12 +116,17 @@ def _refit(
         failure, flags_ignored = _run_fit(job, timeout_s)
         if failure is not None:
             return _failed(failure)
-        candidate, refusal = _refusal(ModelStore(job / STORE_FOLDER), name, values)
-        if refusal is not None:
-            return _failed(f"the new model was refused: {refusal}")
+        candidate = ModelStore(job / STORE_FOLDER).open(name)
+        refused = refusal(candidate, values)
+        if refused is not None:
+            return _failed(f"the new model was refused: {refused}")
         version, _ = store.write(name, candidate.spec, candidate.weights(), candidate.onnx())
-    pruned = prune_versions(store, name, keep_versions, keep={version})
     reason = _fitted_on(times, flagged_rows, newest.spec.lookback, flags_ignored)
+    try:
+        pruned = prune_versions(store, name, keep_versions, keep={version})
+    except OSError as exc:  # the new version stands; the next refit prunes again
+        log.warning("model %r: old versions could not be pruned: %s", name, exc)
+        pruned = []
     log.info("model %r version %d: %s; pruned %s", name, version, reason, pruned or "none")
     return RefitOutcome(True, version, reason)
 
@@ -178,27 +183,30 @@ def _run_fit(job: Path, timeout_s: float) -> tuple[str | None, bool]:
     return f"the fit failed (exit {child.returncode}): {last[:300]}", False
 
 
-def _refusal(scratch: ModelStore, name: str, values: np.ndarray) -> tuple[StoredModel, str | None]:
-    """The model the child stored, and why it is refused (None: it passes): validation errors
-    that are not sane, a threshold not finite and above 0. A graph that does not load or score
-    the newest rows through models.loading raises (ArtifactError, ModelFault)."""
-    candidate = scratch.open(name)
+def refusal(candidate: StoredModel, values: np.ndarray) -> str | None:
+    """Why a new model may not count (None: it may): validation errors negative or out of
+    order, a threshold not finite or not above their median, a graph that does not load or
+    score the newest of `values` through models.loading.
+
+    values  # (n_rows, n_features) the rows it was fitted on
+    """
     spec = candidate.spec
-    quantiles = np.array(
-        [v for _, v in sorted(spec.validation_error_quantiles.items(), key=lambda kv: float(kv[0]))]
-    )
+    by_quantile = sorted(spec.validation_error_quantiles.items(), key=lambda kv: float(kv[0]))
+    quantiles = np.array([value for _, value in by_quantile])
     if (quantiles < 0).any() or (np.diff(quantiles) < 0).any():
-        return candidate, "its validation errors are negative or out of order"
+        return "its validation errors are negative or out of order"
     threshold = spec.threshold.value
-    if not np.isfinite(threshold) or threshold <= 0:
-        return candidate, f"its threshold {threshold} is not a finite number above 0"
-    if threshold <= spec.validation_error_quantiles["0.5"]:
-        return candidate, "its threshold would flag half of its normal validation windows"
-    detector = load_detector(scratch, name, candidate.version, EngineChoice.ONNX)
-    scores = detector.detect(np.asarray(values[-CHECK_ROWS:], dtype=np.float64)).scores
+    if not np.isfinite(threshold) or threshold <= spec.validation_error_quantiles["0.5"]:
+        return f"its threshold ({threshold:.4g}) is not above its median validation error"
+    try:
+        store = ModelStore(candidate.path.parents[1])
+        detector = load_detector(store, candidate.name, candidate.version, EngineChoice.ONNX)
+        scores = detector.detect(np.asarray(values[-CHECK_ROWS:], dtype=np.float64)).scores
+    except (RarewatchError, ModelFault) as exc:  # no graph, one that fails, or NaN out of it
+        return exc.detail
     if not np.isfinite(scores).any():
-        return candidate, f"it scored none of the newest {plural(CHECK_ROWS, 'row')}"
-    return candidate, None
+        return f"it scored none of the newest {plural(CHECK_ROWS, 'row')}"
+    return None
 
 
 def _check_rows(

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from app.settings import Settings
-from app.watch.refit import record_in_use, refit
+from app.watch.refit import record_in_use, refit, refusal
 from models.artifact import ModelStore
 from models.in_use import IN_USE_FILE
 from tests.app.conftest import running
@@ -243,3 +243,35 @@ def test_the_version_in_use_and_why_show_in_the_model_description(
     assert described["watch"]["since"].endswith("+00:00")
     assert [m["name"] for m in listed["models"]] == [NAME]  # the record is no model
     assert listed["unavailable"] == []
+
+
+@pytest.mark.parametrize(
+    ("fault", "said"),
+    [
+        ("threshold at half the median error", "is not above its median validation error"),
+        ("validation errors out of order", "its validation errors are negative or out of order"),
+        ("no ONNX graph", "has no ONNX graph"),
+    ],
+)
+def test_a_new_model_that_is_not_sane_is_refused_with_the_reason(
+    tmp_path: Path, tiny_model: TinyModel, fault: str, said: str
+) -> None:
+    stored = tiny_model.store.open(NAME)
+    spec, onnx = stored.spec, stored.onnx()
+    median = spec.validation_error_quantiles["0.5"]
+    if fault.startswith("threshold"):
+        spec = spec.model_copy(
+            update={"threshold": spec.threshold.model_copy(update={"value": median / 2})}
+        )
+    elif fault.startswith("validation"):
+        shuffled = dict.fromkeys(spec.validation_error_quantiles, median)
+        shuffled["0.99"] = median / 2
+        spec = spec.model_copy(update={"validation_error_quantiles": shuffled})
+    else:
+        onnx = None
+    version, _ = ModelStore(tmp_path).write(NAME, spec, stored.weights(), onnx)
+    _, values, _ = recent_rows()
+    said_then = refusal(ModelStore(tmp_path).open(NAME, version), values)
+    assert said_then is not None
+    assert said in said_then
+    assert refusal(stored, values) is None  # the model as trained passes
