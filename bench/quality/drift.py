@@ -194,7 +194,7 @@ def sheet_breaks(
         test_labels,
         1.0,
         f"the fixed model in use at the test part's start, then {plural(replayed.fits, 'fit')} "
-        f"(one a day, {plural(len(replayed.failures), 'failed')}), each on the last "
+        f"(one a day, {len(replayed.failures)} failed), each on the last "
         f"{plural(n_days, 'day')} of rows less those flagged since the fit before; each row "
         "scored by the version in use then; ROC/PR AUC over score / threshold",
     )
@@ -260,7 +260,7 @@ def skab_replay(
                 f"model in use from row "
                 f"{skab.TRAIN_ROWS}, then every {fit_every} rows a new version on the last "
                 f"{skab.TRAIN_ROWS} rows less those flagged since the fit before "
-                f"({plural(fits, 'fit')} in all, {plural(len(failures), 'failed')})",
+                f"({plural(fits, 'fit')} in all, {len(failures)} failed)",
             ),
             skab.pooled_rows(
                 "fixed model",

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from app.api.schemas import ModelInfo
 from app.settings import Settings
 from app.watch.refit import record_in_use, refit, refusal
 from models.artifact import ModelStore
@@ -241,6 +242,7 @@ def test_the_version_in_use_and_why_show_in_the_model_description(
     assert described["watch"]["version"] == 1
     assert described["watch"]["why"] == "refit on 600 rows"
     assert described["watch"]["since"].endswith("+00:00")
+    ModelInfo.model_validate(described)  # the answer is the documented schema
     assert [m["name"] for m in listed["models"]] == [NAME]  # the record is no model
     assert listed["unavailable"] == []
 
