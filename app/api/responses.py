@@ -17,6 +17,7 @@ from app.api.registry import Entry, Registry
 from app.api.results_json import Marks, results_json
 from models.data_quality import QualityVerdict
 from models.detector import Detection, Detector
+from models.in_use import InUse
 from models.spec import DetectorSpec
 
 
@@ -143,8 +144,10 @@ def model_summary(entry: Entry, versions: list[int]) -> dict[str, Any]:
     }
 
 
-def model_info(name: str, version: int, versions: list[int], spec: DetectorSpec) -> dict[str, Any]:
-    return {
+def model_info(
+    name: str, version: int, versions: list[int], spec: DetectorSpec, in_use: InUse | None = None
+) -> dict[str, Any]:
+    info: dict[str, Any] = {
         "name": name,
         "version": version,
         "versions": versions,
@@ -166,6 +169,9 @@ def model_info(name: str, version: int, versions: list[int], spec: DetectorSpec)
         "training": spec.training.model_dump(mode="json"),
         "library_versions": spec.library_versions,
     }
+    if in_use is not None:
+        info["watch"] = in_use.model_dump()
+    return info
 
 
 def model_list(registry: Registry, limit: int, cursor: str | None) -> dict[str, Any]:

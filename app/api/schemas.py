@@ -359,6 +359,12 @@ class Layer(_Response):
     params: int
 
 
+class WatchInfo(_Response):
+    version: int = Field(description="The version `rarewatch watch` scores with.")
+    since: str = Field(description="When it started using it (ISO 8601, UTC).")
+    why: str = Field(description="Why, in plain words (a refit: the rows it was fitted on).")
+
+
 class ModelInfo(_Response):
     name: str
     version: int
@@ -387,6 +393,11 @@ class ModelInfo(_Response):
     total_params: int
     training: TrainingSummary
     library_versions: dict[str, str]
+    watch: WatchInfo | None = Field(
+        default=None,
+        description="The version `rarewatch watch` uses and why it changed; absent when the "
+        "model was never watched.",
+    )
 
 
 class Health(_Response):

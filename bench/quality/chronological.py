@@ -23,10 +23,18 @@ import numpy as np
 
 from bench.quality import common
 from models.data import Dataset
+from models.detector import Detector
 from models.spec import TrainingOptions
 from models.thresholds import ThresholdMethod, max_f1_threshold
 
 TRAIN, VALIDATION = 0.6, 0.2
+
+
+def split_rows(n_rows: int) -> tuple[int, int]:
+    """(n_train, n_fit): rows [0, n_train) train, [n_train, n_fit) validate, the rest test."""
+    n_fit = round(n_rows * (TRAIN + VALIDATION))
+    n_validation = round(n_fit * VALIDATION / (TRAIN + VALIDATION))
+    return n_fit - n_validation, n_fit
 
 
 def evaluate_model(
@@ -35,6 +43,18 @@ def evaluate_model(
     """Train on rows [0, n_fit) (validation = rows [n_train, n_fit)), test on rows [n_fit, end)."""
     fit_part = common.rows_of(data, slice(0, n_fit))
     detector = common.fitted_detector(fit_part, options)
+    return evaluate_detector(detector, data, options, label, n_train, n_fit)
+
+
+def evaluate_detector(
+    detector: Detector,
+    data: Dataset,
+    options: TrainingOptions,
+    label: str,
+    n_train: int,
+    n_fit: int,
+) -> tuple[list[dict], np.ndarray, np.ndarray]:
+    """evaluate_model's rows for a detector already trained on rows [0, n_fit)."""
     labels = data.labels
     assert labels is not None
     test_scores = common.scores_for_rows(detector, data.values, n_fit, data.n_rows)
@@ -100,11 +120,9 @@ def main(argv: list[str] | None = None) -> None:
     data = common.sheet_breaks(args.data)
     data = common.bench_normalized(data, args.rolling_normalization)
     assert data.labels is not None
-    n_fit = round(data.n_rows * (TRAIN + VALIDATION))
-    n_validation = round(n_fit * VALIDATION / (TRAIN + VALIDATION))
-    n_train = n_fit - n_validation
+    n_train, n_fit = split_rows(data.n_rows)
     options = common.with_settings(TrainingOptions(), args.settings)
-    options = options.changed(validation_fraction=n_validation / n_fit)
+    options = options.changed(validation_fraction=(n_fit - n_train) / n_fit)
     if args.quick:
         options = options.changed(epochs=min(options.epochs, 2))
     common.log(f"chronological: train rows 0-{n_train - 1}, validation to {n_fit - 1}, test after")

@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 ARTICLE_SHIFT = 2
 ARTICLE_DROPPED = ["time", "x28", "x61"]
 LABEL = "y"
+SHEET_TIME = "time"
 # the risk a POT threshold variant is set at: one false alarm in 1000 normal windows
 POT_QUANTILE = 0.999
 # span of the smoothing variant, fixed beforehand: one window per row of the default lookback
@@ -71,15 +72,17 @@ def curve_shift(labels: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray]
     return kept, shifted[kept]
 
 
-def sheet_breaks(path: Path, shift: int = ARTICLE_SHIFT) -> Dataset:
-    """The sheet-break table, curve-shifted by -shift, without time, x28 and x61: 59 features."""
+def sheet_breaks(path: Path, shift: int = ARTICLE_SHIFT, with_times: bool = False) -> Dataset:
+    """The sheet-break table, curve-shifted by -shift, without time, x28 and x61: 59 features
+    (`with_times`: the time column kept as the data set's times, not as a feature)."""
     frame = read_table(path)
     labels = frame[LABEL].to_numpy(dtype=np.int8)
     kept, shifted = curve_shift(labels, shift)
     frame = frame.loc[kept].reset_index(drop=True)
     frame[LABEL] = shifted
-    present = [c for c in ARTICLE_DROPPED if c in frame.columns]
-    return select(frame, label_column=LABEL, exclude=present)
+    time_column = SHEET_TIME if with_times else None
+    present = [c for c in ARTICLE_DROPPED if c in frame.columns and c != time_column]
+    return select(frame, time_column=time_column, label_column=LABEL, exclude=present)
 
 
 def rolling_normalize(values: np.ndarray, span: int) -> np.ndarray:

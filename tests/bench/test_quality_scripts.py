@@ -198,3 +198,31 @@ def test_the_out_of_range_bench_writes_its_section_and_keeps_the_rest(tmp_path: 
     assert section.count("\n| SKAB ") == 3
     assert section.count("\n| NAB ") == len(out_of_range.NAB_SCORED)
     assert "- command: `" in section
+
+
+def test_the_drift_bench_replays_skab_through_refit_and_writes_its_section(
+    tmp_path: Path,
+) -> None:
+    """bench.quality.drift, SKAB part, quick, on two files: the fixed model and the refits (one
+    per file, each in its own process through app.watch.refit) on the same rows, and its doc
+    section."""
+    skab_like(tmp_path / "skab")
+    doc, results = tmp_path / "benchmarks.md", tmp_path / "results"
+    doc.write_text("# Benchmarks\n\nkept\n")
+    command = [sys.executable, "-m", "bench.quality.drift", str(tmp_path), "--only", "skab"]
+    command += ["--quick", "--skab-fit-every", "100", "--skab-stride", "2"]
+    command += ["--results", str(results), "--doc", str(doc)]
+    subprocess.run(command, cwd=REPO, check=True, capture_output=True, timeout=900)
+    result = json.loads((results / "skab.json").read_text())
+    refit_row, fixed_row = result["rows"][:2]
+    assert refit_row["name"] == "refit every 100 rows on the last 400"
+    assert "2 of 2 files (every 2nd experiment file)" in refit_row["note"]
+    assert "(2 fits in all, 0 failed)" in refit_row["note"]
+    assert fixed_row["name"] == "fixed model"
+    for row in (refit_row, fixed_row):
+        assert row.keys() >= METRIC_KEYS
+        assert row["n_scored"] == 2 * 160
+    text = doc.read_text()
+    assert text.startswith("# Benchmarks\n\nkept\n")
+    assert "<!-- drift:begin -->" in text
+    assert "refit every 100 rows on the last 400" in text

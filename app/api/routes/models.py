@@ -13,6 +13,7 @@ from app.api.problems import Forbidden, ReloadFailed, Unauthorized
 from app.api.responses import JSONResponse, model_info, model_list
 from app.api.schemas import ModelInfo, ModelList, ReloadResult
 from app.api.security import AdminDep
+from models.in_use import read_in_use
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -51,9 +52,11 @@ def list_models(
 )
 def describe_model(name: str, registry: RegistryDep, version: VersionQuery = None) -> Response:
     """Features, lookback, threshold and method, the quantiles of normal validation errors,
-    the training summary and the layer table (layer, output shape, params)."""
+    the training summary and the layer table (layer, output shape, params); and, once
+    `rarewatch watch` has used the model, the version it uses and why."""
     version, spec = registry.spec(name, version)
-    return JSONResponse(model_info(name, version, registry.versions(name), spec))
+    in_use = read_in_use(registry.store.root, name)
+    return JSONResponse(model_info(name, version, registry.versions(name), spec, in_use))
 
 
 @router.post(
