@@ -44,6 +44,7 @@ LEVER_HEADER = (
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
 )
 LEVER_CELLS = LEVER_HEADER.splitlines()[1].count("|") - 1
+LEVER_CELLS_BEFORE_NAB = LEVER_CELLS - 3  # the rows of earlier runs lack NAB's three columns
 
 
 def data_path(root: Path, protocol: str) -> Path:
@@ -214,13 +215,11 @@ def update_levers(text: str, name: str, row: str) -> str:
 
 
 def _padded(row: str) -> str:
-    """A row written before the table had its present columns: `-` in the new ones (they all
-    sit before the last, the command)."""
+    """A row written before the NAB columns and the own / oracle column: `-` in them."""
     cells = row.rstrip("\n").strip("|").split("|")
-    missing = LEVER_CELLS - len(cells)
-    if missing <= 0:
+    if len(cells) != LEVER_CELLS_BEFORE_NAB:
         return row
-    cells[-1:-1] = [" - "] * missing
+    cells[-1:-1] = [" - "] * (LEVER_CELLS - len(cells))
     return "|" + "|".join(cells) + "|\n"
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from bench.quality.common import REPO, ROLLING_FLOOR, ROLLING_MIN_HISTORY, rolling_normalize
-from tests.bench.test_quality_scripts import sheet_breaks_like, skab_like
+from tests.bench.test_quality_scripts import nab_like, sheet_breaks_like, skab_like
 
 
 def test_each_row_is_scaled_by_the_rows_before_it() -> None:
@@ -50,13 +50,14 @@ def test_the_runner_passes_the_bench_levers_to_every_protocol(tmp_path: Path) ->
     (tmp_path / "processminer").mkdir()
     sheet_breaks_like(tmp_path / "processminer" / "sheet-breaks.csv")
     skab_like(tmp_path / "skab")
+    nab_like(tmp_path / "nab", n_rows=1000)
     doc, results = tmp_path / "benchmarks.md", tmp_path / "results"
     command = [sys.executable, "-m", "bench.quality.run_all", str(tmp_path), "--quick"]
     command += ["--doc", str(doc), "--results", str(results), "--no-baselines"]
     command += ["--lever", "levers", "--rolling-normalization", "20"]
     command += ["--skab-threshold-from", "training"]
     subprocess.run(command, cwd=REPO, check=True, capture_output=True, timeout=600)
-    for protocol in ("article", "chronological", "skab"):
+    for protocol in ("article", "chronological", "skab", "nab"):
         result = json.loads((results / "quick-levers" / f"{protocol}.json").read_text())
         assert result["settings"]["rolling_normalization"] == 20
         assert "--rolling-normalization=20" in result["command"]

@@ -143,6 +143,16 @@ def test_a_lever_row_replaces_the_row_of_the_same_name() -> None:
     assert "| y | 2 |" in body
 
 
+def test_a_lever_row_of_an_earlier_run_gets_dashes_in_the_nab_columns() -> None:
+    earlier = "| old | " + " | ".join(str(i) for i in range(10)) + " | `cmd` |\n"
+    text = run_all.update_levers(
+        f"# B\n{run_all.LEVERS[0]}\n{earlier}{run_all.LEVERS[1]}\n", "x", "| x |\n"
+    )
+    row = next(line for line in text.splitlines() if line.startswith("| old |"))
+    assert row.count("|") == run_all.LEVER_CELLS + 1
+    assert row.endswith("| 9 | - | - | - | `cmd` |")
+
+
 def test_the_split_draws_the_same_indices_as_sklearn() -> None:
     model_selection = pytest.importorskip("sklearn.model_selection")
     indices = np.arange(1003)
