@@ -161,7 +161,9 @@ def goals(results: dict[str, dict[str, Any]], label: str) -> str:
     ratios["anomaly-free"] = own_rows(results.get("skab"), label).get(
         ", trained on anomaly-free.csv"
     )
-    known = {k: r["own_to_oracle"] for k, r in ratios.items() if r and r.get("own_to_oracle")}
+    known = {
+        k: r["own_to_oracle"] for k, r in ratios.items() if r and r.get("own_to_oracle") is not None
+    }
     if known:
         shown = ", ".join(f"{k} {v:.2f}" for k, v in known.items())
         lines.append(
