@@ -58,8 +58,8 @@ bench-perf-quick: $(STAMP)
 	$(BIN)/python -m bench.perf.ab --baseline . --seconds 1 --rounds 1 >/dev/null
 	$(BIN)/python -m bench.perf.framework --seconds 1 --rounds 1 --layers >/dev/null
 
-## the detection-quality benchmark (../shared/EVALUATION.md): all three protocols, rewriting
-## docs/benchmarks.md's quality section; about 15 minutes on 2 cores. QUICK=1: seconds, no meaning
+## the detection-quality benchmark (../shared/EVALUATION.md): all four protocols, rewriting
+## docs/benchmarks.md's quality section; about 25 minutes on 2 cores. QUICK=1: seconds, no meaning
 QUALITY_DATA ?= ../shared/data
 bench-quality: $(STAMP)
 	$(BIN)/python -m bench.quality.run_all $(QUALITY_DATA) $(if $(QUICK),--quick)

@@ -95,6 +95,26 @@ def ranking_curve(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, .
     return sorted_scores[ends], tps, fps
 
 
+def f1_curve(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """F1 of alarming on `score >= t` for each distinct score t, t in decreasing order.
+
+    Returns (thresholds, f1); needs at least one score.
+    """
+    n_positive = int(np.sum(labels))
+    thresholds, tps, fps = ranking_curve(scores, labels)
+    f1 = 2 * tps / np.maximum(tps + fps + n_positive, 1)
+    return thresholds, f1
+
+
+def best_f1(scores: np.ndarray, labels: np.ndarray) -> float | None:
+    """The highest F1 any threshold on `scores` gives against `labels`: an oracle (the labels
+    choose the threshold), an upper bound to set a detector's own F1 against, never a result.
+    None when there are no scores or no positive label."""
+    if len(scores) == 0 or int(np.sum(labels)) == 0:
+        return None
+    return float(np.max(f1_curve(np.asarray(scores, np.float64), np.asarray(labels))[1]))
+
+
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     """Area under the ROC curve (trapezoids, so ties count half)."""
     _, tps, fps = ranking_curve(scores, labels)

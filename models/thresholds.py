@@ -7,7 +7,7 @@ from enum import StrEnum
 import numpy as np
 
 from models.errors import InvalidInput, InvalidLabels
-from models.metrics import ranking_curve
+from models.metrics import f1_curve
 
 # Quantiles of the normal validation errors stored with every model, so that any score can
 # later be placed in that distribution (severity, dashboards).
@@ -89,8 +89,7 @@ def max_f1_threshold(errors: np.ndarray, labels: np.ndarray) -> float:
         raise InvalidLabels(
             "max-f1 needs anomalous windows (label 1) in the validation part; it has none"
         )
-    scores, tps, fps = ranking_curve(errors, labels)
-    f1 = 2 * tps / (tps + fps + n_positive)
+    scores, f1 = f1_curve(errors, labels)
     best = int(np.argmax(f1))
     lower = scores[best + 1] if best + 1 < len(scores) else scores[best] - abs(scores[best]) - 1.0
     return float((scores[best] + lower) / 2)

@@ -211,6 +211,8 @@ def main(argv: list[str] | None = None) -> None:
     rows += common.rescored_rows(
         args.label, *in_time_order, test_index, test_labels, options.threshold_quantile
     )
+    ratios = common.rule_ratios(*in_time_order, test_index, threshold.value)
+    rows += common.rule_rows(args.label, [ratios], [test_labels])
     if options.threshold_method is not ThresholdMethod.MAX_F1:
         rows.append(
             common.metric_row(

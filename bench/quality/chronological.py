@@ -38,9 +38,15 @@ def split_rows(n_rows: int) -> tuple[int, int]:
 
 
 def evaluate_model(
-    data: Dataset, options: TrainingOptions, label: str, n_train: int, n_fit: int
+    data: Dataset,
+    options: TrainingOptions,
+    label: str,
+    n_train: int,
+    n_fit: int,
+    rules: bool = True,
 ) -> tuple[list[dict], np.ndarray, np.ndarray]:
-    """Train on rows [0, n_fit) (validation = rows [n_train, n_fit)), test on rows [n_fit, end)."""
+    """Train on rows [0, n_fit) (validation = rows [n_train, n_fit)), test on rows [n_fit, end);
+    with `rules`, a row per threshold-rule candidate too."""
     fit_part = common.rows_of(data, slice(0, n_fit))
     detector = common.fitted_detector(fit_part, options)
     return evaluate_detector(detector, data, options, label, n_train, n_fit)
@@ -89,6 +95,13 @@ def evaluate_detector(
         test_labels,
         options.threshold_quantile,
     )
+    if rules:
+        ordered = np.r_[valid_scores, test_scores]
+        test = np.arange(n_valid, len(ordered))
+        ratios = common.rule_ratios(
+            ordered, np.arange(n_valid), valid_labels == 0, test, detector.threshold
+        )
+        rows += common.rule_rows(label, [ratios], [test_labels])
     if spec.threshold.method is not ThresholdMethod.MAX_F1:
         rows.append(
             common.metric_row(
@@ -133,7 +146,9 @@ def main(argv: list[str] | None = None) -> None:
         baseline = article_options(2 if args.quick else args.article_epochs)
         baseline = baseline.changed(patience=5, validation_fraction=options.validation_fraction)
         common.log("article baseline")
-        b_rows, b_scores, _ = evaluate_model(data, baseline, "article method", n_train, n_fit)
+        b_rows, b_scores, _ = evaluate_model(
+            data, baseline, "article method", n_train, n_fit, rules=False
+        )
         b_rows[0]["note"] += (
             f"; the article's network and last-step score with early stopping "
             f"(patience 5, at most {baseline.epochs} epochs), "

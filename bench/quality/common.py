@@ -19,7 +19,7 @@ from bench.report import git_commit
 from models.data import Dataset, read_table, select
 from models.detector import Detector
 from models.errors import InvalidInput
-from models.metrics import Confusion, evaluate
+from models.metrics import Confusion, best_f1, evaluate
 from models.scoring import smooth_scores
 from models.spec import NetworkConfig, TrainingOptions
 from models.thresholds import pot_threshold, quantile_threshold, sustained_scores
@@ -34,6 +34,13 @@ LABEL = "y"
 SHEET_TIME = "time"
 # the risk a POT threshold variant is set at: one false alarm in 1000 normal windows
 POT_QUANTILE = 0.999
+# threshold-rule candidates (THRESHOLD_RULES), every constant fixed before any run: a tail
+# reach in standard deviations, a deeper POT risk, the windows an alarm is held after its last
+# window over the line (merges fragments of one failure), and a minimum duration
+TAIL_SDS = 4
+DEEP_POT_QUANTILE = 0.9999
+HOLD_WINDOWS = 10
+SUSTAIN_WINDOWS = 3
 # span of the smoothing variant, fixed beforehand: one window per row of the default lookback
 SMOOTHING = 5
 # windows of recent history the relative-score variant divides by, fixed before any run
@@ -184,9 +191,21 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 def metric_row(
     name: str, scores: np.ndarray, labels: np.ndarray, threshold: float, note: str = ""
 ) -> dict[str, Any]:
-    """Precision, recall, F1, ROC AUC, PR AUC, FAR and MAR of `score > threshold`."""
-    result = evaluate(np.asarray(scores, np.float64), np.asarray(labels), float(threshold))
-    return _row(name, result.to_json(), note)
+    """Precision, recall, F1, ROC AUC, PR AUC, FAR and MAR of `score > threshold`, and beside
+    the F1 the oracle F1 of the same scores with its ratio (with_oracle)."""
+    scores, labels = np.asarray(scores, np.float64), np.asarray(labels)
+    result = evaluate(scores, labels, float(threshold))
+    return with_oracle(_row(name, result.to_json(), note), scores, labels)
+
+
+def with_oracle(row: dict[str, Any], scores: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """`row` with `oracle_f1`, the best F1 any threshold on `scores` gives on these labels (an
+    upper bound chosen with the test labels: never a result), and `own_to_oracle`, the row's F1
+    over it: how well the row's own threshold transfers to the test part."""
+    oracle = best_f1(scores, labels)
+    row["oracle_f1"] = oracle
+    row["own_to_oracle"] = row["f1"] / oracle if oracle else None
+    return row
 
 
 def fixed_row(name: str, predicted: np.ndarray, labels: np.ndarray, note: str = "") -> dict:
@@ -298,6 +317,113 @@ def rescored_rows(
     return rows
 
 
+def held_scores(ordered_scores: np.ndarray, windows: int) -> np.ndarray:
+    """The highest of each score and the `windows` - 1 before it: `> threshold` keeps an alarm
+    raised for `windows` - 1 windows after the last one over the line, so fragments of one
+    event closer than that become one event. Causal. ordered_scores  # (n,) -> (n,)"""
+    import pandas as pd
+
+    scores = pd.Series(np.asarray(ordered_scores, dtype=np.float64))
+    return scores.rolling(windows, min_periods=1).max().to_numpy()
+
+
+@dataclasses.dataclass(frozen=True)
+class ThresholdRule:
+    """A label-free way to decide from the same model's scores (issue 17, item 2): a rescoring
+    in time order and a cut taken from the normal validation part (or the model's own)."""
+
+    suffix: str  # added to the row's label
+    note: str
+    rescore: Callable[[np.ndarray], np.ndarray]  # ordered scores (n,) -> (n,)
+    # (rescored normal validation scores, the model's own threshold) -> the cut
+    cut: Callable[[np.ndarray, float], float]
+
+
+def _mean_plus_sd(normal: np.ndarray, _: float) -> float:
+    return float(np.mean(normal) + TAIL_SDS * np.std(normal))
+
+
+THRESHOLD_RULES = (
+    ThresholdRule(
+        "rule: quantile 0.95",
+        "quantile 0.95 of normal validation scores, no margin",
+        lambda ordered: ordered,
+        lambda normal, _: quantile_threshold(normal, 0.95),
+    ),
+    ThresholdRule(
+        "rule: quantile 0.999",
+        "quantile 0.999 of normal validation scores, no margin (near their maximum)",
+        lambda ordered: ordered,
+        lambda normal, _: quantile_threshold(normal, 0.999),
+    ),
+    ThresholdRule(
+        f"rule: mean + {TAIL_SDS} sd",
+        f"mean of normal validation scores plus {TAIL_SDS} standard deviations (the tail's "
+        "spread, not one extreme point)",
+        lambda ordered: ordered,
+        _mean_plus_sd,
+    ),
+    ThresholdRule(
+        f"rule: POT {DEEP_POT_QUANTILE}",
+        f"extreme-value (POT) threshold at {DEEP_POT_QUANTILE} of normal validation scores",
+        lambda ordered: ordered,
+        lambda normal, _: pot_threshold(normal, DEEP_POT_QUANTILE),
+    ),
+    ThresholdRule(
+        f"rule: hold {HOLD_WINDOWS}",
+        f"the model's own threshold; an alarm is held {HOLD_WINDOWS - 1} windows after the "
+        f"last window over it (fragments closer than {HOLD_WINDOWS} windows merge)",
+        lambda ordered: held_scores(ordered, HOLD_WINDOWS),
+        lambda _, own: own,
+    ),
+    ThresholdRule(
+        f"rule: {SUSTAIN_WINDOWS} in a row, hold {HOLD_WINDOWS}",
+        f"the model's own threshold; an alarm needs {SUSTAIN_WINDOWS} windows in a row over it "
+        f"and is held {HOLD_WINDOWS - 1} windows after",
+        lambda ordered: held_scores(alarm_scores(ordered, SUSTAIN_WINDOWS), HOLD_WINDOWS),
+        lambda _, own: own,
+    ),
+)
+
+
+def rule_ratios(
+    ordered_scores: np.ndarray,
+    validation: np.ndarray,
+    normal_validation: np.ndarray,
+    test: np.ndarray,
+    own_threshold: float,
+) -> dict[str, np.ndarray]:
+    """Each THRESHOLD_RULES entry's test scores over its own cut (1 is the cut), by suffix.
+
+    ordered_scores  # (n,) in time order; validation, test: indices into it
+    normal_validation  # (len(validation),) bool
+    """
+    ratios = {}
+    for rule in THRESHOLD_RULES:
+        rescored = rule.rescore(np.asarray(ordered_scores, dtype=np.float64))
+        cut = rule.cut(rescored[validation][normal_validation], own_threshold)
+        ratios[rule.suffix] = rescored[test] / cut
+    return ratios
+
+
+def rule_rows(
+    label: str, ratios: list[dict[str, np.ndarray]], labels: list[np.ndarray], entities: str = ""
+) -> list[dict[str, Any]]:
+    """One row per THRESHOLD_RULES entry from the rule_ratios of one or more entities (files,
+    series) and their test labels, pooled; `entities` tells the note how they were pooled."""
+    pooled = np.concatenate(labels)
+    return [
+        metric_row(
+            f"{label}, {rule.suffix}",
+            np.concatenate([entity[rule.suffix] for entity in ratios]),
+            pooled,
+            1.0,
+            f"same model{entities}; threshold rule candidate: {rule.note}",
+        )
+        for rule in THRESHOLD_RULES
+    ]
+
+
 def decision_note(method: object, margin: float, alarm_after: int) -> str:
     """How a rarewatch row decides: e.g. `quantile x 1.5, alarm after 4 windows in a row`."""
     note = str(method) + (f" x {margin}" if margin != 1 else "")
@@ -393,7 +519,7 @@ def _json_default(value: object) -> object:
     return str(value)
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
+def fmt(value: Any, digits: int = 3) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -401,10 +527,17 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+ORACLE_NOTE = (
+    "**oracle F1**: best threshold on the test labels: not a result (an upper bound: the labels "
+    "pick the threshold); **own / oracle**: the row's F1 at its own threshold over it, i.e. how "
+    "well the threshold transfers"
+)
 COLUMNS = (
     "precision",
     "recall",
     "F1",
+    "oracle F1",
+    "own / oracle",
     "ROC AUC",
     "PR AUC",
     "FAR %",
@@ -424,11 +557,14 @@ def render(result: dict[str, Any], heading: str = "###") -> str:
         lines += ["", f"{heading}# {result['variant']['title']}", ""]
         lines += _table(result["variant"]["rows"])
     lines.append("")
+    lines.append(f"- {ORACLE_NOTE}")
     for row in result["rows"] + result.get("variant", {}).get("rows", []):
         if row.get("note"):
             lines.append(f"- **{row['name']}**: {row['note']}")
     for note in result["notes"]:
         lines.append(f"- {note}")
+    if result.get("details"):  # a protocol's own extra lines (NAB: a table per series)
+        lines += ["", *result["details"], ""]
     if result["settings"]:
         settings = json.dumps(result["settings"], default=_json_default)
         lines.append(f"- settings: `{settings}`")
@@ -446,14 +582,16 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
     for row in rows:
         c = row.get("confusion") or {}
         cells = [
-            _fmt(row.get("precision")),
-            _fmt(row.get("recall")),
-            _fmt(row.get("f1")),
-            _fmt(row.get("roc_auc")),
-            _fmt(row.get("pr_auc")),
-            _fmt(row.get("far"), 1),
-            _fmt(row.get("mar"), 1),
-            *(_fmt(c.get(k)) for k in ("tn", "fp", "fn", "tp")),
+            fmt(row.get("precision")),
+            fmt(row.get("recall")),
+            fmt(row.get("f1")),
+            fmt(row.get("oracle_f1")),
+            fmt(row.get("own_to_oracle"), 2),
+            fmt(row.get("roc_auc")),
+            fmt(row.get("pr_auc")),
+            fmt(row.get("far"), 1),
+            fmt(row.get("mar"), 1),
+            *(fmt(c.get(k)) for k in ("tn", "fp", "fn", "tp")),
         ]
         name = row["name"] if row["kind"] != "anchor" else f"*{row['name']}* (published)"
         lines.append(f"| {name} | " + " | ".join(cells) + " |")

@@ -23,13 +23,13 @@ if __package__ in (None, ""):  # run as a file: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import numpy as np
-import pandas as pd
 
 from bench.quality import common
+from bench.quality.nab import WINDOWS, nab_series
 from bench.quality.skab import experiment_files
 from bench.quality.skab import load as load_skab
 from bench.report import replace_section
-from models.data import Dataset, read_table, select
+from models.data import Dataset
 from models.data_quality import FAR_SPREADS, TrainingStats, assess
 from models.detector import Detector
 from models.spec import TrainingOptions
@@ -43,17 +43,6 @@ NAB_SCORED = (
     "realTraffic/occupancy_6005.csv",
 )
 MARKERS = ("<!-- out-of-range:begin -->", "<!-- out-of-range:end -->")
-
-
-def nab_series(root: Path, name: str, windows: dict[str, list[list[str]]]) -> Dataset:
-    """One NAB series, labelled 1 inside its published anomaly windows."""
-    frame = read_table(root / "data" / name)
-    times = pd.to_datetime(frame["timestamp"])
-    labels = np.zeros(len(frame), np.int8)
-    for start, end in windows.get(name, []):
-        labels[((times >= pd.Timestamp(start)) & (times <= pd.Timestamp(end))).to_numpy()] = 1
-    frame["label"] = labels
-    return select(frame, time_column="timestamp", label_column="label", features=["value"])
 
 
 def counts(detector: Detector, data: Dataset) -> dict[str, np.ndarray]:
@@ -157,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(group_row(f"SKAB {group}/ ({len(parts)} files)", parts))
 
     nab = args.data / "nab"
-    windows = json.loads((nab / "combined_windows.json").read_text())
+    windows = json.loads((nab / WINDOWS).read_text())
     own = nab_series(nab, NAB_MODEL, windows)
     half = own.n_rows // 2
     assert own.labels is not None

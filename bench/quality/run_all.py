@@ -1,12 +1,12 @@
-"""Run the three quality protocols one after another and write docs/benchmarks.md's quality part.
+"""Run the quality protocols one after another and write docs/benchmarks.md's quality part.
 
     .venv/bin/python -m bench.quality.run_all ../shared/data            # the baseline section
     .venv/bin/python -m bench.quality.run_all ../shared/data --lever "last-step score" \\
         --set score_on=last_step --no-baselines                          # one row of levers
 
-DATA holds processminer/sheet-breaks.csv and skab/. Without --lever the run replaces the quality
-section (every table, the goals, the command, commit and date) and adds its row to the levers
-table as the baseline; with --lever it only adds (or replaces) that lever's row.
+DATA holds processminer/sheet-breaks.csv, skab/ and nab/. Without --lever the run replaces the
+quality section (every table, the goals, the command, commit and date) and adds its row to the
+levers table as the baseline; with --lever it only adds (or replaces) that lever's row.
 """
 
 from __future__ import annotations
@@ -25,8 +25,12 @@ if __package__ in (None, ""):  # run as a file: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.quality import common
+from bench.quality.nab import Z_SCORE
 
-PROTOCOLS = ("article", "chronological", "skab")
+PROTOCOLS = ("article", "chronological", "skab", "nab")
+# what --no-baselines passes to each protocol (NAB's references cost no training: always run)
+NO_BASELINES = {"article": "--no-article-baseline", "chronological": "--no-article-baseline"}
+NO_BASELINES["skab"] = "--no-anomaly-free"
 DOC = common.REPO / "docs" / "benchmarks.md"
 RESULTS = common.REPO / "bench" / "quality" / "results"
 QUALITY = ("<!-- quality:begin -->", "<!-- quality:end -->")
@@ -35,14 +39,17 @@ BASELINE_ROW = "baseline (defaults)"
 LEVER_HEADER = (
     "| lever | article F1 | article ROC AUC | chrono F1 | chrono ROC AUC | chrono F1, max-F1 "
     "valid. / POT | SKAB F1 | SKAB FAR % | SKAB MAR % | SKAB F1 / FAR / MAR, POT | "
-    "SKAB anomaly-free F1 | command, commit, date |\n"
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
+    "SKAB anomaly-free F1 | NAB F1 | NAB PR AUC | own / oracle F1: article, chrono, SKAB, "
+    "anomaly-free, NAB | command, commit, date |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
 )
+LEVER_CELLS = LEVER_HEADER.splitlines()[1].count("|") - 1
+LEVER_CELLS_BEFORE_NAB = LEVER_CELLS - 3  # the rows of earlier runs lack NAB's three columns
 
 
 def data_path(root: Path, protocol: str) -> Path:
-    if protocol == "skab":
-        return root / "skab"
+    if protocol in ("skab", "nab"):
+        return root / protocol
     return root / "processminer" / "sheet-breaks.csv"
 
 
@@ -53,8 +60,8 @@ def run(protocol: str, root: Path, args: argparse.Namespace, out: Path) -> dict[
     command += [f"--set={s}" for s in args.settings]
     if args.quick:
         command.append("--quick")
-    if args.no_baselines:
-        command.append("--no-anomaly-free" if protocol == "skab" else "--no-article-baseline")
+    if args.no_baselines and protocol in NO_BASELINES:
+        command.append(NO_BASELINES[protocol])
     if args.rolling_normalization:
         command.append(f"--rolling-normalization={args.rolling_normalization}")
     if protocol == "skab" and args.skab_threshold_from != "validation":
@@ -85,6 +92,9 @@ def lever_row(name: str, results: dict[str, dict[str, Any]], label: str, command
     a = own_rows(results.get("article"), label).get("")
     c = own_rows(results.get("chronological"), label)
     s = own_rows(results.get("skab"), label)
+    n = own_rows(results.get("nab"), label).get("")
+    free = s.get(", trained on anomaly-free.csv")
+    ratios = [_f(r, "own_to_oracle", 2) for r in (a, c.get(""), s.get(""), free, n)]
     any_result = next(iter(results.values()))
     cells = [
         name,
@@ -99,7 +109,10 @@ def lever_row(name: str, results: dict[str, dict[str, Any]], label: str, command
         _f(s.get(""), "mar", 1),
         f"{_f(s.get(', POT threshold'), 'f1')} / {_f(s.get(', POT threshold'), 'far', 1)} / "
         f"{_f(s.get(', POT threshold'), 'mar', 1)}",
-        _f(s.get(", trained on anomaly-free.csv"), "f1"),
+        _f(free, "f1"),
+        _f(n, "f1"),
+        _f(n, "pr_auc"),
+        " / ".join(ratios),
         f"`{command}`; {any_result['commit']}; {any_result['date']}",
     ]
     return "| " + " | ".join(cells) + " |\n"
@@ -131,6 +144,53 @@ def goals(results: dict[str, dict[str, Any]], label: str) -> str:
         f"| F1 >= 0.80, FAR <= 13.5 %, MAR <= 28 % | "
         f"{met(check(s, lambda r: r['f1'] >= 0.80 and r['far'] <= 13.5 and r['mar'] <= 28))} |",
     ]
+    nab = results.get("nab")
+    if nab is not None:
+        n = own_rows(nab, label).get("")
+        z = next((r for r in nab["rows"] if r["name"] == Z_SCORE), None)
+        always = next((r for r in nab["rows"] if r["kind"] == "trivial"), None)
+        ok = None
+        if n is not None and z is not None and always is not None:
+            ok = n["f1"] > max(z["f1"], always["f1"]) and (n["pr_auc"] or 0) > (z["pr_auc"] or 0)
+        lines.append(
+            f"| NAB | F1 {_f(n, 'f1')}, PR AUC {_f(n, 'pr_auc')} | above the z-score's "
+            f"(F1 {_f(z, 'f1')}, PR AUC {_f(z, 'pr_auc')}), F1 above always-alarm's "
+            f"({_f(always, 'f1')}) | {met(ok)} |"
+        )
+    ratios = {p: own_rows(results.get(p), label).get("") for p in PROTOCOLS}
+    ratios["anomaly-free"] = own_rows(results.get("skab"), label).get(
+        ", trained on anomaly-free.csv"
+    )
+    known = {
+        k: r["own_to_oracle"] for k, r in ratios.items() if r and r.get("own_to_oracle") is not None
+    }
+    if known:
+        shown = ", ".join(f"{k} {v:.2f}" for k, v in known.items())
+        lines.append(
+            f"| own-threshold F1 / oracle F1, every protocol | {shown} | >= 0.7 in each | "
+            f"{met(min(known.values()) >= 0.7)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def rules_table(results: dict[str, dict[str, Any]], label: str) -> str:
+    """The rarewatch model's label-free decision rules side by side: F1 at each rule and its
+    share of the oracle F1, per protocol, and the lowest share (a rule that transfers keeps it
+    high everywhere)."""
+    shown = [p for p in PROTOCOLS if p in results]
+    suffixes = ["", ", POT threshold", *(f", {r.suffix}" for r in common.RESCORINGS)]
+    suffixes += [f", {rule.suffix}" for rule in common.THRESHOLD_RULES]
+    lines = [
+        "| rule | " + " | ".join(f"{p} F1 (own / oracle)" for p in shown) + " | lowest share |",
+        "|---|" + "---:|" * (len(shown) + 1),
+    ]
+    for suffix in suffixes:
+        rows = [own_rows(results[p], label).get(suffix) for p in shown]
+        shares = [r["own_to_oracle"] for r in rows if r and r.get("own_to_oracle") is not None]
+        cells = [f"{_f(r, 'f1')} ({_f(r, 'own_to_oracle', 2)})" for r in rows]
+        name = suffix.removeprefix(", ") or "the model's own (defaults)"
+        lowest = f"{min(shares):.2f}" if len(shares) == len(shown) else "-"
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {lowest} |")
     return "\n".join(lines) + "\n"
 
 
@@ -150,10 +210,19 @@ def update_levers(text: str, name: str, row: str) -> str:
         for line in body.splitlines()
         if line.startswith("| ") and not line.startswith("| lever ")
     ]
-    rows = [r for r in rows if r.split("|")[1].strip() != name]
+    rows = [_padded(r) for r in rows if r.split("|")[1].strip() != name]
     rows.append(row)
     rows.sort(key=lambda r: r.split("|")[1].strip() != BASELINE_ROW)  # the baseline first
     return replace_between(text, LEVERS, LEVER_HEADER + "".join(rows))
+
+
+def _padded(row: str) -> str:
+    """A row written before the NAB columns and the own / oracle column: `-` in them."""
+    cells = row.rstrip("\n").strip("|").split("|")
+    if len(cells) != LEVER_CELLS_BEFORE_NAB:
+        return row
+    cells[-1:-1] = [" - "] * (LEVER_CELLS - len(cells))
+    return "|" + "|".join(cells) + "|\n"
 
 
 def skeleton() -> str:
@@ -257,6 +326,12 @@ def main(argv: list[str] | None = None) -> None:
             + ".\n\n"
         )
         body = header + "#### Goals\n\n" + goals(results, args.label) + "\n"
+        body += (
+            "#### Threshold rules: how each transfers\n\n"
+            "The same models, decided by label-free rules (rows of each protocol below); "
+            "own / oracle: the F1 a rule gives over the best F1 any threshold gives on the "
+            "test labels (an oracle, not a result).\n\n" + rules_table(results, args.label) + "\n"
+        )
         for protocol in PROTOCOLS:
             if protocol in results:
                 body += common.render(results[protocol], heading="####") + "\n"

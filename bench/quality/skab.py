@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("--threshold-from training takes the quantile threshold method only")
 
     ratios, pot_ratios, labels, per_file = [], [], [], []
+    rule_ratios: list[dict[str, np.ndarray]] = []
     rescored_ratios: dict[str, list[np.ndarray]] = {r.suffix: [] for r in common.RESCORINGS}
     n_validation = round(TRAIN_ROWS * options.validation_fraction)
     features: list[str] | None = None
@@ -112,6 +113,16 @@ def main(argv: list[str] | None = None) -> None:
             rescored = rescoring.rescore(np.r_[valid, scores])
             cut = quantile_threshold(rescored[: len(valid)], options.threshold_quantile)
             rescored_ratios[rescoring.suffix].append(rescored[len(valid) :] / cut)
+        ordered = np.r_[valid, scores]
+        rule_ratios.append(
+            common.rule_ratios(
+                ordered,
+                np.arange(len(valid)),
+                np.ones(len(valid), bool),  # the first 400 rows count as normal, as above
+                np.arange(len(valid), len(ordered)),
+                detector.threshold,
+            )
+        )
         labels.append(data.labels[TRAIN_ROWS:])
         per_file.append(
             f"{path.parent.name}/{path.name}: epochs {detector.spec.training.epochs_run}"
@@ -154,6 +165,9 @@ def main(argv: list[str] | None = None) -> None:
         )
         for rescoring in common.RESCORINGS
     ]
+    rows += common.rule_rows(
+        args.label, rule_ratios, labels, ", each file's scores over its own cut"
+    )
     all_labels = np.concatenate(labels)
     rows += common.trivial_rows(all_labels)
     for name, f1, far, mar in (

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from bench.quality.common import REPO, ROLLING_FLOOR, ROLLING_MIN_HISTORY, rolling_normalize
-from tests.bench.test_quality_scripts import sheet_breaks_like, skab_like
+from tests.bench.test_quality_scripts import nab_like, sheet_breaks_like, skab_like
 
 
 def test_each_row_is_scaled_by_the_rows_before_it() -> None:
@@ -50,13 +50,14 @@ def test_the_runner_passes_the_bench_levers_to_every_protocol(tmp_path: Path) ->
     (tmp_path / "processminer").mkdir()
     sheet_breaks_like(tmp_path / "processminer" / "sheet-breaks.csv")
     skab_like(tmp_path / "skab")
+    nab_like(tmp_path / "nab", n_rows=1000)
     doc, results = tmp_path / "benchmarks.md", tmp_path / "results"
     command = [sys.executable, "-m", "bench.quality.run_all", str(tmp_path), "--quick"]
     command += ["--doc", str(doc), "--results", str(results), "--no-baselines"]
     command += ["--lever", "levers", "--rolling-normalization", "20"]
     command += ["--skab-threshold-from", "training"]
     subprocess.run(command, cwd=REPO, check=True, capture_output=True, timeout=600)
-    for protocol in ("article", "chronological", "skab"):
+    for protocol in ("article", "chronological", "skab", "nab"):
         result = json.loads((results / "quick-levers" / f"{protocol}.json").read_text())
         assert result["settings"]["rolling_normalization"] == 20
         assert "--rolling-normalization=20" in result["command"]
@@ -91,3 +92,35 @@ def test_set_refuses_unknown_and_impossible_options(setting: str, message: str) 
 
     with pytest.raises(SystemExit, match=message):
         with_settings(TrainingOptions(), [setting])
+
+
+def test_a_held_alarm_merges_fragments_closer_than_the_hold() -> None:
+    from bench.quality.common import held_scores
+
+    scores = np.zeros(30)
+    scores[[5, 12]] = 2.0  # two fragments 7 windows apart: one event with a hold of 10
+    alarms = held_scores(scores, 10) > 1.0
+    np.testing.assert_array_equal(np.flatnonzero(alarms), np.arange(5, 22))
+    changed = scores.copy()
+    changed[20:] = 50.0
+    np.testing.assert_array_equal(held_scores(scores, 10)[:20], held_scores(changed, 10)[:20])
+
+
+def test_every_threshold_rule_cuts_at_one_on_the_test_part() -> None:
+    from bench.quality.common import THRESHOLD_RULES, rule_ratios, rule_rows
+
+    rng = np.random.default_rng(2)
+    ordered = rng.gamma(2.0, 1.0, 400)
+    labels = np.zeros(300, np.int8)
+    labels[150:170] = 1
+    ordered[250:270] += 6.0  # the labelled stretch of the test part
+    validation, test = np.arange(100), np.arange(100, 400)
+    ratios = rule_ratios(ordered, validation, np.ones(100, bool), test, own_threshold=5.0)
+    assert set(ratios) == {rule.suffix for rule in THRESHOLD_RULES}
+    assert all(r.shape == (300,) for r in ratios.values())
+    np.testing.assert_allclose(
+        ratios["rule: quantile 0.95"], ordered[test] / np.quantile(ordered[validation], 0.95)
+    )
+    rows = rule_rows("m", [ratios, ratios], [labels, labels])
+    assert [row["name"] for row in rows] == [f"m, {rule.suffix}" for rule in THRESHOLD_RULES]
+    assert all(row["n_scored"] == 600 and row["oracle_f1"] is not None for row in rows)

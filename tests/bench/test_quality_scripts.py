@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.quality import out_of_range, run_all
+from bench.quality import nab, out_of_range, run_all
 from bench.quality.article import article_windows, shuffle_split
-from bench.quality.common import REPO, curve_shift
+from bench.quality.common import REPO, THRESHOLD_RULES, curve_shift
 
 SKAB_SENSORS = [
     "Accelerometer1RMS",
@@ -77,6 +77,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     (root / "processminer").mkdir()
     sheet_breaks_like(root / "processminer" / "sheet-breaks.csv")
     skab_like(root / "skab")
+    nab_like(root / "nab", n_rows=1000)
     doc, results = root / "benchmarks.md", root / "results"
     doc.write_text("# Benchmarks\n\n<!-- perf:start -->\nperformance\n<!-- perf:end -->\n")
     command = [sys.executable, "-m", "bench.quality.run_all", str(root), "--quick"]
@@ -85,7 +86,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return doc, results
 
 
-@pytest.mark.parametrize("protocol", ["article", "chronological", "skab"])
+@pytest.mark.parametrize("protocol", ["article", "chronological", "skab", "nab"])
 def test_each_protocol_writes_well_formed_rows(quick_run, protocol: str) -> None:
     _, results = quick_run
     result = json.loads((results / "quick-baseline" / f"{protocol}.json").read_text())
@@ -95,13 +96,20 @@ def test_each_protocol_writes_well_formed_rows(quick_run, protocol: str) -> None
     measured = [row for row in result["rows"] if row["kind"] == "measured"]
     kinds = {row["kind"] for row in result["rows"]}
     assert measured
-    assert {"trivial", "anchor"} <= kinds
+    assert "trivial" in kinds
+    if protocol != "nab":  # NAB has no published figure on this protocol; its references run
+        assert "anchor" in kinds
     for row in measured:
-        assert row.keys() >= METRIC_KEYS
+        assert row.keys() >= METRIC_KEYS | {"oracle_f1", "own_to_oracle"}
         assert set(row["confusion"]) == {"tn", "fp", "fn", "tp"}
         assert sum(row["confusion"].values()) == row["n_scored"]
     if protocol == "skab":
         assert result["variant"]["rows"][0]["kind"] == "measured"
+    if protocol == "nab":
+        names = [row["name"] for row in measured]
+        assert names[:2] == ["rarewatch defaults", nab.Z_SCORE]
+        assert len(names) == 2 + len(THRESHOLD_RULES)
+        assert len(measured[0]["per_series"]) == nab.QUICK_SERIES
 
 
 def test_the_runner_fills_the_quality_section_and_keeps_the_rest(quick_run) -> None:
@@ -113,8 +121,16 @@ def test_the_runner_fills_the_quality_section_and_keeps_the_rest(quick_run) -> N
     assert "bench.quality.run_all" in text
     assert "quick mode" in text
     assert "| baseline (defaults) |" in text
-    for title in ("article's protocol", "chronological", "SKAB, leaderboard", "anomaly-free"):
+    for title in (
+        "article's protocol",
+        "chronological",
+        "SKAB, leaderboard",
+        "anomaly-free",
+        "NAB, real univariate series (ad exchange, traffic, tweets)",
+    ):
         assert title in text
+    assert text.count("oracle F1**: best threshold on the test labels: not a result") == 4
+    assert "| NAB | F1 " in text
 
 
 def test_a_lever_row_replaces_the_row_of_the_same_name() -> None:
@@ -125,6 +141,16 @@ def test_a_lever_row_replaces_the_row_of_the_same_name() -> None:
     assert body.count("| x |") == 1
     assert "| x | 3 |" in body
     assert "| y | 2 |" in body
+
+
+def test_a_lever_row_of_an_earlier_run_gets_dashes_in_the_nab_columns() -> None:
+    earlier = "| old | " + " | ".join(str(i) for i in range(10)) + " | `cmd` |\n"
+    text = run_all.update_levers(
+        f"# B\n{run_all.LEVERS[0]}\n{earlier}{run_all.LEVERS[1]}\n", "x", "| x |\n"
+    )
+    row = next(line for line in text.splitlines() if line.startswith("| old |"))
+    assert row.count("|") == run_all.LEVER_CELLS + 1
+    assert row.endswith("| 9 | - | - | - | `cmd` |")
 
 
 def test_the_split_draws_the_same_indices_as_sklearn() -> None:
@@ -169,18 +195,19 @@ def test_the_document_can_be_rewritten_from_the_results_without_training(
     assert "bench.quality.run_all" in text
 
 
-def nab_like(root: Path, seed: int = 0) -> None:
-    """The traffic series bench.quality.out_of_range reads, and their anomaly windows."""
+def nab_like(root: Path, seed: int = 0, n_rows: int = 300) -> None:
+    """The traffic series bench.quality.out_of_range reads, and their anomaly windows (one
+    near the end of each series, after its probationary rows)."""
     rng = np.random.default_rng(seed)
     windows = {}
     for k, name in enumerate(out_of_range.NAB_SCORED):
-        times = pd.date_range("2015-09-01 13:45", periods=300, freq="5min")
-        values = 10 * k + np.sin(np.arange(300) / 12) + rng.normal(0, 0.1, 300)
+        times = pd.date_range("2015-09-01 13:45", periods=n_rows, freq="5min")
+        values = 10 * k + np.sin(np.arange(n_rows) / 12) + rng.normal(0, 0.1, n_rows)
         (root / "data" / name).parent.mkdir(parents=True, exist_ok=True)
         pd.DataFrame({"timestamp": times, "value": values}).to_csv(
             root / "data" / name, index=False
         )
-        windows[name] = [[str(times[250]), str(times[260])]]
+        windows[name] = [[str(times[n_rows - 50]), str(times[n_rows - 40])]]
     (root / "combined_windows.json").write_text(json.dumps(windows))
 
 
@@ -226,3 +253,27 @@ def test_the_drift_bench_replays_skab_through_refit_and_writes_its_section(
     assert text.startswith("# Benchmarks\n\nkept\n")
     assert "<!-- drift:begin -->" in text
     assert "refit every 100 rows on the last 400" in text
+
+
+def test_nab_fits_on_the_probationary_rows_only() -> None:
+    assert nab.probation(1000) == 150
+    assert nab.probation(15902) == 750  # at most 750
+    assert nab.probation(1126) == 168
+
+
+def test_a_nab_series_is_labelled_inside_its_windows_ends_included(tmp_path: Path) -> None:
+    nab_like(tmp_path, n_rows=400)
+    name = out_of_range.NAB_SCORED[0]
+    windows = json.loads((tmp_path / nab.WINDOWS).read_text())
+    data = nab.nab_series(tmp_path, name, windows)
+    assert data.features == ["value"]
+    assert data.values.shape == (400, 1)
+    assert data.labels is not None
+    np.testing.assert_array_equal(np.flatnonzero(data.labels), np.arange(350, 361))
+    assert nab.series_names(tmp_path) == sorted(out_of_range.NAB_SCORED)
+
+
+def test_the_z_score_takes_mean_and_spread_from_the_fitted_rows_only() -> None:
+    values = np.r_[[1.0, 3.0, 1.0, 3.0], [10.0, 2.0]][:, None]
+    np.testing.assert_allclose(nab.z_scores(values, 4), [1, 1, 1, 1, 8, 0])
+    np.testing.assert_array_equal(nab.z_scores(np.ones((3, 1)), 2), [0, 0, 0])

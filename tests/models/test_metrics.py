@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from models.metrics import Confusion, evaluate
+from models.metrics import Confusion, best_f1, evaluate
 
 
 def test_the_confusion_matrix_counts_each_cell() -> None:
@@ -50,3 +50,17 @@ def test_aucs_match_scikit_learn_including_ties(pairs: list[tuple[int, bool]]) -
     result = evaluate(scores, labels, threshold=1.0)
     assert result.roc_auc == pytest.approx(roc_auc_score(labels, scores))
     assert result.pr_auc == pytest.approx(average_precision_score(labels, scores))
+
+
+def test_the_oracle_f1_is_the_best_f1_over_every_threshold() -> None:
+    rng = np.random.default_rng(3)
+    scores = rng.normal(size=300)
+    labels = (rng.random(300) < 0.2).astype(int)
+    scores[labels == 1] += 0.8
+    every = [Confusion.of(scores > t, labels).f1 for t in np.r_[scores, scores.min() - 1]]
+    assert best_f1(scores, labels) == pytest.approx(max(every))
+
+
+def test_there_is_no_oracle_f1_without_a_positive_label_or_a_score() -> None:
+    assert best_f1(np.array([0.1, 0.5]), np.array([0, 0])) is None
+    assert best_f1(np.array([]), np.array([])) is None
