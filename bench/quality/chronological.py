@@ -49,7 +49,7 @@ def evaluate_model(
     with `rules`, a row per threshold-rule candidate too."""
     fit_part = common.rows_of(data, slice(0, n_fit))
     detector = common.fitted_detector(fit_part, options)
-    return evaluate_detector(detector, data, options, label, n_train, n_fit)
+    return evaluate_detector(detector, data, options, label, n_train, n_fit, rules)
 
 
 def evaluate_detector(
@@ -59,6 +59,7 @@ def evaluate_detector(
     label: str,
     n_train: int,
     n_fit: int,
+    rules: bool = True,
 ) -> tuple[list[dict], np.ndarray, np.ndarray]:
     """evaluate_model's rows for a detector already trained on rows [0, n_fit)."""
     labels = data.labels
