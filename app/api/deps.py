@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import re
 import inspect
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -111,7 +111,8 @@ def scoring_call(route: APIRoute) -> Callable[[Request, Any], Awaitable[Response
     ):
         return None
     call, body_name, scoring_name = dependant.call, body_field.name, subs[0].name
-    assert call is not None and scoring_name is not None
+    assert call is not None
+    assert scoring_name is not None
     (version_field,) = subs[0].query_params
     version_loc = ("query", version_field.alias)
     is_coroutine = inspect.iscoroutinefunction(call)
