@@ -27,12 +27,16 @@ from typing import Any
 import httpx
 import numpy as np
 import orjson
+from starlette.middleware.exceptions import ExceptionMiddleware
 
 from app.api.body import parse_rows_request
+from app.api.front import AdmissionMiddleware
+from app.api.hosts import AllowedHostsMiddleware
 from app.api.inputs import fill_of, rows_of
-from app.api.metrics import Metrics
+from app.api.metrics import Metrics, RequestMetricsMiddleware
 from app.api.responses import JSONResponse, detection_body
 from app.api.schemas import DetectRequest
+from app.api.security import APIHeadersMiddleware, APIKeyMiddleware
 from app.settings import Settings
 from bench.perf import http
 from bench.perf.fixtures import ARTICLE, train_bench_model
@@ -208,27 +212,29 @@ def asgi_post(
 
 # Where a request's time goes under cProfile: each function's cumulative time per request,
 # from the outermost layer inward (coroutines count a call per resumption, so per request is
-# the cumulative time over the requests sent, not over the calls).
-PROFILED = {
-    "security.py:153(__call__)": "the whole app (from the outermost layer, the API headers)",
-    "hosts.py:83(__call__)": "inside the API headers layer",
-    "metrics.py:190(__call__)": "inside the Host allow-list",
-    "security.py:114(__call__)": "inside the request metrics",
-    "front.py:36(__call__)": "inside the API keys",
-    "exceptions.py:47(__call__)": "inside the overload refusal: exceptions, routing, the route",
-    "body.py:56(handle_strict_json)": "the strict JSON route (body, admission, FastAPI, handler)",
-    "body.py:87(read_body)": "- read the body within the reception's bounds",
-    "body.py:114(parse_rows_request)": "- parse it (orjson)",
-    "limits.py:26(check)": "- the limits' check",
-    "utils.py:671(solve_dependencies)": "- FastAPI: dependencies and the body's validation",
-    "deps.py:77(get_scoring)": "-- of which get_scoring",
-    "detect.py:55(detect_last)": "- the route's function",
-    "inputs.py:37(rows_of)": "-- rows_of",
-    "detector.py:139(detect_last)": "-- Detector.detect_last (scaling, the network, scores)",
-    "data_quality.py:282(judge)": "-- data quality (judge)",
-    "detect.py:92(answer)": "-- the answer: metrics, shaping, JSONResponse",
-    "metrics.py:137(detection)": "--- Metrics.detection",
-    "responses.py:40(detection_body)": "--- detection_body",
+# the cumulative time over the requests sent, not over the calls). A function is named by
+# `file.py(function)` where that is unique, else by the function itself (its code's line).
+PROFILED: dict[str | Callable[..., object], str] = {
+    APIHeadersMiddleware.__call__: "the whole app (from the outermost layer, the API headers)",
+    AllowedHostsMiddleware.__call__: "inside the API headers layer",
+    RequestMetricsMiddleware.__call__: "inside the Host allow-list",
+    APIKeyMiddleware.__call__: "inside the request metrics",
+    AdmissionMiddleware.__call__: "inside the API keys",
+    ExceptionMiddleware.__call__: "inside the overload refusal: exceptions, routing, the route",
+    "body.py(handle_strict_json)": "the strict JSON route (body, admission, the route's call)",
+    "body.py(read_body)": "- read the body within the reception's bounds",
+    "body.py(parse_rows_request)": "- parse it (orjson)",
+    "limits.py(check)": "- the limits' check",
+    "deps.py(call_route)": "- the route's call (app.api.deps.scoring_call)",
+    "v2.py(validate)": "-- the version's and the body's validation (pydantic)",
+    "deps.py(get_scoring)": "-- the model (get_scoring)",
+    "detect.py(detect_last)": "-- the route's function",
+    "inputs.py(rows_of)": "--- rows_of",
+    "detector.py(detect_last)": "--- Detector.detect_last (scaling, the network, scores)",
+    "data_quality.py(judge)": "--- data quality (judge)",
+    "detect.py(answer)": "--- the answer: metrics, shaping, JSONResponse",
+    "metrics.py(detection)": "---- Metrics.detection",
+    "responses.py(detection_body)": "---- detection_body",
 }
 
 
@@ -253,11 +259,20 @@ def profiled_split(
     finally:
         loop.run_until_complete(lifespan.__aexit__(None, None, None))
         loop.close()
-    found = {
-        f"{Path(file).name}:{line}({function})": row[3] / requests
-        for (file, line, function), row in pstats.Stats(profile).stats.items()
-    }
-    return {label: found.get(key, float("nan")) for key, label in PROFILED.items()}
+    stats = pstats.Stats(profile).stats.items()
+    found: dict[object, float] = {}
+    for (file, line, function), row in stats:
+        for key in ((file, line, function), f"{Path(file).name}({function})"):
+            found[key] = found.get(key, 0.0) + row[3] / requests
+    return {label: found.get(_profile_key(key), float("nan")) for key, label in PROFILED.items()}
+
+
+def _profile_key(named: str | Callable[..., object]) -> object:
+    """PROFILED's key as pstats names a function: its text, or a function's (file, line, name)."""
+    if isinstance(named, str):
+        return named
+    code = named.__code__
+    return (code.co_filename, code.co_firstlineno, code.co_name)
 
 
 def handler_steps(store: ModelStore, body: bytes) -> dict[str, float]:
