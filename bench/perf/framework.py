@@ -6,9 +6,11 @@ The bare endpoint (bench.perf.framework_server) reads and parses the same JSON b
 window, orjson) and answers a constant JSON of the size of rarewatch's answer. wrk (one thread)
 loads `rarewatch serve` and the bare endpoint in turn (bench.perf.timing.in_turn) at concurrency
 1 and 16; prints the median round of each and the ratio of rarewatch's requests/s to the bare
-endpoint's. With --layers, also where rarewatch's time goes, timed interleaved in this process
-without the HTTP server: ASGI apps called directly (the bare one alone and inside each of
-rarewatch's middleware layers, rarewatch's without them and whole) and the handler's steps.
+endpoint's, and the median of each server's CPU time per request (a steadier yardstick on a
+shared machine) and its ratio. With --layers, also where rarewatch's time goes, timed
+interleaved in this process without the HTTP server: ASGI apps called directly (the bare one
+alone and inside each of rarewatch's middleware layers, rarewatch's without them and whole)
+and the handler's steps.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="rarewatch-framework-") as root:
         store = train_bench_model(Path(root), ARTICLE)
-        runs, answer = served_in_turn(Path(root), body, args.seconds, args.rounds)
+        runs, cpu, answer = served_in_turn(Path(root), body, args.seconds, args.rounds)
         if args.layers:
             layers = layer_costs(Path(root), body, answer)
             handler = handler_steps(store, body)
@@ -77,16 +79,22 @@ def main() -> None:
         f"framework --seconds {args.seconds} --rounds {args.rounds}"
         f"{' --layers' if args.layers else ''}`; answers of {len(answer)} bytes.\n"
     )
-    print("| server | concurrency | requests/s | p50 ms | p99 ms | errors | ratio to bare |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| server | concurrency | requests/s | p50 ms | p99 ms | errors | ratio to bare | "
+        "server CPU us per request | ratio to bare by CPU |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for concurrency in CONCURRENCIES:
         base = http.median_round(runs[(BARE, concurrency)])
+        base_cpu = float(np.median(cpu[(BARE, concurrency)]))
         for label in (BARE, WHOLE):
             run = http.median_round(runs[(label, concurrency)])
             ratio = run.requests_per_s / base.requests_per_s
+            cpu_us = float(np.median(cpu[(label, concurrency)]))
             print(
                 f"| {label} | {concurrency} | {run.requests_per_s:,.0f} | {run.p50_ms:.2f} | "
-                f"{run.p99_ms:.2f} | {run.errors} | {ratio:.2f} |"
+                f"{run.p99_ms:.2f} | {run.errors} | {ratio:.2f} | {cpu_us * 1e6:,.0f} | "
+                f"{base_cpu / cpu_us:.2f} |"
             )
     if not args.layers:
         return
@@ -106,10 +114,13 @@ def main() -> None:
         print(f"| {step} | {seconds * 1e6:,.1f} |")
 
 
-def served_in_turn(
-    root: Path, body: bytes, seconds: int, rounds: int
-) -> tuple[dict[tuple[str, int], list[http.LoadResult]], bytes]:
-    """wrk's rounds on `rarewatch serve` and on the bare endpoint, in turn; rarewatch's answer."""
+Rounds = dict[tuple[str, int], list[http.LoadResult]]
+CPU = dict[tuple[str, int], list[float]]
+
+
+def served_in_turn(root: Path, body: bytes, seconds: int, rounds: int) -> tuple[Rounds, CPU, bytes]:
+    """wrk's rounds on `rarewatch serve` and on the bare endpoint, in turn, with the server's
+    CPU seconds per request in each (http.wrk_post_costed); rarewatch's answer."""
     with contextlib.ExitStack() as stack:
         port = http.free_port()
         command = [sys.executable, "-m", "app.cli", "--model-dir", str(root), "serve"]
@@ -125,15 +136,20 @@ def served_in_turn(
         bare = stack.enter_context(
             http.running([*command, str(answer_file), "--port", str(port)], port, "/readyz")
         )
-        urls = {BARE: bare.url + PATH, WHOLE: served.url + PATH}
-        runs: dict[tuple[str, int], list[http.LoadResult]] = {}
+        servers = {BARE: bare, WHOLE: served}
+        runs: Rounds = {}
+        cpu: CPU = {}
         for concurrency in CONCURRENCIES:
             for round_ in range(rounds):
-                for label in in_turn(list(urls), round_):
+                for label in in_turn(list(servers), round_):
                     http.wait_until_idle([bare, served])
-                    result = http.wrk_post(urls[label], body, concurrency, seconds)
+                    server = servers[label]
+                    result, cost = http.wrk_post_costed(
+                        server, server.url + PATH, body, concurrency, seconds
+                    )
                     runs.setdefault((label, concurrency), []).append(result)
-    return runs, answer.content
+                    cpu.setdefault((label, concurrency), []).append(cost)
+    return runs, cpu, answer.content
 
 
 def layer_costs(root: Path, body: bytes, answer: bytes) -> dict[str, float]:
