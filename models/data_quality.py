@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -44,6 +44,11 @@ class TrainingStats:
     high: np.ndarray  # (n_features,) and maximum
     spread: np.ndarray  # (n_features,) the scaler's scale: 1 training spread, > 0
     time_step_seconds: float | None  # the training rows' median step; None when not stored
+    # (n_features,) the feature took more than one value in training; derived, once per model
+    trained_varied: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "trained_varied", self.high > self.low)
 
     @classmethod
     def of(cls, spec: DetectorSpec) -> TrainingStats:
@@ -376,28 +381,19 @@ def _constancy(
     """(features constant here that varied in training, features varying here that did not).
 
     counts, low, high  # (n_features,) from _extremes"""
-    # over the features' few values as Python numbers: a dozen numpy calls on arrays this
-    # small cost more than the comparisons themselves
-    rows = list(
-        zip(
-            stats.features,
-            counts.tolist(),
-            low.tolist(),
-            high.tolist(),
-            (stats.high > stats.low).tolist(),
-            strict=True,
-        )
-    )
-    varied = tuple(f for f, _, lo, hi, trained_varied in rows if hi > lo and not trained_varied)
-    too_few = tuple(f for f, n, _, _, _ in rows if n < MIN_ROWS_FOR_CONSTANT)
-    if too_few:
-        not_judged.append(_too_few_values(too_few))
-    constant = tuple(
-        f
-        for f, n, lo, hi, trained_varied in rows
-        if n >= MIN_ROWS_FOR_CONSTANT and hi == lo and trained_varied
-    )
-    return constant, varied
+    enough = counts >= MIN_ROWS_FOR_CONSTANT
+    if not enough.all():  # a dashboard's few rows: every feature (the same key every time)
+        not_judged.append(_too_few_values(_named(stats.features, ~enough)))
+    trained_varied = stats.trained_varied
+    constant = _named(stats.features, enough & (high == low) & trained_varied)
+    return constant, _named(stats.features, (high > low) & ~trained_varied)
+
+
+def _named(features: tuple[str, ...], picked: np.ndarray) -> tuple[str, ...]:
+    """The features where `picked` (n_features,) is true, in feature order."""
+    if picked.all():
+        return features
+    return tuple(features[i] for i in np.flatnonzero(picked).tolist())
 
 
 @functools.lru_cache(maxsize=256)

@@ -101,6 +101,8 @@ class Detector:
         self.row_scorer = row_scorer
         self.scaler = Scaler(tuple(spec.scaler.mean), tuple(spec.scaler.scale))
         self.training_stats = TrainingStats.of(spec)  # what a data-quality verdict compares with
+        # read on every request (a spec stored before fills builds default options to tell it)
+        self._fill_policy = spec.fill_policy
         self._normal_median = spec.validation_error_quantiles["0.5"]
         weights = spec.error_weights
         self._weights = None if weights is None else np.asarray(weights, dtype=np.float64)
@@ -130,7 +132,7 @@ class Detector:
     @property
     def fill_policy(self) -> FillPolicy:
         """The fill the model was trained with (the default for models stored before fills)."""
-        return self.spec.fill_policy
+        return self._fill_policy
 
     def detect(
         self,

@@ -80,7 +80,10 @@ class Admission:
         """One of the `max_concurrent` inference slots; an admitted request waits its turn, but
         no longer than the time bound (then 503, as for a full queue)."""
         try:
-            async with asyncio.timeout(self.timeout_s):
+            if self._slots.locked():  # a wait: bounded in time
+                async with asyncio.timeout(self.timeout_s):
+                    await self._slots.acquire()
+            else:  # a free slot is taken at once: no timer to arm and cancel
                 await self._slots.acquire()
         except TimeoutError:
             self.refused += 1

@@ -19,6 +19,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from app.api.admission import Reception
+from app.api.deps import scoring_call
 from app.api.numeric_body import FAST_PATH_BYTES, parse_rows_body
 from app.api.problems import BodyTooLarge, InvalidJSON, UnsupportedMediaType
 from app.api.schemas import DetectRequest
@@ -52,6 +53,8 @@ class StrictJSONRoute(APIRoute):
             return handle
         takes_rows = self.body_field.field_info.annotation is DetectRequest
         parse = parse_rows_request if takes_rows else parse_json
+        # the detection routes are called straight, the others through FastAPI's handler
+        call_route = scoring_call(self)
 
         async def handle_strict_json(request: Request) -> Response:
             require_json_content_type(request)
@@ -64,6 +67,8 @@ class StrictJSONRoute(APIRoute):
                 else:
                     parsed = parse(body)
                 state.limits.check(parsed)
+                if call_route is not None:
+                    return await call_route(request, parsed)
                 return await handle(ParsedJSONRequest(request, body, parsed))
 
         return handle_strict_json

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import BeforeValidator, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -85,3 +89,52 @@ async def get_scoring(request: Request, name: str, version: VersionQuery = None)
 
 
 ScoringDep = Annotated[Scoring, Depends(get_scoring)]
+
+
+def scoring_call(route: APIRoute) -> Callable[[Request, Any], Awaitable[Response]] | None:
+    """For a route whose function takes a body and a Scoring (`f(body, scoring)`, the detection
+    routes): a call of it with the body already parsed, validated and its Scoring resolved as
+    FastAPI's dependency solving does them (the same checks, errors and order: the version, the
+    model, then the body), without that machinery's generic cost on every request. None for
+    any other route, which FastAPI's own handler serves."""
+    dependant, body_field = route.dependant, route.body_field
+    subs = dependant.dependencies
+    if (
+        body_field is None
+        or len(subs) != 1
+        or subs[0].call is not get_scoring
+        or len(dependant.body_params) != 1
+        or dependant.path_params
+        or dependant.query_params
+        or dependant.header_params
+        or dependant.cookie_params
+    ):
+        return None
+    call, body_name, scoring_name = dependant.call, body_field.name, subs[0].name
+    assert call is not None
+    assert scoring_name is not None
+    (version_field,) = subs[0].query_params
+    version_loc = ("query", version_field.alias)
+    is_coroutine = inspect.iscoroutinefunction(call)
+
+    async def call_route(request: Request, parsed: Any) -> Response:
+        errors: list[Any] = []
+        given = request.query_params.get(version_field.alias)
+        version = None
+        if given is not None:
+            version, errors = version_field.validate(given, {}, loc=version_loc)
+        scoring = None
+        if not errors:
+            scoring = await get_scoring(request, request.path_params["name"], version)
+        body, body_errors = body_field.validate(parsed, {}, loc=("body",))
+        errors += body_errors
+        if errors:
+            raise RequestValidationError(errors, body=parsed)
+        arguments = {body_name: body, scoring_name: scoring}
+        if is_coroutine:
+            response: Response = await call(**arguments)
+        else:
+            response = await run_in_threadpool(call, **arguments)
+        return response
+
+    return call_route

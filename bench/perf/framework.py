@@ -6,9 +6,11 @@ The bare endpoint (bench.perf.framework_server) reads and parses the same JSON b
 window, orjson) and answers a constant JSON of the size of rarewatch's answer. wrk (one thread)
 loads `rarewatch serve` and the bare endpoint in turn (bench.perf.timing.in_turn) at concurrency
 1 and 16; prints the median round of each and the ratio of rarewatch's requests/s to the bare
-endpoint's. With --layers, also where rarewatch's time goes, timed interleaved in this process
-without the HTTP server: ASGI apps called directly (the bare one alone and inside each of
-rarewatch's middleware layers, rarewatch's without them and whole) and the handler's steps.
+endpoint's, and the median of each server's CPU time per request (a steadier yardstick on a
+shared machine) and its ratio. With --layers, also where rarewatch's time goes, timed
+interleaved in this process without the HTTP server: ASGI apps called directly (the bare one
+alone and inside each of rarewatch's middleware layers, rarewatch's without them and whole)
+and the handler's steps.
 """
 
 from __future__ import annotations
@@ -27,12 +29,16 @@ from typing import Any
 import httpx
 import numpy as np
 import orjson
+from starlette.middleware.exceptions import ExceptionMiddleware
 
 from app.api.body import parse_rows_request
+from app.api.front import AdmissionMiddleware
+from app.api.hosts import AllowedHostsMiddleware
 from app.api.inputs import fill_of, rows_of
-from app.api.metrics import Metrics
+from app.api.metrics import Metrics, RequestMetricsMiddleware
 from app.api.responses import JSONResponse, detection_body
 from app.api.schemas import DetectRequest
+from app.api.security import APIHeadersMiddleware, APIKeyMiddleware
 from app.settings import Settings
 from bench.perf import http
 from bench.perf.fixtures import ARTICLE, train_bench_model
@@ -63,7 +69,7 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="rarewatch-framework-") as root:
         store = train_bench_model(Path(root), ARTICLE)
-        runs, answer = served_in_turn(Path(root), body, args.seconds, args.rounds)
+        runs, cpu, answer = served_in_turn(Path(root), body, args.seconds, args.rounds)
         if args.layers:
             layers = layer_costs(Path(root), body, answer)
             handler = handler_steps(store, body)
@@ -73,16 +79,22 @@ def main() -> None:
         f"framework --seconds {args.seconds} --rounds {args.rounds}"
         f"{' --layers' if args.layers else ''}`; answers of {len(answer)} bytes.\n"
     )
-    print("| server | concurrency | requests/s | p50 ms | p99 ms | errors | ratio to bare |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| server | concurrency | requests/s | p50 ms | p99 ms | errors | ratio to bare | "
+        "server CPU us per request | ratio to bare by CPU |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for concurrency in CONCURRENCIES:
         base = http.median_round(runs[(BARE, concurrency)])
+        base_cpu = float(np.median(cpu[(BARE, concurrency)]))
         for label in (BARE, WHOLE):
             run = http.median_round(runs[(label, concurrency)])
             ratio = run.requests_per_s / base.requests_per_s
+            cpu_us = float(np.median(cpu[(label, concurrency)]))
             print(
                 f"| {label} | {concurrency} | {run.requests_per_s:,.0f} | {run.p50_ms:.2f} | "
-                f"{run.p99_ms:.2f} | {run.errors} | {ratio:.2f} |"
+                f"{run.p99_ms:.2f} | {run.errors} | {ratio:.2f} | {cpu_us * 1e6:,.0f} | "
+                f"{base_cpu / cpu_us:.2f} |"
             )
     if not args.layers:
         return
@@ -102,10 +114,13 @@ def main() -> None:
         print(f"| {step} | {seconds * 1e6:,.1f} |")
 
 
-def served_in_turn(
-    root: Path, body: bytes, seconds: int, rounds: int
-) -> tuple[dict[tuple[str, int], list[http.LoadResult]], bytes]:
-    """wrk's rounds on `rarewatch serve` and on the bare endpoint, in turn; rarewatch's answer."""
+Rounds = dict[tuple[str, int], list[http.LoadResult]]
+CPU = dict[tuple[str, int], list[float]]
+
+
+def served_in_turn(root: Path, body: bytes, seconds: int, rounds: int) -> tuple[Rounds, CPU, bytes]:
+    """wrk's rounds on `rarewatch serve` and on the bare endpoint, in turn, with the server's
+    CPU seconds per request in each (http.wrk_post_costed); rarewatch's answer."""
     with contextlib.ExitStack() as stack:
         port = http.free_port()
         command = [sys.executable, "-m", "app.cli", "--model-dir", str(root), "serve"]
@@ -121,15 +136,20 @@ def served_in_turn(
         bare = stack.enter_context(
             http.running([*command, str(answer_file), "--port", str(port)], port, "/readyz")
         )
-        urls = {BARE: bare.url + PATH, WHOLE: served.url + PATH}
-        runs: dict[tuple[str, int], list[http.LoadResult]] = {}
+        servers = {BARE: bare, WHOLE: served}
+        runs: Rounds = {}
+        cpu: CPU = {}
         for concurrency in CONCURRENCIES:
             for round_ in range(rounds):
-                for label in in_turn(list(urls), round_):
+                for label in in_turn(list(servers), round_):
                     http.wait_until_idle([bare, served])
-                    result = http.wrk_post(urls[label], body, concurrency, seconds)
+                    server = servers[label]
+                    result, cost = http.wrk_post_costed(
+                        server, server.url + PATH, body, concurrency, seconds
+                    )
                     runs.setdefault((label, concurrency), []).append(result)
-    return runs, answer.content
+                    cpu.setdefault((label, concurrency), []).append(cost)
+    return runs, cpu, answer.content
 
 
 def layer_costs(root: Path, body: bytes, answer: bytes) -> dict[str, float]:
@@ -208,27 +228,29 @@ def asgi_post(
 
 # Where a request's time goes under cProfile: each function's cumulative time per request,
 # from the outermost layer inward (coroutines count a call per resumption, so per request is
-# the cumulative time over the requests sent, not over the calls).
-PROFILED = {
-    "security.py:153(__call__)": "the whole app (from the outermost layer, the API headers)",
-    "hosts.py:83(__call__)": "inside the API headers layer",
-    "metrics.py:190(__call__)": "inside the Host allow-list",
-    "security.py:114(__call__)": "inside the request metrics",
-    "front.py:36(__call__)": "inside the API keys",
-    "exceptions.py:47(__call__)": "inside the overload refusal: exceptions, routing, the route",
-    "body.py:56(handle_strict_json)": "the strict JSON route (body, admission, FastAPI, handler)",
-    "body.py:87(read_body)": "- read the body within the reception's bounds",
-    "body.py:114(parse_rows_request)": "- parse it (orjson)",
-    "limits.py:26(check)": "- the limits' check",
-    "utils.py:671(solve_dependencies)": "- FastAPI: dependencies and the body's validation",
-    "deps.py:77(get_scoring)": "-- of which get_scoring",
-    "detect.py:55(detect_last)": "- the route's function",
-    "inputs.py:37(rows_of)": "-- rows_of",
-    "detector.py:139(detect_last)": "-- Detector.detect_last (scaling, the network, scores)",
-    "data_quality.py:282(judge)": "-- data quality (judge)",
-    "detect.py:92(answer)": "-- the answer: metrics, shaping, JSONResponse",
-    "metrics.py:137(detection)": "--- Metrics.detection",
-    "responses.py:40(detection_body)": "--- detection_body",
+# the cumulative time over the requests sent, not over the calls). A function is named by
+# `file.py(function)` where that is unique, else by the function itself (its code's line).
+PROFILED: dict[str | Callable[..., object], str] = {
+    APIHeadersMiddleware.__call__: "the whole app (from the outermost layer, the API headers)",
+    AllowedHostsMiddleware.__call__: "inside the API headers layer",
+    RequestMetricsMiddleware.__call__: "inside the Host allow-list",
+    APIKeyMiddleware.__call__: "inside the request metrics",
+    AdmissionMiddleware.__call__: "inside the API keys",
+    ExceptionMiddleware.__call__: "inside the overload refusal: exceptions, routing, the route",
+    "body.py(handle_strict_json)": "the strict JSON route (body, admission, the route's call)",
+    "body.py(read_body)": "- read the body within the reception's bounds",
+    "body.py(parse_rows_request)": "- parse it (orjson)",
+    "limits.py(check)": "- the limits' check",
+    "deps.py(call_route)": "- the route's call (app.api.deps.scoring_call)",
+    "v2.py(validate)": "-- the version's and the body's validation (pydantic)",
+    "deps.py(get_scoring)": "-- the model (get_scoring)",
+    "detect.py(detect_last)": "-- the route's function",
+    "inputs.py(rows_of)": "--- rows_of",
+    "detector.py(detect_last)": "--- Detector.detect_last (scaling, the network, scores)",
+    "data_quality.py(judge)": "--- data quality (judge)",
+    "detect.py(answer)": "--- the answer: metrics, shaping, JSONResponse",
+    "metrics.py(detection)": "---- Metrics.detection",
+    "responses.py(detection_body)": "---- detection_body",
 }
 
 
@@ -253,11 +275,20 @@ def profiled_split(
     finally:
         loop.run_until_complete(lifespan.__aexit__(None, None, None))
         loop.close()
-    found = {
-        f"{Path(file).name}:{line}({function})": row[3] / requests
-        for (file, line, function), row in pstats.Stats(profile).stats.items()
-    }
-    return {label: found.get(key, float("nan")) for key, label in PROFILED.items()}
+    stats = pstats.Stats(profile).stats.items()
+    found: dict[object, float] = {}
+    for (file, line, function), row in stats:
+        for key in ((file, line, function), f"{Path(file).name}({function})"):
+            found[key] = found.get(key, 0.0) + row[3] / requests
+    return {label: found.get(_profile_key(key), float("nan")) for key, label in PROFILED.items()}
+
+
+def _profile_key(named: str | Callable[..., object]) -> object:
+    """PROFILED's key as pstats names a function: its text, or a function's (file, line, name)."""
+    if isinstance(named, str):
+        return named
+    code = named.__code__
+    return (code.co_filename, code.co_firstlineno, code.co_name)
 
 
 def handler_steps(store: ModelStore, body: bytes) -> dict[str, float]:

@@ -178,6 +178,17 @@ def wrk_post(
     )
 
 
+def wrk_post_costed(
+    server: Server, url: str, body: bytes, concurrency: int, seconds: int
+) -> tuple[LoadResult, float]:
+    """wrk_post to `url` on `server`, and the server's CPU seconds per request over the run
+    (user + system, from /proc): what a request costs the server, which other work on a shared
+    machine changes far less than the requests/s."""
+    before = server.cpu_s()
+    result = wrk_post(url, body, concurrency, seconds)
+    return result, (server.cpu_s() - before) / max(result.requests, 1)
+
+
 def _rotating(paths: Sequence[str]) -> str:
     """A wrk request function sending each request to the next of `paths` ('' for none)."""
     if not paths:

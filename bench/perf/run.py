@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import math
 import os
 import resource
 import statistics
@@ -218,8 +219,8 @@ def _http_section(
         ours, logged, slow = (results[label, concurrency] for label in LOADED)
         lines.append(
             f"\nConcurrency {concurrency}: rarewatch serves "
-            f"{ours.requests_per_s / slow.requests_per_s:.0f}x the naive server's requests/s "
-            f"({logged.requests_per_s / slow.requests_per_s:.0f}x with the access log on)."
+            f"{_times(ours, slow):.0f}x the naive server's requests/s "
+            f"({_times(logged, slow):.0f}x with the access log on)."
         )
     if still_busy:
         lines.append(
@@ -227,7 +228,7 @@ def _http_section(
             "waiting."
         )
     ours16, naive16 = results[RAREWATCH, 16], results[NAIVE, 16]
-    speedup = ours16.requests_per_s / naive16.requests_per_s
+    speedup = _times(ours16, naive16)
     p50 = results[RAREWATCH, 1].p50_ms
     rss_mb = rss[RAREWATCH]
     goals += [
@@ -355,6 +356,15 @@ def _bulk_side_by_side(
         statistics.median(calls),
         in_process_faults / repeats,
     )
+
+
+def _times(ours: http.LoadResult, baseline: http.LoadResult) -> float:
+    """How many times the baseline's requests/s; NaN (shown as nan, a goal not met) when the
+    baseline answered nothing in its run (the naive server's first predictions, in --quick's
+    2-second runs on a busy machine)."""
+    if baseline.requests_per_s == 0:
+        return math.nan
+    return ours.requests_per_s / baseline.requests_per_s
 
 
 def _training_section(quick: bool, goals: list[Goal]) -> list[str]:
