@@ -97,6 +97,9 @@ class WatchedModel(_Strict):
     infer_every: Seconds
     fit_every: Seconds | None = None
     fit_window: Seconds | None = None
+    fit_timeout: Seconds | None = Field(
+        default=None, description="how long one fit may run before it is stopped (fit_every)"
+    )
     keep_versions: int = Field(default=5, ge=1)
 
     @model_validator(mode="after")
@@ -109,6 +112,8 @@ class WatchedModel(_Strict):
             raise ValueError("feature_label goes with query, not with queries")
         if (self.fit_every is None) != (self.fit_window is None):
             raise ValueError("fit_every and fit_window go together")
+        if self.fit_timeout is not None and self.fit_every is None:
+            raise ValueError("fit_timeout goes with fit_every and fit_window")
         if self.fit_window is not None and self.fit_window / self.step > MAX_POINTS:
             raise ValueError(
                 f"fit_window is more than {MAX_POINTS} steps (Prometheus's limit per query)"

@@ -62,7 +62,8 @@ async def refit_once(
             list(detector.features),
             flagged_rows,
             config.keep_versions,
-            config.fit_every,  # a fit must end before the next one is due
+            # by default a fit must end before the next one is due
+            config.fit_timeout or config.fit_every,
         )
         new = None
         if outcome.ok and outcome.version is not None:

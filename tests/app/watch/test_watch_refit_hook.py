@@ -1,8 +1,9 @@
 """The refit hook: every fit_every the watch hands app.watch.refit the last fit_window of rows
 and the rows of flagged windows, swaps in the version it stores, and keeps the old one when it
-fails. app.watch.refit is another module's job (a child process with TensorFlow); here a
-stand-in with its agreed signature stores a copy of the model's newest version, a real artifact
-that the watch loads as it loads any."""
+fails. A failed refit runs the real app.watch.refit (its child process refuses at once); a
+successful one takes tens of seconds of TensorFlow (tests/app/watch/test_refit.py fits for real),
+so there a stand-in with its signature stores a copy of the model's newest version, a real
+artifact that the watch loads as it loads any, and records what the watch gave it."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 
 from models.artifact import ModelStore
+from models.in_use import read_in_use
 from tests.app.watch.conftest import Scene, config_for, needs_prometheus, wait_for, watching
 from tests.conftest import TinyModel
 
@@ -115,17 +117,27 @@ def test_a_refit_is_swapped_in_and_is_given_the_flagged_rows(
 
 
 def test_a_failed_refit_keeps_the_version_in_use_and_is_counted(
-    scene: Scene, tiny_model: TinyModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    scene: Scene, tiny_model: TinyModel, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    hook = stand_in(monkeypatch, succeed=False)
-    config = config_for(scene.prometheus.url, "tiny", fit_every="1s", fit_window="10s")
-    with watching(config, own_store(tiny_model, tmp_path)) as running:
+    """The real app.watch.refit, its child process refusing 11 rows (too few to fit on): the
+    watch gives it the arguments it takes, keeps version 1 and records nothing new."""
+    store = own_store(tiny_model, tmp_path)
+    config = config_for(
+        scene.prometheus.url, "tiny", fit_every="1s", fit_window="10s", fit_timeout="60s"
+    )
+    with watching(config, store) as running:
         failed = lambda: running.value(  # noqa: E731
             "rarewatch_watch_refits_total", model="tiny", outcome="failed"
         )
-        assert wait_for(lambda: (failed() or 0) >= 2, 15)
+        assert wait_for(lambda: (failed() or 0) >= 1, 60)
         assert running.value("rarewatch_watch_model_version", model="tiny") == 1
         assert wait_for(
             lambda: running.value("rarewatch_anomaly_score", model="tiny") is not None, 10
         )
-    assert hook.in_use == [(1, "watch started")]
+    refused = [r.getMessage() for r in caplog.records if "version 1 kept" in r.getMessage()]
+    assert refused
+    assert all("the fit was refused" in message for message in refused), refused
+    assert store.versions("tiny") == [1]
+    recorded = read_in_use(store.root, "tiny")
+    assert recorded is not None
+    assert (recorded.version, recorded.why) == (1, "watch started")
