@@ -7,15 +7,17 @@ artifact that the watch loads as it loads any, and records what the watch gave i
 
 from __future__ import annotations
 
+import inspect
 import shutil
-import sys
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+import app.watch.refit as real
+from app.watch.refit import RefitOutcome
 from models.artifact import ModelStore
 from models.in_use import read_in_use
 from tests.app.watch.conftest import Scene, config_for, needs_prometheus, wait_for, watching
@@ -24,59 +26,28 @@ from tests.conftest import TinyModel
 pytestmark = needs_prometheus
 
 
-@dataclass(frozen=True)
-class RefitOutcome:
-    ok: bool
-    version: int | None
-    reason: str
+REAL_REFIT = inspect.signature(real.refit)
 
 
 @dataclass
 class StandIn:
-    """app.watch.refit's interface, recording what it was given."""
+    """app.watch.refit.refit's stand-in, recording what it was given (bound to the real one's
+    signature, so a call the real one would refuse fails here too)."""
 
-    succeed: bool
-    calls: list[dict] = field(default_factory=list)  # type: ignore[type-arg]
-    in_use: list[tuple[int, str]] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)
 
-    def refit(
-        self,
-        models_dir: Path,
-        name: str,
-        times: np.ndarray,
-        values: np.ndarray,
-        features: list[str],
-        flagged_rows: np.ndarray,
-        keep_versions: int,
-        timeout_s: float,
-    ) -> RefitOutcome:
-        self.calls.append(
-            {
-                "times": times,
-                "values": values,
-                "features": features,
-                "flagged_rows": flagged_rows,
-                "keep_versions": keep_versions,
-                "timeout_s": timeout_s,
-            }
-        )
-        if not self.succeed:
-            return RefitOutcome(False, None, "too few normal rows")
-        store = ModelStore(models_dir)
-        newest = store.open(name)
-        version, _ = store.write(name, newest.spec, newest.weights(), newest.onnx())
-        return RefitOutcome(True, version, f"refit on {len(values)} rows")
-
-    def record_in_use(self, models_dir: Path, name: str, version: int, why: str) -> None:
-        self.in_use.append((version, why))
+    def refit(self, *args: Any, **kwargs: Any) -> RefitOutcome:
+        call = REAL_REFIT.bind(*args, **kwargs).arguments
+        self.calls.append(call)
+        store = ModelStore(call["models_dir"])
+        newest = store.open(call["name"])
+        version, _ = store.write(call["name"], newest.spec, newest.weights(), newest.onnx())
+        return RefitOutcome(True, version, f"refit on {len(call['values'])} rows")
 
 
-def stand_in(monkeypatch: pytest.MonkeyPatch, succeed: bool) -> StandIn:
-    hook = StandIn(succeed)
-    module = types.ModuleType("app.watch.refit")
-    module.refit = hook.refit  # type: ignore[attr-defined]
-    module.record_in_use = hook.record_in_use  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "app.watch.refit", module)
+def stand_in(monkeypatch: pytest.MonkeyPatch) -> StandIn:
+    hook = StandIn()
+    monkeypatch.setattr(real, "refit", hook.refit)  # record_in_use stays the real one
     return hook
 
 
@@ -89,11 +60,12 @@ def own_store(tiny_model: TinyModel, tmp_path: Path) -> ModelStore:
 def test_a_refit_is_swapped_in_and_is_given_the_flagged_rows(
     scene: Scene, tiny_model: TinyModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    hook = stand_in(monkeypatch, succeed=True)
+    hook = stand_in(monkeypatch)
     config = config_for(
         scene.prometheus.url, "tiny", fit_every="2s", fit_window="10s", keep_versions=3
     )
-    with watching(config, own_store(tiny_model, tmp_path)) as running:
+    store = own_store(tiny_model, tmp_path)
+    with watching(config, store) as running:
         version = lambda: running.value("rarewatch_watch_model_version", model="tiny")  # noqa: E731
         assert wait_for(lambda: (version() or 0) >= 2, 20)
         assert running.value("rarewatch_watch_refits_total", model="tiny", outcome="ok")
@@ -104,6 +76,7 @@ def test_a_refit_is_swapped_in_and_is_given_the_flagged_rows(
             )
         finally:
             scene.sensors.fault = False
+    in_use = version()  # once stopped: no refit can come between this and the record
     call = hook.calls[0]
     assert call["features"] == ["a", "b", "c"]
     assert call["values"].shape == (11, 3)  # 10 s of 1 s steps, both ends
@@ -112,8 +85,9 @@ def test_a_refit_is_swapped_in_and_is_given_the_flagged_rows(
     assert call["flagged_rows"].shape == (11,)
     assert call["flagged_rows"].dtype == bool
     assert (call["keep_versions"], call["timeout_s"]) == (3, 2.0)
-    assert hook.in_use[0] == (1, "watch started")
-    assert hook.in_use[1] == (2, "refit on 11 rows")
+    recorded = read_in_use(store.root, "tiny")  # what GET /v1/models/tiny shows
+    assert recorded is not None
+    assert (recorded.version, recorded.why) == (in_use, "refit on 11 rows")
 
 
 def test_a_failed_refit_keeps_the_version_in_use_and_is_counted(
