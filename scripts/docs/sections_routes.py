@@ -209,7 +209,9 @@ score averages over (`score_on`), the threshold and how it was chosen, the quant
 reconstruction error on held-out normal windows (severity is computed from the median, `"0.5"`),
 the network, the layer table (layer, output shape, parameters), the training summary and the
 library versions it was trained with. Describing an older version reads its files; it does not
-load it.
+load it. A model that `rarewatch watch` scores (and refits) also has `watch`: the version the
+watch uses, since when, and why it changed (`"watch started"`, or the rows a refit was fitted
+on); the demo model below was never watched, so its answer has none.
 
 ```
 curl -s http://127.0.0.1:8000/v1/models/{DEMO_MODEL}
