@@ -42,15 +42,26 @@ SCRAPE_S = 5  # Prometheus's scrape interval and the models' step
 WARM_UP_S = 40  # the lookback's rows in Prometheus, and the first tick of every model
 
 
+def sensor_phases(n_models: int, n_features: int) -> np.ndarray:
+    """Each series' phase, (n_models, n_features): the same for the same sizes."""
+    return np.random.default_rng(0).uniform(0, 2 * np.pi, (n_models, n_features))
+
+
+def sensor_values(t: float | np.ndarray, phases: np.ndarray) -> np.ndarray:
+    """The sensors at epoch seconds `t`: slow waves of one period, shifted by their phases
+    (correlated, none a copy of another); `t` of shape (n, 1) gives one row per time."""
+    return np.asarray(3 * np.sin(np.asarray(t) / 60 + phases))
+
+
 class Sensors(Collector):
     """Every model's features: slow waves with a phase per series, one value per scrape."""
 
     def __init__(self, names: list[str], features: list[str]) -> None:
         self.names, self.features = names, features
-        self.phases = np.random.default_rng(0).uniform(0, 2 * np.pi, (len(names), len(features)))
+        self.phases = sensor_phases(len(names), len(features))
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        values = 3 * np.sin(time.time() / 60 + self.phases)
+        values = sensor_values(time.time(), self.phases)
         family = GaugeMetricFamily(
             "bench_sensor", "A synthetic sensor.", labels=["model", "feature"]
         )

@@ -64,13 +64,16 @@ def publish(
     write: Path | None,
     section: tuple[tuple[str, str], str],
     clients: str,
+    setting: str | None = None,
 ) -> NoReturn:
     """Print the report (the command, commit and date first), put it in `write`'s section
-    (markers, heading) if asked, and exit 1 when a check failed."""
+    (markers, heading) if asked, and exit 1 when a check failed. `setting` replaces "server and
+    `clients` on the same machine" in the header, for a bench that runs no server."""
+    where = setting or f"server and {clients} on the same machine"
     header = [
         f"Run on {dt.date.today().isoformat()} at commit {git_commit()} with "
         f"`python -m {module} {' '.join(sys.argv[1:])}`".rstrip()
-        + f" ({os.cpu_count()} cores, server and {clients} on the same machine).",
+        + f" ({os.cpu_count()} cores, {where}).",
         "",
     ]
     report = "\n".join(header + lines)
