@@ -34,7 +34,7 @@ import pandas as pd
 from app.watch.config import WatchedModel
 from app.watch.exporter import WatchMetrics
 from app.watch.prometheus import PrometheusReader, Rows
-from app.watch.tick import Watched, _score, rows_needed
+from app.watch.tick import Watched, rows_needed, score_up_to
 from bench.load.common import check_lines, publish
 from bench.perf.fixtures import BenchModel
 from bench.watch_load import sensor_phases, sensor_values
@@ -99,7 +99,7 @@ async def replay(
     )
     scored = Scored([], [])
     for row in ticks:
-        if await _score(watched, reader, metrics, start + row * step) is not None:
+        if await score_up_to(watched, reader, metrics, start + row * step) is not None:
             scored.unscored += 1
             continue
         score = metrics.registry.get_sample_value("rarewatch_anomaly_score", {"model": NAME})

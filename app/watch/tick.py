@@ -50,7 +50,7 @@ def rows_needed(detector: Detector) -> int:
 async def tick(watched: Watched, reader: PrometheusReader, metrics: WatchMetrics) -> None:
     """Never raises: a failure is counted by reason and logged, and the score series dropped."""
     began, started = time.time(), time.monotonic()
-    failure = await _score(watched, reader, metrics, grid_end(began, watched.config.step))
+    failure = await score_up_to(watched, reader, metrics, grid_end(began, watched.config.step))
     if failure is not None:
         reason, detail = failure
         logger.warning("watch %s: no score this tick (%s): %s", watched.name, reason, detail)
@@ -59,10 +59,11 @@ async def tick(watched: Watched, reader: PrometheusReader, metrics: WatchMetrics
     metrics.ticked(watched.name, time.time(), time.monotonic() - started)
 
 
-async def _score(
+async def score_up_to(
     watched: Watched, reader: PrometheusReader, metrics: WatchMetrics, end: float
 ) -> tuple[str, str] | None:
-    """The newest window up to `end` scored and exported: None, else (reason, detail)."""
+    """The newest window up to `end` scored and exported: None, else (reason, detail). A tick's
+    work without its clock and its failure accounting (bench.watch_delay replays ticks with it)."""
     detector = watched.detector  # one detector for the whole tick, whatever a refit swaps in
     try:
         rows = await reader.rows(watched.config, detector.features, end, rows_needed(detector))
