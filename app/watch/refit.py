@@ -9,6 +9,7 @@ through models.loading. Until then nothing is written to the model folder.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -17,8 +18,10 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ParamSpec
 
 import numpy as np
 
@@ -30,6 +33,7 @@ from models.loading import EngineChoice, load_detector
 from models.refit_job import JOB_FILE, RESULT_FILE, ROWS_FILE, STORE_FOLDER
 from models.wording import plural
 
+P = ParamSpec("P")
 log = logging.getLogger("rarewatch.watch.refit")
 
 # rows of the end of the data the new version scores before it counts: enough windows to catch
@@ -44,6 +48,23 @@ class RefitOutcome:
     reason: str  # plain words: what was fitted on, or why nothing was
 
 
+def _failure_as_outcome(fit: Callable[P, RefitOutcome]) -> Callable[P, RefitOutcome]:
+    """A bad stored model, a graph that scores NaN or files that cannot be written end the refit
+    as a failed outcome, never as an exception: the watch keeps the version it has."""
+
+    @functools.wraps(fit)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> RefitOutcome:
+        try:
+            return fit(*args, **kwargs)
+        except (RarewatchError, ModelFault) as exc:
+            return _failed(exc.detail)
+        except OSError as exc:  # the model folder or the temporary folder
+            return _failed(f"the refit could not write its files: {exc}")
+
+    return guarded
+
+
+@_failure_as_outcome
 def refit(
     models_dir: Path,
     name: str,
@@ -62,33 +83,7 @@ def refit(
     values  # (n_rows, n_features) float64, NaN missing
     flagged_rows  # (n_rows,) bool: inside a window flagged anomalous since the last fit
     """
-    try:
-        return _refit(
-            ModelStore(models_dir),
-            name,
-            times,
-            values,
-            features,
-            flagged_rows,
-            keep_versions,
-            timeout_s,
-        )
-    except (RarewatchError, ModelFault) as exc:  # a bad stored model; a graph that scores NaN
-        return _failed(exc.detail)
-    except OSError as exc:  # the model folder or the temporary folder cannot be written
-        return _failed(f"the refit could not write its files: {exc}")
-
-
-def _refit(
-    store: ModelStore,
-    name: str,
-    times: np.ndarray,
-    values: np.ndarray,
-    features: list[str],
-    flagged_rows: np.ndarray,
-    keep_versions: int,
-    timeout_s: float,
-) -> RefitOutcome:
+    store = ModelStore(models_dir)
     newest = store.open(name)
     options = newest.spec.options
     if options is None:
