@@ -3,14 +3,16 @@
     python -m bench.perf.framework [--seconds 3] [--rounds 4] [--layers]
 
 The bare endpoint (bench.perf.framework_server) reads and parses the same JSON body (one 5 x 59
-window, orjson) and answers a constant JSON of the size of rarewatch's answer. wrk (one thread)
-loads `rarewatch serve` and the bare endpoint in turn (bench.perf.timing.in_turn) at concurrency
-1 and 16; prints the median round of each and the ratio of rarewatch's requests/s to the bare
-endpoint's, and the median of each server's CPU time per request (a steadier yardstick on a
-shared machine) and its ratio. With --layers, also where rarewatch's time goes, timed
-interleaved in this process without the HTTP server: ASGI apps called directly (the bare one
-alone and inside each of rarewatch's middleware layers, rarewatch's without them and whole)
-and the handler's steps.
+window, orjson) and answers a constant JSON of the size of rarewatch's answer. Two more servers, the
+same endpoint scoring the window with the same model before it answers the same constant (by the
+model's one ONNX Runtime call alone, then by the library's Detector.detect_last), are the floors
+under any `/detect/last` with this model: how much of the bare endpoint's rate a route that scores
+the window can keep at best. wrk (one thread) loads the four in turn (bench.perf.timing.in_turn) at
+concurrency 1 and 16; prints the median round of each and the ratio of its requests/s to the bare
+endpoint's, and the median of each server's CPU time per request (a steadier yardstick on a shared
+machine) and its ratio. With --layers, also where rarewatch's time goes, timed interleaved in this
+process without the HTTP server: ASGI apps called directly (the bare one alone and inside each of
+rarewatch's middleware layers, rarewatch's without them and whole) and the handler's steps.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ from models.loading import load_detector
 
 CONCURRENCIES = (1, 16)
 BARE = "bare Starlette endpoint"
+FLOOR = "bare endpoint + scoring the window (Detector.detect_last)"
+GRAPH = "bare endpoint + the model's ONNX Runtime call alone"
 WHOLE = "rarewatch"
 NO_LAYERS = "rarewatch without the five layers"
 PATH = f"/v1/models/{ARTICLE.name}/detect/last"
@@ -87,7 +91,7 @@ def main() -> None:
     for concurrency in CONCURRENCIES:
         base = http.median_round(runs[(BARE, concurrency)])
         base_cpu = float(np.median(cpu[(BARE, concurrency)]))
-        for label in (BARE, WHOLE):
+        for label in (BARE, GRAPH, FLOOR, WHOLE):
             run = http.median_round(runs[(label, concurrency)])
             ratio = run.requests_per_s / base.requests_per_s
             cpu_us = float(np.median(cpu[(label, concurrency)]))
@@ -133,16 +137,25 @@ def served_in_turn(root: Path, body: bytes, seconds: int, rounds: int) -> tuple[
         answer_file.write_bytes(answer.raise_for_status().content)
         port = http.free_port()
         command = [sys.executable, "-m", "bench.perf.framework_server", "--answer"]
+        command += [str(answer_file)]
         bare = stack.enter_context(
-            http.running([*command, str(answer_file), "--port", str(port)], port, "/readyz")
+            http.running([*command, "--port", str(port)], port, "/readyz", env=_this_tree())
         )
-        servers = {BARE: bare, WHOLE: served}
+        servers = {BARE: bare}
+        for label, options in ((GRAPH, ["--graph-only"]), (FLOOR, [])):
+            port = http.free_port()
+            scoring = [*command, "--score", str(root), *options, "--port", str(port)]
+            server = stack.enter_context(http.running(scoring, port, "/readyz", env=_this_tree()))
+            # the first request loads the model: not in a measured round
+            httpx.post(server.url + PATH, content=body, headers=JSON).raise_for_status()
+            servers[label] = server
+        servers[WHOLE] = served
         runs: Rounds = {}
         cpu: CPU = {}
         for concurrency in CONCURRENCIES:
             for round_ in range(rounds):
                 for label in in_turn(list(servers), round_):
-                    http.wait_until_idle([bare, served])
+                    http.wait_until_idle(list(servers.values()))
                     server = servers[label]
                     result, cost = http.wrk_post_costed(
                         server, server.url + PATH, body, concurrency, seconds
@@ -187,9 +200,10 @@ def layer_costs(root: Path, body: bytes, answer: bytes) -> dict[str, float]:
 
 
 def asgi_post(
-    loop: asyncio.AbstractEventLoop, app: Any, body: bytes, answer_size: int
+    loop: asyncio.AbstractEventLoop, app: Any, body: bytes, answer_size: int, path: str = PATH
 ) -> Callable[[], None]:
-    """One POST of `body` to the ASGI `app`, checked to answer 200 with `answer_size` bytes."""
+    """One POST of `body` to the ASGI `app`'s `path`, checked to answer 200 with `answer_size`
+    bytes."""
     headers = [
         (b"host", b"127.0.0.1:8000"),
         (b"content-type", b"application/json"),
@@ -201,8 +215,8 @@ def asgi_post(
         "http_version": "1.1",
         "method": "POST",
         "scheme": "http",
-        "path": PATH,
-        "raw_path": PATH.encode(),
+        "path": path,
+        "raw_path": path.encode(),
         "root_path": "",
         "query_string": b"",
         "headers": headers,

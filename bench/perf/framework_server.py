@@ -1,9 +1,17 @@
 """The framework's own limit: a bare Starlette endpoint on `rarewatch serve`'s uvicorn settings.
 
-    python -m bench.perf.framework_server --port PORT --answer FILE
+    python -m bench.perf.framework_server --port PORT --answer FILE \
+        [--score MODEL_DIR [--graph-only]]
 
 Its /v1/models/{name}/detect/last reads and parses the JSON body (orjson, as rarewatch does) and
-answers FILE's bytes, a constant of the size of rarewatch's answer. It is served by
+answers FILE's bytes, a constant of the size of rarewatch's answer. With --score, it also scores
+the body's window with the named model of MODEL_DIR (Detector.detect_last, the library's one
+call, as rarewatch's route makes it) before answering the same constant: the floor under any
+`/detect/last` that scores the window with this model, with no validation, data-quality
+verdict, answer shaping, metrics or middleware. With --graph-only, the scoring is the model's
+one ONNX Runtime call alone (its fused scoring graph on the raw rows, models.onnx_scoring),
+without the Detector's Python around it: the floor under any implementation with this model
+and this runtime. It is served by
 app.api.serve.server_config, so with the same protocol class, timeouts and keep-alive as
 `rarewatch serve`. bench.perf.framework also times rarewatch's app without some of its
 middleware layers (rarewatch_without, bench only).
@@ -16,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -28,6 +37,10 @@ from app.api.hosts import AllowedHostsMiddleware
 from app.api.metrics import RequestMetricsMiddleware
 from app.api.security import APIHeadersMiddleware, APIKeyMiddleware
 from app.settings import Settings
+from models.artifact import ModelStore
+from models.detector import Detector
+from models.loading import load_detector
+from models.onnx_scoring import ROWS, SCORING_OUTPUTS
 
 LAYERS: dict[str, type] = {
     "Host allow-list (hosts.py)": AllowedHostsMiddleware,
@@ -38,12 +51,32 @@ LAYERS: dict[str, type] = {
 }
 
 
-def bare_app(answer: bytes, settings: Settings, middleware: Sequence[Middleware] = ()) -> Starlette:
+def bare_app(
+    answer: bytes,
+    settings: Settings,
+    middleware: Sequence[Middleware] = (),
+    score: Path | None = None,
+    graph_only: bool = False,
+) -> Starlette:
     """One POST route that parses its JSON body and answers `answer`; /readyz for the start.
-    `middleware`: layers around it, the outermost first (bench.perf.framework's profile)."""
+    `middleware`: layers around it, the outermost first (bench.perf.framework's profile).
+    `score`: a model directory; the route then scores the window with the model its path names
+    (loaded on the first request, as rarewatch's registry does) before answering; `graph_only`:
+    with its ONNX Runtime call alone."""
+    detectors: dict[str, Detector] = {}
 
     async def detect_last(request: Request) -> Response:
-        orjson.loads(await request.body())
+        parsed = orjson.loads(await request.body())
+        if score is not None:
+            name = request.path_params["name"]
+            detector = detectors.get(name)
+            if detector is None:
+                detector = detectors[name] = load_detector(ModelStore(score), name)
+            rows = np.asarray(parsed["values"], dtype=np.float64)
+            if graph_only and detector.row_scorer is not None:
+                detector.row_scorer.session.run(SCORING_OUTPUTS, {ROWS: rows})
+            else:
+                detector.detect_last(rows)
         return Response(answer, media_type="application/json")
 
     async def ready(request: Request) -> Response:
@@ -81,12 +114,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--answer", type=Path, required=True, help="the constant answer's file")
+    parser.add_argument("--score", type=Path, help="score each window with this model directory")
+    parser.add_argument("--graph-only", action="store_true", help="score by the ONNX call alone")
     args = parser.parse_args()
     import uvicorn
 
     from app.api.serve import server_config
 
-    app = bare_app(args.answer.read_bytes(), Settings())
+    answer = args.answer.read_bytes()
+    app = bare_app(answer, Settings(), score=args.score, graph_only=args.graph_only)
     # access_log as `rarewatch serve`'s default (off)
     config = server_config(
         app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False
