@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Self
 
@@ -13,6 +14,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -66,9 +68,24 @@ class Connection(_Strict):
     def _one_credential(self) -> Self:
         if self.bearer_token is not None and self.basic_auth is not None:
             raise ValueError("give bearer_token or basic_auth, not both")
-        if self.ca_file is not None and not self.ca_file.is_file():
-            raise ValueError(f"ca_file {str(self.ca_file)!r} is not a file")
         return self
+
+    @field_validator("ca_file")
+    @classmethod
+    def _a_ca(cls, path: Path | None) -> Path | None:
+        # loaded here, so that a bad file is refused by its key at start, not by a traceback
+        # once the models are loaded and the reader's client made
+        if path is None:
+            return path
+        if not path.is_file():
+            raise ValueError(f"{str(path)!r} is not a file")
+        try:
+            ssl.create_default_context(cafile=str(path))
+        except ssl.SSLError:
+            raise ValueError(f"{str(path)!r} holds no PEM certificate") from None
+        except OSError as exc:
+            raise ValueError(f"{str(path)!r} cannot be read ({exc.strerror})") from None
+        return path
 
 
 class PrometheusConfig(Connection):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +49,10 @@ def http_client(
         auth = httpx.BasicAuth(basic.username, basic.password.get_secret_value())
     if connection.bearer_token is not None:
         headers["Authorization"] = f"Bearer {connection.bearer_token.get_secret_value()}"
-    verify: bool | str = True if connection.ca_file is None else str(connection.ca_file)
+    verify: bool | ssl.SSLContext = True
+    if connection.ca_file is not None:
+        # a context, not the file's path: httpx deprecates `verify=<path>` (a warning per client)
+        verify = ssl.create_default_context(cafile=str(connection.ca_file))
     return httpx.AsyncClient(
         base_url=base_url, auth=auth, headers=headers, verify=verify, timeout=connection.timeout_s
     )

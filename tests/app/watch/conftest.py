@@ -7,6 +7,7 @@ import asyncio
 import math
 import shutil
 import signal
+import ssl
 import subprocess
 import threading
 import time
@@ -34,6 +35,16 @@ needs_prometheus = pytest.mark.skipif(
     reason="Prometheus is not installed (apt-get install prometheus); .ci/run installs it",
 )
 FAULT_SIZE = 4.0  # as tests.conftest.with_fault: feature c jumps by this much
+ROOT = Path(__file__).resolve().parents[3]
+# the `rarewatch watch` process, run by a driver that says at its exit what it imported
+DRIVER = """
+import json
+import sys
+from app.cli.main import main
+code = main(sys.argv[1:])
+print(json.dumps({"tensorflow": "tensorflow" in sys.modules, "keras": "keras" in sys.modules}))
+sys.exit(code)
+"""
 
 
 @dataclass(eq=False)  # hashed by identity, as a registry keeps its collectors
@@ -61,9 +72,21 @@ class Prometheus:
     """Debian's prometheus on a free port of 127.0.0.1, scraping every second, its storage in a
     temporary folder; `stop` and `start` again keep that storage."""
 
-    def __init__(self, folder: Path, targets: dict[str, int], web_config: str = "") -> None:
+    def __init__(
+        self,
+        folder: Path,
+        targets: dict[str, int],
+        web_config: str = "",
+        ca_file: Path | None = None,
+    ) -> None:
+        """`ca_file`: the CA of the server certificate named in `web_config`'s
+        tls_server_config; Prometheus then answers https only."""
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        scheme = "http" if ca_file is None else "https"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.verify: bool | ssl.SSLContext = (
+            True if ca_file is None else ssl.create_default_context(cafile=str(ca_file))
+        )
         jobs = "".join(
             f"  - job_name: {job}\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
             for job, port in targets.items()
@@ -73,7 +96,7 @@ class Prometheus:
             f"global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n{jobs}"
         )
         self.storage = folder / "data"
-        self.web_config = folder / "web.yml"  # its own server's settings (basic auth)
+        self.web_config = folder / "web.yml"  # its own server's settings (basic auth, TLS)
         self.web_config.write_text(web_config)
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -95,7 +118,8 @@ class Prometheus:
         while time.monotonic() < deadline:
             try:
                 # 401 behind basic auth: up all the same
-                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code in (200, 401):
+                ready = httpx.get(f"{self.url}/-/ready", timeout=1, verify=self.verify)
+                if ready.status_code in (200, 401):
                     return
             except httpx.TransportError:
                 pass
@@ -114,7 +138,9 @@ class Prometheus:
         self.process = None
 
     def query(self, promql: str) -> list[dict]:  # type: ignore[type-arg]
-        answer = httpx.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=5)
+        answer = httpx.get(
+            f"{self.url}/api/v1/query", params={"query": promql}, timeout=5, verify=self.verify
+        )
         answer.raise_for_status()
         result: list[dict] = answer.json()["data"]["result"]  # type: ignore[type-arg]
         return result
@@ -125,6 +151,7 @@ class Scene:
     sensors: Sensors
     prometheus: Prometheus
     watch_port: int  # the port Prometheus scrapes the watch on (a `rarewatch watch` started)
+    sensors_port: int  # the sensors' exporter, for another Prometheus to scrape too
 
 
 @pytest.fixture(scope="session")
@@ -140,7 +167,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
     prometheus = Prometheus(tmp_path_factory.mktemp("prometheus"), targets)
     try:
         prometheus.start()
-        yield Scene(sensors, prometheus, watch_port)
+        yield Scene(sensors, prometheus, watch_port, int(server.server_port))
     finally:
         prometheus.stop()
         server.shutdown()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import certifi
 import pytest
 
 from app.cli.main import main
@@ -61,6 +62,25 @@ def test_a_bad_config_is_one_line_naming_the_key_and_exit_2(
     err = refused(tmp_path, GOOD.replace(old, new, 1), capsys, tmp_path)
     assert err.startswith("rarewatch watch: error: "), err
     assert said in err
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (None, "prometheus.ca_file: '{ca}' is not a file"),
+        ("not a certificate\n", "prometheus.ca_file: '{ca}' holds no PEM certificate"),
+        # a good one passes the config's checks: the model is the next thing refused
+        (Path(certifi.where()).read_text(), "models[0].model: no model 'tiny'"),
+    ],
+)
+def test_a_ca_file_must_hold_a_pem_certificate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, said: str
+) -> None:
+    ca = tmp_path / "ca.pem"
+    if content is not None:
+        ca.write_text(content)
+    text = GOOD.replace("url: http://127.0.0.1:9", f"url: https://127.0.0.1:9\n  ca_file: {ca}")
+    assert said.format(ca=ca) in refused(tmp_path, text, capsys, tmp_path)
 
 
 def test_text_that_is_not_yaml_is_refused_with_its_line(

@@ -16,21 +16,19 @@ import yaml
 
 from app.watch.prometheus import EMPTY, QUERY_ERROR, UNREACHABLE
 from app.watch.tick import UNSCORED
-from tests.app.watch.conftest import Scene, config_for, needs_prometheus, wait_for, watching
+from tests.app.watch.conftest import (
+    DRIVER,
+    ROOT,
+    Scene,
+    config_for,
+    needs_prometheus,
+    wait_for,
+    watching,
+)
 from tests.conftest import TinyModel
 
 pytestmark = needs_prometheus
-ROOT = Path(__file__).resolve().parents[3]
 BOUND_TICKS = 10  # ticks from the fault to a score above 1, at most
-# the `rarewatch watch` process, run by a driver that says at its exit what it imported
-DRIVER = """
-import json
-import sys
-from app.cli.main import main
-code = main(sys.argv[1:])
-print(json.dumps({"tensorflow": "tensorflow" in sys.modules, "keras": "keras" in sys.modules}))
-sys.exit(code)
-"""
 
 
 def scores_between(scene: Scene, start: float, end: float) -> list[float]:
