@@ -9,6 +9,7 @@ import shutil
 import signal
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -45,6 +46,19 @@ code = main(sys.argv[1:])
 print(json.dumps({"tensorflow": "tensorflow" in sys.modules, "keras": "keras" in sys.modules}))
 sys.exit(code)
 """
+
+
+def watch_command(model_dir: Path, config: Path) -> subprocess.Popen[str]:
+    """`rarewatch watch --config config` started as its own process, through DRIVER; the caller
+    ends it (SIGTERM) and reads its output."""
+    command = ["--model-dir", str(model_dir), "watch", "--config", str(config)]
+    return subprocess.Popen(
+        [sys.executable, "-c", DRIVER, *command],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @dataclass(eq=False)  # hashed by identity, as a registry keeps its collectors

@@ -9,7 +9,6 @@ import logging
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,14 +23,13 @@ from app.watch.config import WatchConfig
 from app.watch.prometheus import EMPTY, HTTP_ERROR, UNREACHABLE
 from tests.app.test_client_and_serve import free_port
 from tests.app.watch.conftest import (
-    DRIVER,
-    ROOT,
     Prometheus,
     RunningWatch,
     Scene,
     config_for,
     needs_prometheus,
     wait_for,
+    watch_command,
     watching,
 )
 from tests.conftest import TinyModel
@@ -279,14 +277,7 @@ def test_the_watch_command_exports_scores_read_over_https_with_basic_auth(
     raw["listen"] = {"port": port}
     path = tmp_path / "watch.yaml"
     path.write_text(yaml.safe_dump(raw))
-    command = ["--model-dir", str(tiny_model.store.root), "watch", "--config", str(path)]
-    watch = subprocess.Popen(
-        [sys.executable, "-c", DRIVER, *command],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    watch = watch_command(tiny_model.store.root, path)
 
     def exported() -> bool:
         try:

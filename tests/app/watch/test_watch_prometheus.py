@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,12 +15,11 @@ import yaml
 from app.watch.prometheus import EMPTY, QUERY_ERROR, UNREACHABLE
 from app.watch.tick import UNSCORED
 from tests.app.watch.conftest import (
-    DRIVER,
-    ROOT,
     Scene,
     config_for,
     needs_prometheus,
     wait_for,
+    watch_command,
     watching,
 )
 from tests.conftest import TinyModel
@@ -51,14 +48,7 @@ def test_the_score_crosses_one_within_a_few_ticks_of_the_fault_and_not_before(
     config = config_for(scene.prometheus.url, "tiny", port=scene.watch_port)
     path = tmp_path / "watch.yaml"
     path.write_text(yaml.safe_dump(json.loads(config.model_dump_json())))
-    command = ["--model-dir", str(tiny_model.store.root), "watch", "--config", str(path)]
-    watch = subprocess.Popen(
-        [sys.executable, "-c", DRIVER, *command],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    watch = watch_command(tiny_model.store.root, path)
     try:
         began = time.time()
         assert wait_for(lambda: scores_between(scene, began, time.time()) != [], 30)
