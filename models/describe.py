@@ -29,6 +29,8 @@ def describe(name: str, version: int, spec: DetectorSpec) -> str:
         f"features ({spec.n_features}): {', '.join(spec.features)}",
         f"lookback {spec.lookback}; {net.architecture} {'-'.join(map(str, net.units))} "
         f"{net.activation}, dropout {net.dropout}",
+        f"score: error standardisation {spec.error_standardisation}, smoothing "
+        f"{plural(spec.smoothing, 'window')}",
         f"threshold {t.value:.6g} ({threshold_method(t, detail=True)})",
         f"missing values: fill {fill.text} up to {plural(fill.max_gap, 'row')}; in training "
         f"{plural(training.filled_cells, 'cell')} filled, "
