@@ -233,9 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     data = common.sheet_breaks(args.data)
     data = common.bench_normalized(data, args.rolling_normalization)
     labels = data.labels if data.labels is not None else np.zeros(data.n_rows, np.int8)
-    options = common.with_settings(TrainingOptions(), args.settings)
-    if args.quick:
-        options = options.changed(epochs=min(options.epochs, 2))
+    options = common.bench_options(args)
     common.log(f"article protocol: {data.n_rows} rows, {int(labels.sum())} positive")
 
     test_scores, test_labels, valid_scores, valid_labels, info = run_protocol(data, labels, options)
@@ -276,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
     result["settings"]["split"] = info
 
     if not args.no_article_baseline:
-        epochs = 2 if args.quick else args.article_epochs
+        epochs = common.QUICK_EPOCHS if args.quick else args.article_epochs
         baseline = article_options(epochs)
         common.log(f"article baseline: {epochs} epochs")
         b_test, b_labels, b_valid, b_valid_labels, b_info = run_protocol(data, labels, baseline)

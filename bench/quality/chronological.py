@@ -37,19 +37,9 @@ def split_rows(n_rows: int) -> tuple[int, int]:
     return n_fit - n_validation, n_fit
 
 
-def evaluate_model(
-    data: Dataset,
-    options: TrainingOptions,
-    label: str,
-    n_train: int,
-    n_fit: int,
-    rules: bool = True,
-) -> tuple[list[dict], np.ndarray, np.ndarray]:
-    """Train on rows [0, n_fit) (validation = rows [n_train, n_fit)), test on rows [n_fit, end);
-    with `rules`, a row per threshold-rule candidate too."""
-    fit_part = common.rows_of(data, slice(0, n_fit))
-    detector = common.fitted_detector(fit_part, options)
-    return evaluate_detector(detector, data, options, label, n_train, n_fit, rules)
+def fitted_on_rows(data: Dataset, options: TrainingOptions, n_fit: int) -> Detector:
+    """Trained on rows [0, n_fit); `options.validation_fraction` of them, the last, validate."""
+    return common.fitted_detector(common.rows_of(data, slice(0, n_fit)), options)
 
 
 def evaluate_detector(
@@ -61,7 +51,8 @@ def evaluate_detector(
     n_fit: int,
     rules: bool = True,
 ) -> tuple[list[dict], np.ndarray, np.ndarray]:
-    """evaluate_model's rows for a detector already trained on rows [0, n_fit)."""
+    """The rows of a detector trained on rows [0, n_fit) (validation = rows [n_train, n_fit)),
+    tested on rows [n_fit, end); with `rules`, a row per threshold-rule candidate too."""
     labels = data.labels
     assert labels is not None
     test_scores = common.scores_for_rows(detector, data.values, n_fit, data.n_rows)
@@ -135,20 +126,20 @@ def main(argv: list[str] | None = None) -> None:
     data = common.bench_normalized(data, args.rolling_normalization)
     assert data.labels is not None
     n_train, n_fit = split_rows(data.n_rows)
-    options = common.with_settings(TrainingOptions(), args.settings)
+    options = common.bench_options(args)
     options = options.changed(validation_fraction=(n_fit - n_train) / n_fit)
-    if args.quick:
-        options = options.changed(epochs=min(options.epochs, 2))
     common.log(f"chronological: train rows 0-{n_train - 1}, validation to {n_fit - 1}, test after")
 
-    rows, _, test_labels = evaluate_model(data, options, args.label, n_train, n_fit)
+    detector = fitted_on_rows(data, options, n_fit)
+    rows, _, test_labels = evaluate_detector(detector, data, options, args.label, n_train, n_fit)
     result["settings"]["rarewatch"] = options.model_dump(mode="json")
     if not args.no_article_baseline:
-        baseline = article_options(2 if args.quick else args.article_epochs)
+        baseline = article_options(common.QUICK_EPOCHS if args.quick else args.article_epochs)
         baseline = baseline.changed(patience=5, validation_fraction=options.validation_fraction)
         common.log("article baseline")
-        b_rows, b_scores, _ = evaluate_model(
-            data, baseline, "article method", n_train, n_fit, rules=False
+        b_detector = fitted_on_rows(data, baseline, n_fit)
+        b_rows, b_scores, _ = evaluate_detector(
+            b_detector, data, baseline, "article method", n_train, n_fit, rules=False
         )
         b_rows[0]["note"] += (
             f"; the article's network and last-step score with early stopping "

@@ -34,6 +34,7 @@ LABEL = "y"
 SHEET_TIME = "time"
 # the risk a POT threshold variant is set at: one false alarm in 1000 normal windows
 POT_QUANTILE = 0.999
+QUICK_EPOCHS = 2  # --quick: the most epochs of any model (CI mode)
 # threshold-rule candidates (THRESHOLD_RULES), every constant fixed before any run: a tail
 # reach in standard deviations, a deeper POT risk, the windows an alarm is held after its last
 # window over the line (merges fragments of one failure), and a minimum duration
@@ -161,6 +162,13 @@ def with_settings(options: TrainingOptions, settings: list[str]) -> TrainingOpti
         return options.changed(**changes)
     except InvalidInput as exc:
         raise SystemExit(f"--set: {exc.detail}") from None
+
+
+def bench_options(args: argparse.Namespace) -> TrainingOptions:
+    """A protocol's training options: the defaults with each `--set`, and with `--quick` at
+    most QUICK_EPOCHS epochs."""
+    options = with_settings(TrainingOptions(), args.settings)
+    return options.changed(epochs=min(options.epochs, QUICK_EPOCHS)) if args.quick else options
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
