@@ -12,7 +12,6 @@ mean the same here.
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
@@ -30,7 +29,6 @@ from models.loading import IN_MEMORY_VERSION
 from models.scaling import Scaler, Scaling
 from models.scoring import ErrorStandardisation, ErrorWeighting, ScoreOn
 from models.spec import Activation, NetworkConfig, TrainingOptions
-from models.thresholds import ThresholdMethod, max_f1_threshold
 from models.training import FittedNetwork, choose_threshold, fit_network, fitted_spec
 from models.windows import WindowTransform, temporalize, transform_windows
 
@@ -218,13 +216,7 @@ def anchors() -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("data", type=Path, help="sheet-breaks.csv")
-    common.add_common_arguments(parser)
-    parser.add_argument(
-        "--article-epochs", type=int, default=200, help="epochs of the article baseline"
-    )
-    parser.add_argument("--no-article-baseline", action="store_true", help="skip the baseline")
+    parser = common.sheet_break_parser(__doc__, 200, "epochs of the article baseline")
     args = parser.parse_args(argv)
 
     result = common.new_result(
@@ -260,16 +252,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     ratios = common.rule_ratios(*in_time_order, test_index, threshold.value)
     rows += common.rule_rows(args.label, [ratios], [test_labels])
-    if options.threshold_method is not ThresholdMethod.MAX_F1:
-        rows.append(
-            common.metric_row(
-                f"{args.label}, max-F1 threshold on validation",
-                test_scores,
-                test_labels,
-                max_f1_threshold(valid_scores, valid_labels),
-                "same model; threshold maximising F1 on the labelled validation split",
-            )
-        )
+    rows += common.max_f1_rows(
+        args.label,
+        options.threshold_method,
+        test_scores,
+        test_labels,
+        valid_scores,
+        valid_labels,
+        "split",
+    )
     result["settings"]["rarewatch"] = options.model_dump(mode="json")
     result["settings"]["split"] = info
 
@@ -289,13 +280,14 @@ def main(argv: list[str] | None = None) -> None:
                 f"{b_info['best_epoch']}), last-timestep score, fixed threshold 0.3",
             )
         )
-        rows.append(
-            common.metric_row(
-                "article baseline, max-F1 threshold on validation",
-                b_test,
-                b_labels,
-                max_f1_threshold(b_valid, b_valid_labels),
-            )
+        rows += common.max_f1_rows(
+            "article baseline",
+            baseline.threshold_method,
+            b_test,
+            b_labels,
+            b_valid,
+            b_valid_labels,
+            "split",
         )
         result["settings"]["article_baseline"] = baseline.model_dump(mode="json")
     rows += common.trivial_rows(test_labels)

@@ -12,7 +12,6 @@ Every test row is scored by the window ending on it (the rows before it give the
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -25,7 +24,6 @@ from bench.quality import common
 from models.data import Dataset
 from models.detector import Detector
 from models.spec import TrainingOptions
-from models.thresholds import ThresholdMethod, max_f1_threshold
 
 TRAIN, VALIDATION = 0.6, 0.2
 
@@ -94,29 +92,22 @@ def evaluate_detector(
             ordered, np.arange(n_valid), valid_labels == 0, test, detector.threshold
         )
         rows += common.rule_rows(label, [ratios], [test_labels])
-    if spec.threshold.method is not ThresholdMethod.MAX_F1:
-        rows.append(
-            common.metric_row(
-                f"{label}, max-F1 threshold on validation",
-                test_scores,
-                test_labels,
-                max_f1_threshold(valid_scores, valid_labels),
-                "same model; threshold maximising F1 on the labelled validation part",
-            )
-        )
+    rows += common.max_f1_rows(
+        label,
+        spec.threshold.method,
+        test_scores,
+        test_labels,
+        valid_scores,
+        valid_labels,
+        "part",
+    )
     return rows, test_scores, test_labels
 
 
 def main(argv: list[str] | None = None) -> None:
     from bench.quality.article import ARTICLE_THRESHOLD, article_options
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("data", type=Path, help="sheet-breaks.csv")
-    common.add_common_arguments(parser)
-    parser.add_argument(
-        "--article-epochs", type=int, default=50, help="most epochs of the article baseline"
-    )
-    parser.add_argument("--no-article-baseline", action="store_true", help="skip the baseline")
+    parser = common.sheet_break_parser(__doc__, 50, "most epochs of the article baseline")
     args = parser.parse_args(argv)
 
     result = common.new_result(
