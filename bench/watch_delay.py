@@ -33,7 +33,7 @@ import pandas as pd
 
 from app.watch.config import WatchedModel
 from app.watch.exporter import WatchMetrics
-from app.watch.prometheus import PrometheusReader, Rows
+from app.watch.prometheus import Rows
 from app.watch.tick import Watched, rows_needed, score_up_to
 from bench.load.common import check_lines, publish
 from bench.perf.fixtures import BenchModel
@@ -57,12 +57,14 @@ def generated(start: float, n_rows: int, step: float, phases: np.ndarray, seed: 
     return sensor_values(times, phases) + noise
 
 
-class Replay(PrometheusReader):
-    """Generated rows answered as PrometheusReader.rows answers a range query; no HTTP client,
-    as nothing is read from a server."""
+@dataclass(frozen=True)
+class Replay:
+    """Generated rows answered as PrometheusReader.rows answers a range query (a RowReader, as
+    the tick takes): row 0 at `start`, one every `step` seconds."""
 
-    def __init__(self, start: float, values: np.ndarray, step: float) -> None:
-        self.start, self.values, self.step = start, values, step
+    start: float
+    values: np.ndarray  # (n_rows, n_features)
+    step: float
 
     async def rows(
         self, watched: WatchedModel, features: list[str], end: float, n_rows: int

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from models.artifact import ModelStore
 from models.errors import RarewatchError
+from models.scoring import ErrorStandardisation
 from models.spec import DetectorSpec, ThresholdSpec
 from models.wording import plural
 
@@ -29,6 +30,7 @@ def describe(name: str, version: int, spec: DetectorSpec) -> str:
         f"features ({spec.n_features}): {', '.join(spec.features)}",
         f"lookback {spec.lookback}; {net.architecture} {'-'.join(map(str, net.units))} "
         f"{net.activation}, dropout {net.dropout}",
+        *score_options_line(spec),
         f"threshold {t.value:.6g} ({threshold_method(t, detail=True)})",
         f"missing values: fill {fill.text} up to {plural(fill.max_gap, 'row')}; in training "
         f"{plural(training.filled_cells, 'cell')} filled, "
@@ -57,3 +59,14 @@ def threshold_method(threshold: ThresholdSpec, detail: bool = False) -> str:
     if threshold.margin != 1:
         text += f", margin x{threshold.margin:g}"
     return text
+
+
+def score_options_line(spec: DetectorSpec) -> list[str]:
+    """The line naming the stored score options (error standardisation, smoothing), when
+    either is set."""
+    standardisation, smoothing = spec.error_standardisation, spec.smoothing
+    if (standardisation, smoothing) == (ErrorStandardisation.NONE, 1):
+        return []  # the plain score: the README's models block keeps its form
+    return [
+        f"score: error standardisation {standardisation}, smoothing {plural(smoothing, 'window')}"
+    ]

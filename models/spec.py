@@ -389,3 +389,9 @@ class DetectorSpec(_Strict):
     def fill_policy(self) -> FillPolicy:
         """The fill it was trained with (the default for files written before fills)."""
         return (self.options or TrainingOptions()).fill_policy
+
+    @property
+    def error_standardisation(self) -> ErrorStandardisation:
+        """How each feature's error is standardised before it is aggregated (none: plain MSE)."""
+        standard = self.error_standard
+        return ErrorStandardisation.NONE if standard is None else standard.aggregation

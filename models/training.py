@@ -125,9 +125,6 @@ def train_detector(
     Data too small for the split is refused before TensorFlow is imported."""
     started = time.monotonic()
     check_training_rows(data, options)
-    from models.engines import TensorFlowEngine
-    from models.network import layer_table
-
     data_sha256 = dataset_sha256(data)  # of the data as given, before `shift` marks more rows
     n_train_rows, _ = split_sizes(data.n_rows, options.validation_fraction)
     labels = data.labels if data.labels is not None else np.zeros(data.n_rows, np.int8)
@@ -155,24 +152,75 @@ def train_detector(
 
     validation_normal = np.ascontiguousarray(split.validation_windows[split.validation_normal])
     fitted = fit_network(split.train_windows, validation_normal, options, progress)
+    start, end = time_span(data)
+    spec, normal_errors = fitted_spec(
+        fitted,
+        data.features,
+        scaler,
+        split.validation_windows,
+        split.validation_normal,
+        split.validation_labels,
+        options,
+        rows=data.n_rows,
+        normal_rows=int((labels == 0).sum()),
+        train_windows=len(split.train_windows),
+        time_column=data.time_column,
+        label_column=data.label_column,
+        time_start=start,
+        time_end=end,
+        feature_min=np.nanmin(data.values, axis=0).tolist(),
+        feature_max=np.nanmax(data.values, axis=0).tolist(),
+        seconds=round(time.monotonic() - started, 3),
+        shift=options.shift,
+        time_step_seconds=None
+        if data.times is None
+        else median_step_seconds(time_seconds(data.times)),
+        filled_cells=0 if fill_report is None else int(fill_report.filled.sum()),
+        windows_left_out=split.left_out,
+        data_sha256=data_sha256,
+    )
+    network = fitted.network
+    curves = TrainingCurves(list(fitted.losses), list(fitted.validation_losses), normal_errors)
+    onnx = _onnx_or_none(network, split.validation_windows)
+    return TrainedModel(spec, network.get_weights(), onnx, curves)
+
+
+def fitted_spec(
+    fitted: FittedNetwork,
+    features: list[str],
+    scaler: Scaler,
+    windows: np.ndarray,
+    normal: np.ndarray,
+    labels: np.ndarray,
+    options: TrainingOptions,
+    **data_summary: Any,
+) -> tuple[DetectorSpec, np.ndarray]:
+    """The spec of a fitted network, and the scores of its normal validation windows: the score
+    options fitted on the validation windows, the threshold chosen on them, the training
+    summary (`data_summary`: its fields about the data; the fit's are filled here).
+
+    windows  # (n_windows, lookback, n_features) validation windows, scaled, in time order
+    normal  # (n_windows,) bool, the window touches no labelled row
+    labels  # (n_windows,) the label of each window's last row
+    """
+    from models.engines import TensorFlowEngine
+    from models.network import layer_table
+
     network, losses, val_losses = fitted.network, fitted.losses, fitted.validation_losses
     best = int(np.argmin(val_losses))
-
-    engine = TensorFlowEngine(network, options.lookback, len(data.features))
-    windows = split.validation_windows
+    engine = TensorFlowEngine(network, options.lookback, len(features))
     reconstructed = engine.reconstruct(windows)
-    weights = error_weights(windows, reconstructed, split.validation_normal, options)
-    standard = error_standard(windows, reconstructed, split.validation_normal, options)
+    weights = error_weights(windows, reconstructed, normal, options)
+    standard = error_standard(windows, reconstructed, normal, options)
     # the validation windows in time order, smoothed as Detector.detect smooths a request's
     errors = smoothed(
         window_errors(windows, reconstructed, options.score_on, weights, standard),
         options.smoothing,
     ).scores
-    normal_errors = errors[split.validation_normal]
-    threshold = choose_threshold(errors, split.validation_normal, split.validation_labels, options)
-    start, end = time_span(data)
+    normal_errors = errors[normal]
+    threshold = choose_threshold(errors, normal, labels, options)
     spec = DetectorSpec(
-        features=data.features,
+        features=features,
         lookback=options.lookback,
         network=options.network,
         score_on=options.score_on,
@@ -186,17 +234,9 @@ def train_detector(
         threshold=threshold,
         validation_error_quantiles=error_quantiles(normal_errors),
         training=TrainingSummary(
-            rows=data.n_rows,
-            normal_rows=int((labels == 0).sum()),
-            train_windows=len(split.train_windows),
+            **data_summary,
             validation_windows=len(windows),
-            validation_normal_windows=int(split.validation_normal.sum()),
-            time_column=data.time_column,
-            label_column=data.label_column,
-            time_start=start,
-            time_end=end,
-            feature_min=np.nanmin(data.values, axis=0).tolist(),
-            feature_max=np.nanmax(data.values, axis=0).tolist(),
+            validation_normal_windows=int(normal.sum()),
             epochs=options.epochs,
             epochs_run=len(losses),
             best_epoch=best + 1,
@@ -206,21 +246,12 @@ def train_detector(
             learning_rate=options.learning_rate,
             validation_fraction=options.validation_fraction,
             seed=options.seed,
-            seconds=round(time.monotonic() - started, 3),
-            shift=options.shift,
-            time_step_seconds=None
-            if data.times is None
-            else median_step_seconds(time_seconds(data.times)),
-            filled_cells=0 if fill_report is None else int(fill_report.filled.sum()),
-            windows_left_out=split.left_out,
-            data_sha256=data_sha256,
         ),
         options=options,
         library_versions=library_versions(),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    curves = TrainingCurves(list(losses), list(val_losses), normal_errors)
-    return TrainedModel(spec, network.get_weights(), _onnx_or_none(network, windows), curves)
+    return spec, normal_errors
 
 
 def _require_some_value(data: Dataset) -> None:

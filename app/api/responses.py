@@ -157,6 +157,8 @@ def model_info(
         "score_on": str(spec.score_on),
         "scaling": str(spec.scaler.method),
         "window_transform": str(spec.window_transform),
+        "error_standardisation": str(spec.error_standardisation),
+        "smoothing": spec.smoothing,
         "alarm_after": spec.alarm_after,
         "threshold": spec.threshold.model_dump(mode="json"),
         "validation_error_quantiles": spec.validation_error_quantiles,

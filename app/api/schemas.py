@@ -380,6 +380,15 @@ class ModelInfo(_Response):
         description="What is done to each scaled window before the network: none, center or "
         "difference."
     )
+    error_standardisation: str = Field(
+        description="none (a plain mean squared error), or how each feature's error, "
+        "standardised by its level on normal validation windows, is aggregated: mean_square "
+        "or max."
+    )
+    smoothing: int = Field(
+        description="Each score is the mean of its window's and the smoothing - 1 windows' "
+        "before it (1: no smoothing)."
+    )
     alarm_after: int = Field(
         description="A window is flagged once this many windows in a row exceed the threshold."
     )

@@ -6,7 +6,7 @@ import asyncio
 import math
 import ssl
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import numpy as np
@@ -30,6 +30,17 @@ UNREACHABLE, HTTP_ERROR, QUERY_ERROR, EMPTY = "unreachable", "http_error", "quer
 class Rows:
     times: np.ndarray  # (n_rows,) datetime64[ns] UTC, one per step, oldest first
     values: np.ndarray  # (n_rows, n_features) float64, NaN where Prometheus had no sample
+
+
+class RowReader(Protocol):
+    """Where a tick and a refit read a model's rows: Prometheus in the watch, generated rows in
+    bench.watch_delay's replay."""
+
+    async def rows(
+        self, watched: WatchedModel, features: list[str], end: float, n_rows: int
+    ) -> Rows:
+        """The `n_rows` grid points up to `end` (on the grid), in `features`' order."""
+        ...
 
 
 def grid_end(now: float, step: float) -> float:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from app.watch.exporter import WatchMetrics
-from app.watch.prometheus import PrometheusReader, QueryFailed, grid_end
+from app.watch.prometheus import QueryFailed, RowReader, grid_end
 from app.watch.tick import Watched
 from models.artifact import ModelStore
 from models.errors import RarewatchError
@@ -35,7 +35,7 @@ def in_use(store: ModelStore, watched: Watched, why: str) -> None:
 
 
 async def refit_once(
-    watched: Watched, reader: PrometheusReader, store: ModelStore, metrics: WatchMetrics
+    watched: Watched, reader: RowReader, store: ModelStore, metrics: WatchMetrics
 ) -> None:
     """One refit of `watched`; never raises (a failure is counted and logged)."""
     config = watched.config

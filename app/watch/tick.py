@@ -10,7 +10,7 @@ import numpy as np
 
 from app.watch.config import WatchedModel
 from app.watch.exporter import WatchMetrics
-from app.watch.prometheus import PrometheusReader, QueryFailed, Rows, grid_end
+from app.watch.prometheus import QueryFailed, RowReader, Rows, grid_end
 from models.data_quality import judge
 from models.detector import Detection, Detector
 from models.errors import RarewatchError
@@ -47,7 +47,7 @@ def rows_needed(detector: Detector) -> int:
     return detector.spec.lookback + detector.earlier_windows() + detector.fill_policy.max_gap
 
 
-async def tick(watched: Watched, reader: PrometheusReader, metrics: WatchMetrics) -> None:
+async def tick(watched: Watched, reader: RowReader, metrics: WatchMetrics) -> None:
     """Never raises: a failure is counted by reason and logged, and the score series dropped."""
     began, started = time.time(), time.monotonic()
     failure = await score_up_to(watched, reader, metrics, grid_end(began, watched.config.step))
@@ -60,7 +60,7 @@ async def tick(watched: Watched, reader: PrometheusReader, metrics: WatchMetrics
 
 
 async def score_up_to(
-    watched: Watched, reader: PrometheusReader, metrics: WatchMetrics, end: float
+    watched: Watched, reader: RowReader, metrics: WatchMetrics, end: float
 ) -> tuple[str, str] | None:
     """The newest window up to `end` scored and exported: None, else (reason, detail). A tick's
     work without its clock and its failure accounting (bench.watch_delay replays ticks with it)."""

@@ -4,13 +4,14 @@
 
 Curve shift -2; drop time, x28, x61; the article's n-L-1 windows labelled by their last row;
 two shuffled train_test_split(test_size=0.2, random_state=123) (reproduced in numpy); a scaler
-fitted on the last row of each normal training window. The network, its fit and the scores are
-rarewatch's own (models.training.fit_network, models.scoring.window_errors).
+fitted on the last row of each normal training window. The network and its fit are rarewatch's
+own (models.training.fit_network); the scores are Detector.detect's on the rows in time order,
+as the other protocols score, so the score options (--set smoothing=..., error_standardisation)
+mean the same here.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
@@ -22,12 +23,13 @@ if __package__ in (None, ""):  # run as a file: make `bench` importable
 import numpy as np
 
 from bench.quality import common
-from models.data import label_before_events
+from models.data import Dataset, label_before_events
+from models.detector import Detector
+from models.loading import IN_MEMORY_VERSION
 from models.scaling import Scaler, Scaling
-from models.scoring import ErrorWeighting, ScoreOn, window_errors
+from models.scoring import ErrorStandardisation, ErrorWeighting, ScoreOn
 from models.spec import Activation, NetworkConfig, TrainingOptions
-from models.thresholds import ThresholdMethod, max_f1_threshold
-from models.training import choose_threshold, error_weights, fit_network
+from models.training import FittedNetwork, choose_threshold, fit_network, fitted_spec
 from models.windows import WindowTransform, temporalize, transform_windows
 
 ARTICLE_LOOKBACK = 5
@@ -68,6 +70,8 @@ def article_options(epochs: int) -> TrainingOptions:
         score_on=ScoreOn.LAST_STEP,
         window_transform=WindowTransform.NONE,
         error_weighting=ErrorWeighting.NONE,
+        error_standardisation=ErrorStandardisation.NONE,
+        smoothing=1,
         scaling=Scaling.STANDARD,
         shift=0,
         threshold_margin=1.0,
@@ -75,12 +79,13 @@ def article_options(epochs: int) -> TrainingOptions:
     )
 
 
-def run_protocol(values: np.ndarray, labels: np.ndarray, options: TrainingOptions):
+def run_protocol(data: Dataset, labels: np.ndarray, options: TrainingOptions):
     """Windows, split, scaler, fit, scores; returns (test scores, test labels, valid ..., info).
 
     With `options.shift`, windows ending within `shift` rows before a positive one are left out
     of the normal training and validation windows too (the test labels stay the protocol's).
     """
+    values = data.values
     windows, window_labels = article_windows(values, labels, options.lookback)
     # each window's last-row label after the training option's shift (window i ends on row i+L+1)
     excluded = label_before_events(labels, options.shift)[options.lookback + 1 :]
@@ -98,18 +103,21 @@ def run_protocol(values: np.ndarray, labels: np.ndarray, options: TrainingOption
         return transform_windows(part, options.window_transform)
 
     fitted = fit_network(scaled(train_normal), scaled(valid_normal), options)
-    from models.engines import TensorFlowEngine
-
-    engine = TensorFlowEngine(fitted.network, options.lookback, windows.shape[2])
-
-    valid_windows = scaled(valid)
-    valid_reconstructed = engine.reconstruct(valid_windows)
-    weights = error_weights(valid_windows, valid_reconstructed, excluded[valid] == 0, options)
-
-    def scores(index: np.ndarray) -> np.ndarray:
-        part = scaled(index)
-        return window_errors(part, engine.reconstruct(part), options.score_on, weights).scores
-
+    in_order = np.sort(valid)  # the validation windows in time order, as train_detector's
+    detector = article_detector(
+        data,
+        fitted,
+        scaler,
+        scaled(in_order),
+        excluded[in_order] == 0,
+        window_labels[in_order],
+        len(train_normal),
+        options,
+    )
+    # every window in time order, scored as the service scores a file's rows (the score
+    # options, smoothing included, applied by Detector.detect); the article's windows start on
+    # row 2, and its last one is the second to last of those rows' windows
+    ordered = detector.detect(values[2:]).scores[: len(windows)].astype(np.float64)
     info: dict[str, Any] = {
         "windows": len(windows),
         "train": len(train),
@@ -122,10 +130,51 @@ def run_protocol(values: np.ndarray, labels: np.ndarray, options: TrainingOption
         "best_epoch": int(np.argmin(fitted.validation_losses)) + 1,
         "validation_loss": float(min(fitted.validation_losses)),
     }
-    ordered = scores(np.arange(len(windows)))  # every window, in time order
     info["valid_normal_mask"] = excluded[valid] == 0
     info["ordered"], info["valid_index"], info["test_index"] = ordered, valid, test
     return ordered[test], window_labels[test], ordered[valid], window_labels[valid], info
+
+
+def article_detector(
+    data: Dataset,
+    fitted: FittedNetwork,
+    scaler: Scaler,
+    valid_windows: np.ndarray,
+    valid_normal: np.ndarray,
+    valid_labels: np.ndarray,
+    n_train_windows: int,
+    options: TrainingOptions,
+) -> Detector:
+    """The fitted network, the article's scaler and the score options fitted on the normal
+    validation windows, as train_detector would make them into a Detector. Its threshold is
+    the validation windows' alone (the protocol cuts the scores with its own, in main).
+
+    valid_windows  # (n_windows, lookback, n_features) scaled and transformed, in time order
+    valid_normal, valid_labels  # (n_windows,) each window normal; the label of its last row
+    """
+    from models.engines import TensorFlowEngine
+
+    spec, _ = fitted_spec(
+        fitted,
+        data.features,
+        scaler,
+        valid_windows,
+        valid_normal,
+        valid_labels,
+        options,
+        rows=data.n_rows,
+        normal_rows=0 if data.labels is None else int(np.count_nonzero(data.labels == 0)),
+        train_windows=n_train_windows,
+        time_column=None,
+        label_column=data.label_column,
+        time_start=None,
+        time_end=None,
+        feature_min=np.nanmin(data.values, axis=0).tolist(),
+        feature_max=np.nanmax(data.values, axis=0).tolist(),
+        seconds=0.0,  # not timed: the protocol's figures are its scores
+    )
+    engine = TensorFlowEngine(fitted.network, options.lookback, len(data.features))
+    return Detector("article", IN_MEMORY_VERSION, spec, engine)
 
 
 def anchors() -> list[dict]:
@@ -167,13 +216,7 @@ def anchors() -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("data", type=Path, help="sheet-breaks.csv")
-    common.add_common_arguments(parser)
-    parser.add_argument(
-        "--article-epochs", type=int, default=200, help="epochs of the article baseline"
-    )
-    parser.add_argument("--no-article-baseline", action="store_true", help="skip the baseline")
+    parser = common.sheet_break_parser(__doc__, 200, "epochs of the article baseline")
     args = parser.parse_args(argv)
 
     result = common.new_result(
@@ -182,14 +225,10 @@ def main(argv: list[str] | None = None) -> None:
     data = common.sheet_breaks(args.data)
     data = common.bench_normalized(data, args.rolling_normalization)
     labels = data.labels if data.labels is not None else np.zeros(data.n_rows, np.int8)
-    options = common.with_settings(TrainingOptions(), args.settings)
-    if args.quick:
-        options = options.changed(epochs=min(options.epochs, 2))
+    options = common.bench_options(args)
     common.log(f"article protocol: {data.n_rows} rows, {int(labels.sum())} positive")
 
-    test_scores, test_labels, valid_scores, valid_labels, info = run_protocol(
-        data.values, labels, options
-    )
+    test_scores, test_labels, valid_scores, valid_labels, info = run_protocol(data, labels, options)
     threshold = choose_threshold(valid_scores, info.pop("valid_normal_mask"), valid_labels, options)
     # the alarm rule (alarm_after) runs over the windows in time order, as Detector does
     alarms = common.alarm_scores(info["ordered"], options.alarm_after)[info["test_index"]]
@@ -213,26 +252,23 @@ def main(argv: list[str] | None = None) -> None:
     )
     ratios = common.rule_ratios(*in_time_order, test_index, threshold.value)
     rows += common.rule_rows(args.label, [ratios], [test_labels])
-    if options.threshold_method is not ThresholdMethod.MAX_F1:
-        rows.append(
-            common.metric_row(
-                f"{args.label}, max-F1 threshold on validation",
-                test_scores,
-                test_labels,
-                max_f1_threshold(valid_scores, valid_labels),
-                "same model; threshold maximising F1 on the labelled validation split",
-            )
-        )
+    rows += common.max_f1_rows(
+        args.label,
+        options.threshold_method,
+        test_scores,
+        test_labels,
+        valid_scores,
+        valid_labels,
+        "split",
+    )
     result["settings"]["rarewatch"] = options.model_dump(mode="json")
     result["settings"]["split"] = info
 
     if not args.no_article_baseline:
-        epochs = 2 if args.quick else args.article_epochs
+        epochs = common.QUICK_EPOCHS if args.quick else args.article_epochs
         baseline = article_options(epochs)
         common.log(f"article baseline: {epochs} epochs")
-        b_test, b_labels, b_valid, b_valid_labels, b_info = run_protocol(
-            data.values, labels, baseline
-        )
+        b_test, b_labels, b_valid, b_valid_labels, b_info = run_protocol(data, labels, baseline)
         rows.append(
             common.metric_row(
                 "article baseline (threshold 0.3)",
@@ -244,13 +280,14 @@ def main(argv: list[str] | None = None) -> None:
                 f"{b_info['best_epoch']}), last-timestep score, fixed threshold 0.3",
             )
         )
-        rows.append(
-            common.metric_row(
-                "article baseline, max-F1 threshold on validation",
-                b_test,
-                b_labels,
-                max_f1_threshold(b_valid, b_valid_labels),
-            )
+        rows += common.max_f1_rows(
+            "article baseline",
+            baseline.threshold_method,
+            b_test,
+            b_labels,
+            b_valid,
+            b_valid_labels,
+            "split",
         )
         result["settings"]["article_baseline"] = baseline.model_dump(mode="json")
     rows += common.trivial_rows(test_labels)

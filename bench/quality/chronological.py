@@ -12,7 +12,6 @@ Every test row is scored by the window ending on it (the rows before it give the
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -25,7 +24,6 @@ from bench.quality import common
 from models.data import Dataset
 from models.detector import Detector
 from models.spec import TrainingOptions
-from models.thresholds import ThresholdMethod, max_f1_threshold
 
 TRAIN, VALIDATION = 0.6, 0.2
 
@@ -37,19 +35,9 @@ def split_rows(n_rows: int) -> tuple[int, int]:
     return n_fit - n_validation, n_fit
 
 
-def evaluate_model(
-    data: Dataset,
-    options: TrainingOptions,
-    label: str,
-    n_train: int,
-    n_fit: int,
-    rules: bool = True,
-) -> tuple[list[dict], np.ndarray, np.ndarray]:
-    """Train on rows [0, n_fit) (validation = rows [n_train, n_fit)), test on rows [n_fit, end);
-    with `rules`, a row per threshold-rule candidate too."""
-    fit_part = common.rows_of(data, slice(0, n_fit))
-    detector = common.fitted_detector(fit_part, options)
-    return evaluate_detector(detector, data, options, label, n_train, n_fit, rules)
+def fitted_on_rows(data: Dataset, options: TrainingOptions, n_fit: int) -> Detector:
+    """Trained on rows [0, n_fit); `options.validation_fraction` of them, the last, validate."""
+    return common.fitted_detector(common.rows_of(data, slice(0, n_fit)), options)
 
 
 def evaluate_detector(
@@ -61,7 +49,8 @@ def evaluate_detector(
     n_fit: int,
     rules: bool = True,
 ) -> tuple[list[dict], np.ndarray, np.ndarray]:
-    """evaluate_model's rows for a detector already trained on rows [0, n_fit)."""
+    """The rows of a detector trained on rows [0, n_fit) (validation = rows [n_train, n_fit)),
+    tested on rows [n_fit, end); with `rules`, a row per threshold-rule candidate too."""
     labels = data.labels
     assert labels is not None
     test_scores = common.scores_for_rows(detector, data.values, n_fit, data.n_rows)
@@ -103,29 +92,22 @@ def evaluate_detector(
             ordered, np.arange(n_valid), valid_labels == 0, test, detector.threshold
         )
         rows += common.rule_rows(label, [ratios], [test_labels])
-    if spec.threshold.method is not ThresholdMethod.MAX_F1:
-        rows.append(
-            common.metric_row(
-                f"{label}, max-F1 threshold on validation",
-                test_scores,
-                test_labels,
-                max_f1_threshold(valid_scores, valid_labels),
-                "same model; threshold maximising F1 on the labelled validation part",
-            )
-        )
+    rows += common.max_f1_rows(
+        label,
+        spec.threshold.method,
+        test_scores,
+        test_labels,
+        valid_scores,
+        valid_labels,
+        "part",
+    )
     return rows, test_scores, test_labels
 
 
 def main(argv: list[str] | None = None) -> None:
     from bench.quality.article import ARTICLE_THRESHOLD, article_options
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("data", type=Path, help="sheet-breaks.csv")
-    common.add_common_arguments(parser)
-    parser.add_argument(
-        "--article-epochs", type=int, default=50, help="most epochs of the article baseline"
-    )
-    parser.add_argument("--no-article-baseline", action="store_true", help="skip the baseline")
+    parser = common.sheet_break_parser(__doc__, 50, "most epochs of the article baseline")
     args = parser.parse_args(argv)
 
     result = common.new_result(
@@ -135,20 +117,20 @@ def main(argv: list[str] | None = None) -> None:
     data = common.bench_normalized(data, args.rolling_normalization)
     assert data.labels is not None
     n_train, n_fit = split_rows(data.n_rows)
-    options = common.with_settings(TrainingOptions(), args.settings)
+    options = common.bench_options(args)
     options = options.changed(validation_fraction=(n_fit - n_train) / n_fit)
-    if args.quick:
-        options = options.changed(epochs=min(options.epochs, 2))
     common.log(f"chronological: train rows 0-{n_train - 1}, validation to {n_fit - 1}, test after")
 
-    rows, _, test_labels = evaluate_model(data, options, args.label, n_train, n_fit)
+    detector = fitted_on_rows(data, options, n_fit)
+    rows, _, test_labels = evaluate_detector(detector, data, options, args.label, n_train, n_fit)
     result["settings"]["rarewatch"] = options.model_dump(mode="json")
     if not args.no_article_baseline:
-        baseline = article_options(2 if args.quick else args.article_epochs)
+        baseline = article_options(common.QUICK_EPOCHS if args.quick else args.article_epochs)
         baseline = baseline.changed(patience=5, validation_fraction=options.validation_fraction)
         common.log("article baseline")
-        b_rows, b_scores, _ = evaluate_model(
-            data, baseline, "article method", n_train, n_fit, rules=False
+        b_detector = fitted_on_rows(data, baseline, n_fit)
+        b_rows, b_scores, _ = evaluate_detector(
+            b_detector, data, baseline, "article method", n_train, n_fit, rules=False
         )
         b_rows[0]["note"] += (
             f"; the article's network and last-step score with early stopping "

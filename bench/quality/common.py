@@ -22,7 +22,13 @@ from models.errors import InvalidInput
 from models.metrics import Confusion, best_f1, evaluate
 from models.scoring import smooth_scores
 from models.spec import NetworkConfig, TrainingOptions
-from models.thresholds import pot_threshold, quantile_threshold, sustained_scores
+from models.thresholds import (
+    ThresholdMethod,
+    max_f1_threshold,
+    pot_threshold,
+    quantile_threshold,
+    sustained_scores,
+)
 from models.training import train_detector
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,6 +40,7 @@ LABEL = "y"
 SHEET_TIME = "time"
 # the risk a POT threshold variant is set at: one false alarm in 1000 normal windows
 POT_QUANTILE = 0.999
+QUICK_EPOCHS = 2  # --quick: the most epochs of any model (CI mode)
 # threshold-rule candidates (THRESHOLD_RULES), every constant fixed before any run: a tail
 # reach in standard deviations, a deeper POT risk, the windows an alarm is held after its last
 # window over the line (merges fragments of one failure), and a minimum duration
@@ -163,6 +170,24 @@ def with_settings(options: TrainingOptions, settings: list[str]) -> TrainingOpti
         raise SystemExit(f"--set: {exc.detail}") from None
 
 
+def bench_options(args: argparse.Namespace) -> TrainingOptions:
+    """A protocol's training options: the defaults with each `--set`, and with `--quick` at
+    most QUICK_EPOCHS epochs."""
+    options = with_settings(TrainingOptions(), args.settings)
+    return options.changed(epochs=min(options.epochs, QUICK_EPOCHS)) if args.quick else options
+
+
+def sheet_break_parser(doc: str, article_epochs: int, epochs_help: str) -> argparse.ArgumentParser:
+    """A sheet-break protocol's command line: the data, the common arguments, the article
+    baseline's epochs and its switch."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("data", type=Path, help="sheet-breaks.csv")
+    add_common_arguments(parser)
+    parser.add_argument("--article-epochs", type=int, default=article_epochs, help=epochs_help)
+    parser.add_argument("--no-article-baseline", action="store_true", help="skip the baseline")
+    return parser
+
+
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="a few epochs (and files): CI mode")
     parser.add_argument(
@@ -247,6 +272,24 @@ def pot_row(
         f"same model; extreme-value (POT) threshold at {POT_QUANTILE} from normal validation "
         "scores (models.thresholds.pot_threshold)",
     )
+
+
+def max_f1_rows(
+    label: str,
+    method: ThresholdMethod,
+    scores: np.ndarray,
+    labels: np.ndarray,
+    valid_scores: np.ndarray,
+    valid_labels: np.ndarray,
+    part: str,
+) -> list[dict[str, Any]]:
+    """The same model at the threshold maximising F1 on the labelled validation `part`: a row,
+    or none where that is the model's own threshold method already."""
+    if method is ThresholdMethod.MAX_F1:
+        return []
+    threshold = max_f1_threshold(valid_scores, valid_labels)
+    note = f"same model; threshold maximising F1 on the labelled validation {part}"
+    return [metric_row(f"{label}, max-F1 threshold on validation", scores, labels, threshold, note)]
 
 
 def relative_scores(ordered_scores: np.ndarray, span: int = RELATIVE_SPAN) -> np.ndarray:

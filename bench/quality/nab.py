@@ -160,11 +160,10 @@ def main(argv: list[str] | None = None) -> None:
     result = common.new_result(
         "nab", "NAB, real univariate series (ad exchange, traffic, tweets)", args.data, args.quick
     )
-    options = common.with_settings(TrainingOptions(), args.settings)
+    options = common.bench_options(args)
     windows = json.loads((args.data / WINDOWS).read_text())
     names = series_names(args.data)
     if args.quick:
-        options = options.changed(epochs=min(options.epochs, 2))
         names = names[:QUICK_SERIES]
     if not names:
         raise SystemExit(f"{args.data}: no data/<folder>/<series>.csv")

@@ -23,7 +23,6 @@ import numpy as np
 
 from bench.quality import common
 from models.data import Dataset, read_table, select
-from models.spec import TrainingOptions
 from models.thresholds import ThresholdMethod, pot_threshold, quantile_threshold
 
 TRAIN_ROWS = 400
@@ -73,10 +72,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     result = common.new_result("skab", "SKAB, leaderboard protocol", args.data, args.quick)
-    options = common.with_settings(TrainingOptions(), args.settings)
+    options = common.bench_options(args)
     files = experiment_files(args.data)
     if args.quick:
-        options = options.changed(epochs=min(options.epochs, 2))
         files = files[:QUICK_FILES]
     if not files:
         raise SystemExit(f"{args.data}: no <group>/<n>.csv experiment files")

@@ -124,3 +124,16 @@ def test_every_threshold_rule_cuts_at_one_on_the_test_part() -> None:
     rows = rule_rows("m", [ratios, ratios], [labels, labels])
     assert [row["name"] for row in rows] == [f"m, {rule.suffix}" for rule in THRESHOLD_RULES]
     assert all(row["n_scored"] == 600 and row["oracle_f1"] is not None for row in rows)
+
+
+def test_every_protocol_reads_its_options_alike_and_quick_mode_caps_the_epochs() -> None:
+    import argparse
+
+    from bench.quality.common import QUICK_EPOCHS, add_common_arguments, bench_options
+
+    parser = argparse.ArgumentParser()
+    add_common_arguments(parser)
+    options = bench_options(parser.parse_args(["--set", "smoothing=3", "--set", "epochs=9"]))
+    assert (options.smoothing, options.epochs) == (3, 9)
+    quick = bench_options(parser.parse_args(["--quick", "--set", "smoothing=3"]))
+    assert (quick.smoothing, quick.epochs) == (3, QUICK_EPOCHS)

@@ -181,6 +181,28 @@ def test_article_windows_skip_two_rows_and_are_labelled_by_their_last_row() -> N
     assert window_labels[-1] == labels[19]
 
 
+def test_the_article_protocol_scores_through_the_detector_so_smoothing_applies(
+    tmp_path: Path,
+) -> None:
+    from bench.quality.article import run_protocol
+    from bench.quality.common import sheet_breaks
+    from models.spec import NetworkConfig, TrainingOptions
+
+    sheet_breaks_like(tmp_path / "sheet-breaks.csv", n_rows=200)
+    data = sheet_breaks(tmp_path / "sheet-breaks.csv")
+    assert data.labels is not None
+    options = TrainingOptions(epochs=1, batch_size=32, network=NetworkConfig(units=(4, 2)))
+    *_, plain = run_protocol(data, data.labels, options)
+    *_, smooth = run_protocol(data, data.labels, options.changed(smoothing=3))
+
+    # the same fit (same data, options and seed): each score the mean of its window's and the
+    # two before it, in time order, fewer at the start, as Detector.detect smooths
+    scores = plain["ordered"]
+    expected = [scores[max(i - 2, 0) : i + 1].mean() for i in range(len(scores))]
+    np.testing.assert_allclose(smooth["ordered"], expected, rtol=1e-5)
+    assert len(scores) == data.n_rows - options.lookback - 1  # the article's windows
+
+
 def test_the_document_can_be_rewritten_from_the_results_without_training(
     quick_run,
     tmp_path: Path,

@@ -11,8 +11,13 @@ from pathlib import Path
 import numpy as np
 
 from app.watch.config import WatchedModel
+from app.watch.exporter import WatchMetrics
+from app.watch.prometheus import PrometheusReader
+from app.watch.tick import Watched, rows_needed, score_up_to
 from bench.report import REPO
 from bench.watch_delay import Replay, episodes, first_tick
+from models.loading import load_detector
+from tests.conftest import TINY_FEATURES, TinyModel
 
 
 def test_quick_run_writes_its_section_and_leaves_the_rest(tmp_path: Path) -> None:
@@ -58,3 +63,19 @@ def test_episodes_and_first_tick() -> None:
     assert episodes(np.array([False, True, True])) == 1
     assert first_tick([False, False, True]) == 2
     assert first_tick([False]) is None
+
+
+def test_the_watch_tick_scores_the_replayed_rows_as_detect_last_does(tiny_model: TinyModel) -> None:
+    detector = load_detector(tiny_model.store, tiny_model.name)
+    values = tiny_model.frame[TINY_FEATURES].to_numpy()[:40]
+    reader = Replay(1000.0, values, 15.0)
+    assert not isinstance(reader, PrometheusReader)  # no HTTP client behind it
+    config = WatchedModel(model="tiny", query="q", feature_label="feature", step=15, infer_every=15)
+    metrics = WatchMetrics()
+    end = 1000.0 + 30 * 15  # the tick on row 30
+
+    assert asyncio.run(score_up_to(Watched(config, detector), reader, metrics, end)) is None
+
+    newest = detector.detect_last(values[31 - rows_needed(detector) : 31])
+    exported = metrics.registry.get_sample_value("rarewatch_anomaly_score", {"model": "tiny"})
+    np.testing.assert_allclose(exported, newest.scores[-1] / detector.threshold, rtol=1e-6)

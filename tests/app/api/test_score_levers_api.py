@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from app.api.schemas import ModelInfo
 from app.cli.main import main as cli_main
 from app.client import Client
 from app.settings import Settings
@@ -52,6 +53,29 @@ def test_the_flags_are_stored_in_detector_json(models: Path) -> None:
     largest = json.loads((models / "largest" / "1" / "detector.json").read_text())
     assert largest["error_standard"]["aggregation"] == "max"
     assert largest["smoothing"] == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "standardisation", "smoothing"),
+    [("standardised", "mean_square", 3), ("largest", "max", 2)],
+)
+def test_the_model_info_shows_the_stored_levers_over_http_and_in_the_cli(
+    name: str,
+    standardisation: str,
+    smoothing: int,
+    api: Client,
+    models: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    info = api.model(name)
+    ModelInfo.model_validate(info)
+    assert (info["error_standardisation"], info["smoothing"]) == (standardisation, smoothing)
+
+    assert cli_main(["--model-dir", str(models), "models", "--name", name]) == 0
+    described = capsys.readouterr().out
+    assert f"score: error standardisation {standardisation}, smoothing {smoothing} windows\n" in (
+        described
+    )
 
 
 @pytest.mark.parametrize("name", list(LEVERS))

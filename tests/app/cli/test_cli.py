@@ -169,6 +169,7 @@ def test_models_lists_and_describes_with_the_layer_table(workdir: Path, capsys) 
     assert "RepeatVector" in out
     assert "(None, 4, 3)" in out
     assert "total" in out
+    assert "score:" not in out  # the plain score: no line for its options
 
 
 def test_a_malformed_manifest_is_one_line_and_exit_2(workdir: Path, tmp_path: Path, capsys) -> None:
