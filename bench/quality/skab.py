@@ -189,13 +189,24 @@ def main(argv: list[str] | None = None) -> None:
         common.log("skab anomaly-free variant")
         free = common.bench_normalized(load(free_path, features), args.rolling_normalization)
         detector = common.fitted_detector(free, options)
+        # the label-free rules' cuts come from the model's own normal validation part: the
+        # last validation_fraction of anomaly-free.csv's rows
+        n_valid = round(free.n_rows * options.validation_fraction)
+        valid = common.scores_for_rows(detector, free.values, free.n_rows - n_valid, free.n_rows)
+        cuts = {
+            rule.suffix: rule.cut(rule.rescore(valid), detector.threshold)
+            for rule in common.THRESHOLD_RULES
+        }
         v_scores, v_labels = [], []
+        v_rules: dict[str, list[np.ndarray]] = {rule.suffix: [] for rule in common.THRESHOLD_RULES}
         for path in files:
             data = common.bench_normalized(load(path, features), args.rolling_normalization)
             assert data.labels is not None
             detection = detector.detect(data.values)
             v_scores.append(common.alarm_scores(detection.scores, detector.spec.alarm_after))
             v_labels.append(data.labels[detection.window_end_rows])
+            for rule in common.THRESHOLD_RULES:  # each file's windows in time order, alone
+                v_rules[rule.suffix].append(rule.rescore(detection.scores) / cuts[rule.suffix])
         scores, variant_labels = np.concatenate(v_scores), np.concatenate(v_labels)
         variant = [
             common.metric_row(
@@ -207,6 +218,17 @@ def main(argv: list[str] | None = None) -> None:
                 f"{len(files)} files whole ({len(scores)} rows; the first "
                 f"{detector.lookback - 1} rows of each file end no window)",
             ),
+            *[
+                common.metric_row(
+                    f"{args.label}, trained on anomaly-free.csv, {rule.suffix}",
+                    np.concatenate(v_rules[rule.suffix]),
+                    variant_labels,
+                    1.0,
+                    f"same model; threshold rule candidate: {rule.note}; its cut from the "
+                    f"last {n_valid} rows of anomaly-free.csv (the model's validation part)",
+                )
+                for rule in common.THRESHOLD_RULES
+            ],
             *common.trivial_rows(variant_labels),
         ]
         result["variant"] = {

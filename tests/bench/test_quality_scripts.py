@@ -104,7 +104,14 @@ def test_each_protocol_writes_well_formed_rows(quick_run, protocol: str) -> None
         assert set(row["confusion"]) == {"tn", "fp", "fn", "tp"}
         assert sum(row["confusion"].values()) == row["n_scored"]
     if protocol == "skab":
-        assert result["variant"]["rows"][0]["kind"] == "measured"
+        variant = [row for row in result["variant"]["rows"] if row["kind"] == "measured"]
+        free = "rarewatch defaults, trained on anomaly-free.csv"
+        assert [row["name"] for row in variant] == [
+            free,
+            *(f"{free}, {rule.suffix}" for rule in THRESHOLD_RULES),
+        ]
+        for row in variant:
+            assert sum(row["confusion"].values()) == row["n_scored"] == variant[0]["n_scored"]
     if protocol == "nab":
         names = [row["name"] for row in measured]
         assert names[:2] == ["rarewatch defaults", nab.Z_SCORE]

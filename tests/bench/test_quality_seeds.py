@@ -20,11 +20,10 @@ def result(f1: float, pr_auc: float, rule_f1: float | None = None) -> dict[str, 
     rows = [{"name": seeds.LABEL, "f1": f1, "pr_auc": pr_auc}]
     if rule_f1 is not None:
         rows.append({"name": f"{seeds.LABEL}, rule: {RULE}", "f1": rule_f1, "pr_auc": pr_auc})
-    variant = {
-        "rows": [
-            {"name": f"{seeds.LABEL}, trained on anomaly-free.csv", "f1": f1, "pr_auc": pr_auc}
-        ]
-    }
+    free = f"{seeds.LABEL}, trained on anomaly-free.csv"
+    variant = {"rows": [{"name": free, "f1": f1, "pr_auc": pr_auc}]}
+    if rule_f1 is not None:
+        variant["rows"].append({"name": f"{free}, rule: {RULE}", "f1": rule_f1 / 2, "pr_auc": 0.1})
     return {"commit": "abc1234", "rows": rows, "variant": variant}
 
 
@@ -87,8 +86,17 @@ def test_a_rule_is_read_from_the_defaults_own_runs(tmp_path: Path) -> None:
     }
     found = seeds.figures(configuration, runs, [0, 1])
     assert found[("NAB", "f1")] == [0.7, 0.7]
-    # the anomaly-free variant reports the model's own threshold only: no figure for a rule
-    assert found[("SKAB anomaly-free", "f1")] == [None, None]
+    assert found[("SKAB anomaly-free", "f1")] == [0.35, 0.35]  # the variant's own rule row
+    assert found[("SKAB leaderboard", "pr_auc")] == [0.4, 0.4]
+
+
+def test_a_protocol_without_the_rules_row_gives_no_figure_and_no_verdict(tmp_path: Path) -> None:
+    runs = {(0, p): result(0.5, 0.4) for p in seeds.RUN_PROTOCOLS}  # no rule rows at all
+    configuration = seeds.Configuration(f"rule: {RULE}", rule=f"rule: {RULE}")
+    found = seeds.figures(configuration, runs, [0])
+    assert found[("NAB", "f1")] == [None]
+    defaults = seeds.figures(seeds.Configuration(seeds.DEFAULTS), runs, [0])
+    assert seeds.verdict(found, defaults)[0] is None
 
 
 def test_a_missing_run_is_named_when_nothing_may_be_trained(tmp_path: Path) -> None:
