@@ -30,6 +30,10 @@ def describe(name: str, version: int, spec: DetectorSpec) -> str:
         f"lookback {spec.lookback}; {net.architecture} {'-'.join(map(str, net.units))} "
         f"{net.activation}, dropout {net.dropout}",
         f"threshold {t.value:.6g} ({threshold_method(t, detail=True)})",
+        f"alarm: {plural(spec.alarm_after, 'window')} in a row over the threshold, held "
+        f"{plural(spec.alarm_hold, 'window')} after; each score the mean over "
+        f"{plural(spec.smoothing, 'window')} (alarm_after {spec.alarm_after}, alarm_hold "
+        f"{spec.alarm_hold}, smoothing {spec.smoothing})",
         f"missing values: fill {fill.text} up to {plural(fill.max_gap, 'row')}; in training "
         f"{plural(training.filled_cells, 'cell')} filled, "
         f"{plural(training.windows_left_out, 'window')} left out",

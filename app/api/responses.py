@@ -158,6 +158,7 @@ def model_info(
         "scaling": str(spec.scaler.method),
         "window_transform": str(spec.window_transform),
         "alarm_after": spec.alarm_after,
+        "alarm_hold": spec.alarm_hold,
         "threshold": spec.threshold.model_dump(mode="json"),
         "validation_error_quantiles": spec.validation_error_quantiles,
         "network": spec.network.model_dump(mode="json"),

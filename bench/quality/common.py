@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from bench.report import git_commit
+from models import thresholds
 from models.data import Dataset, read_table, select
 from models.detector import Detector
 from models.errors import InvalidInput
@@ -320,11 +321,9 @@ def rescored_rows(
 def held_scores(ordered_scores: np.ndarray, windows: int) -> np.ndarray:
     """The highest of each score and the `windows` - 1 before it: `> threshold` keeps an alarm
     raised for `windows` - 1 windows after the last one over the line, so fragments of one
-    event closer than that become one event. Causal. ordered_scores  # (n,) -> (n,)"""
-    import pandas as pd
-
-    scores = pd.Series(np.asarray(ordered_scores, dtype=np.float64))
-    return scores.rolling(windows, min_periods=1).max().to_numpy()
+    event closer than that become one event. Causal. The product's hold (`alarm_hold` =
+    `windows` - 1, models.thresholds.held) as a ranking. ordered_scores  # (n,) -> (n,)"""
+    return thresholds.held_scores(ordered_scores, windows - 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -372,14 +371,16 @@ THRESHOLD_RULES = (
     ThresholdRule(
         f"rule: hold {HOLD_WINDOWS}",
         f"the model's own threshold; an alarm is held {HOLD_WINDOWS - 1} windows after the "
-        f"last window over it (fragments closer than {HOLD_WINDOWS} windows merge)",
+        f"last window over it (fragments closer than {HOLD_WINDOWS} windows merge; the "
+        f"training option alarm_hold={HOLD_WINDOWS - 1})",
         lambda ordered: held_scores(ordered, HOLD_WINDOWS),
         lambda _, own: own,
     ),
     ThresholdRule(
         f"rule: {SUSTAIN_WINDOWS} in a row, hold {HOLD_WINDOWS}",
         f"the model's own threshold; an alarm needs {SUSTAIN_WINDOWS} windows in a row over it "
-        f"and is held {HOLD_WINDOWS - 1} windows after",
+        f"and is held {HOLD_WINDOWS - 1} windows after (the training options "
+        f"alarm_after={SUSTAIN_WINDOWS}, alarm_hold={HOLD_WINDOWS - 1})",
         lambda ordered: held_scores(alarm_scores(ordered, SUSTAIN_WINDOWS), HOLD_WINDOWS),
         lambda _, own: own,
     ),

@@ -1,5 +1,5 @@
-"""The bench-only levers: rolling normalization and SKAB's threshold from all training rows.
-Nothing here looks at a score's value."""
+"""The bench-only levers: rolling normalization and SKAB's threshold from all training rows;
+the threshold rules' hold, the product's. Nothing here looks at a score's value."""
 
 from __future__ import annotations
 
@@ -10,9 +10,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from bench.quality.common import REPO, ROLLING_FLOOR, ROLLING_MIN_HISTORY, rolling_normalize
+from models.data import select
+from models.detector import Detector
+from models.training import train_detector
 from tests.bench.test_quality_scripts import nab_like, sheet_breaks_like, skab_like
+from tests.conftest import TINY_FEATURES, TINY_OPTIONS, TinyModel, tiny_frame, with_fault
 
 
 def test_each_row_is_scaled_by_the_rows_before_it() -> None:
@@ -124,3 +131,38 @@ def test_every_threshold_rule_cuts_at_one_on_the_test_part() -> None:
     rows = rule_rows("m", [ratios, ratios], [labels, labels])
     assert [row["name"] for row in rows] == [f"m, {rule.suffix}" for rule in THRESHOLD_RULES]
     assert all(row["n_scored"] == 600 and row["oracle_f1"] is not None for row in rows)
+
+
+@given(
+    arrays(np.float64, st.integers(0, 40), elements=st.floats(0, 10) | st.just(np.nan)),
+    st.integers(1, 12),
+)
+def test_the_bench_hold_ranks_as_its_rolling_maximum_did(scores: np.ndarray, windows: int) -> None:
+    import pandas as pd
+
+    from bench.quality.common import held_scores
+
+    rolling = pd.Series(scores).rolling(windows, min_periods=1).max().to_numpy()
+    np.testing.assert_array_equal(held_scores(scores, windows), rolling)
+
+
+def test_the_bench_rule_3_in_a_row_hold_10_flags_as_the_detector_trained_with_it(
+    tiny_model: TinyModel,
+) -> None:
+    from bench.quality.common import HOLD_WINDOWS, SUSTAIN_WINDOWS, rule_ratios
+
+    data = select(tiny_model.frame, time_column="time", label_column="y")
+    options = TINY_OPTIONS.changed(
+        epochs=2, alarm_after=SUSTAIN_WINDOWS, alarm_hold=HOLD_WINDOWS - 1
+    )
+    detector = Detector.from_trained(train_detector(data, options), "held")
+    frame = with_fault(with_fault(tiny_frame(160, seed=42), 70), 88)
+    detection = detector.detect(frame[TINY_FEATURES].to_numpy())
+    scores, threshold = detection.scores, detector.threshold
+    # the bench keeps the first windows' own scores where the product raises nothing: none here
+    assert not (scores[: SUSTAIN_WINDOWS - 1] > threshold).any()
+    everything = np.arange(len(scores))
+    ratios = rule_ratios(scores, everything, np.ones(len(scores), bool), everything, threshold)
+    rule = ratios[f"rule: {SUSTAIN_WINDOWS} in a row, hold {HOLD_WINDOWS}"]
+    np.testing.assert_array_equal(rule > 1.0, detection.is_anomaly)
+    assert (detection.is_anomaly & (scores <= threshold)).any(), "the hold is exercised"

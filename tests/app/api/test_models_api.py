@@ -61,6 +61,7 @@ def test_a_model_is_described_with_quantiles_training_and_its_layer_table(
         str(spec.window_transform),
         spec.alarm_after,
     )
+    assert info["alarm_hold"] == spec.alarm_hold == 0
     assert info["validation_error_quantiles"]["0.5"] < info["threshold"]["value"]
     assert info["training"]["rows"] == len(tiny_frame())
     assert [layer["layer"] for layer in info["layers"]] == [row.name for row in spec.layers]

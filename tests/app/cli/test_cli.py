@@ -167,6 +167,7 @@ def test_models_lists_and_describes_with_the_layer_table(workdir: Path, capsys) 
     assert run(workdir, "models", "--name", "cli") == 0
     out = capsys.readouterr().out
     assert "RepeatVector" in out
+    assert "alarm: 1 window in a row over the threshold, held 0 windows after" in out
     assert "(None, 4, 3)" in out
     assert "total" in out
 
@@ -420,6 +421,7 @@ def test_the_train_flags_default_to_the_training_options_defaults() -> None:
         "shift",
         "threshold_margin",
         "alarm_after",
+        "alarm_hold",
         "error_standardisation",
         "smoothing",
     ):
@@ -432,7 +434,8 @@ def test_the_train_flags_default_to_the_training_options_defaults() -> None:
 
 def test_the_quality_flags_reach_the_stored_model(workdir: Path) -> None:
     flags = ["--scaling", "robust", "--window-transform", "difference", "--shift", "2"]
-    flags += ["--threshold-margin", "1.5", "--alarm-after", "3", "--score-on", "last_step"]
+    flags += ["--threshold-margin", "1.5", "--alarm-after", "3", "--alarm-hold", "4"]
+    flags += ["--score-on", "last_step"]
     flags += ["--error-weighting", "normal_spread"]
     assert run(workdir, "train", str(workdir / "train.csv"), "--name", "opts", *TRAIN, *flags) == 0
     spec = json.loads((workdir / "models" / "opts" / "1" / "detector.json").read_text())
@@ -441,6 +444,7 @@ def test_the_quality_flags_reach_the_stored_model(workdir: Path) -> None:
     assert spec["training"]["shift"] == 2
     assert spec["threshold"]["margin"] == 1.5
     assert spec["alarm_after"] == 3
+    assert spec["alarm_hold"] == 4
     assert spec["score_on"] == "last_step"
     assert spec["error_weights"] is not None
 
@@ -532,6 +536,8 @@ def test_train_help_shows_every_default(capsys) -> None:
         (["--epochs", "0"], "epochs: Input should be greater than or equal to 1"),
         (["--validation-fraction", "1.5"], "validation_fraction: Input should be less than 1"),
         (["--dropout", "1"], "network.dropout: Input should be less than 1"),
+        (["--alarm-hold", "-1"], "alarm_hold: Input should be greater than or equal to 0"),
+        (["--alarm-hold", "100001"], "alarm_hold: Input should be less than or equal to 100000"),
     ],
 )
 def test_impossible_training_flags_are_one_line_and_exit_2(
