@@ -530,6 +530,25 @@ def test_train_help_shows_every_default(capsys) -> None:
     assert "--learning-rate LEARNING_RATE Adam's learning rate (default: 0.001)" in out
 
 
+def test_train_help_says_what_the_defaults_do_and_why(capsys) -> None:
+    assert main(["train", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "The threshold is the 0.99 quantile of the scores of the normal validation" in out
+    assert "(the last 20 % of the rows, never trained on) times 1.5" in out
+    assert "Four levers change that, all off by default" in out
+    for flag, off in [
+        ("alarm-after", 1),
+        ("alarm-hold", 0),
+        ("smoothing", 1),
+        ("error-standardisation", "none"),
+    ]:
+        assert f"--{flag} ({off}: " in out, flag
+    defaults = TrainingOptions()  # "off by default" stays true, or the words change with it
+    assert (defaults.alarm_after, defaults.alarm_hold, defaults.smoothing) == (1, 0, 1)
+    assert defaults.error_standardisation == "none"
+    assert '(docs/benchmarks.md: "What each lever did (kept or not)"' in out
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
