@@ -30,10 +30,7 @@ def describe(name: str, version: int, spec: DetectorSpec) -> str:
         f"lookback {spec.lookback}; {net.architecture} {'-'.join(map(str, net.units))} "
         f"{net.activation}, dropout {net.dropout}",
         f"threshold {t.value:.6g} ({threshold_method(t, detail=True)})",
-        f"alarm: {plural(spec.alarm_after, 'window')} in a row over the threshold, held "
-        f"{plural(spec.alarm_hold, 'window')} after; each score the mean over "
-        f"{plural(spec.smoothing, 'window')} (alarm_after {spec.alarm_after}, alarm_hold "
-        f"{spec.alarm_hold}, smoothing {spec.smoothing})",
+        *alarm_rule_line(spec),
         f"missing values: fill {fill.text} up to {plural(fill.max_gap, 'row')}; in training "
         f"{plural(training.filled_cells, 'cell')} filled, "
         f"{plural(training.windows_left_out, 'window')} left out",
@@ -61,3 +58,15 @@ def threshold_method(threshold: ThresholdSpec, detail: bool = False) -> str:
     if threshold.margin != 1:
         text += f", margin x{threshold.margin:g}"
     return text
+
+
+def alarm_rule_line(spec: DetectorSpec) -> list[str]:
+    """The line saying how the model decides beyond `score > threshold`, when it does."""
+    after, hold, smoothing = spec.alarm_after, spec.alarm_hold, spec.smoothing
+    if (after, hold, smoothing) == (1, 0, 1):
+        return []  # every window over the threshold alarms, on its own score
+    return [
+        f"alarm: {plural(after, 'window')} in a row over the threshold, held "
+        f"{plural(hold, 'window')} after; each score the mean over {plural(smoothing, 'window')} "
+        f"(alarm_after {after}, alarm_hold {hold}, smoothing {smoothing})"
+    ]

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from models.data import select
+from models.describe import describe
 from models.detector import Detector
 from models.errors import InvalidInput
 from models.loading import load_detector
@@ -137,3 +138,16 @@ def test_a_detector_json_written_before_the_hold_loads_without_one(tiny_model: T
     assert loaded.options is not None
     assert loaded.options.alarm_hold == 0
     assert loaded == spec
+
+
+def test_the_models_description_says_the_alarm_rule_when_there_is_one(
+    tiny_model: TinyModel,
+) -> None:
+    spec = with_rule(tiny_model, alarm_after=3, alarm_hold=9).spec
+    lines = describe("tiny", 1, spec).splitlines()
+    assert (
+        "alarm: 3 windows in a row over the threshold, held 9 windows after; each score the mean "
+        "over 1 window (alarm_after 3, alarm_hold 9, smoothing 1)"
+    ) in lines
+    plain = with_rule(tiny_model, alarm_after=1, alarm_hold=0).spec
+    assert not any(line.startswith("alarm:") for line in describe("tiny", 1, plain).splitlines())
