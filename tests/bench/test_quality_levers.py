@@ -166,3 +166,33 @@ def test_the_bench_rule_3_in_a_row_hold_10_flags_as_the_detector_trained_with_it
     rule = ratios[f"rule: {SUSTAIN_WINDOWS} in a row, hold {HOLD_WINDOWS}"]
     np.testing.assert_array_equal(rule > 1.0, detection.is_anomaly)
     assert (detection.is_anomaly & (scores <= threshold)).any(), "the hold is exercised"
+
+
+@given(
+    arrays(np.float64, st.integers(0, 40), elements=st.floats(0, 10)),
+    st.integers(1, 4),
+    st.integers(0, 6),
+    st.floats(0, 10),
+)
+def test_the_benches_alarm_scores_decide_as_the_products_rule(
+    scores: np.ndarray, after: int, hold: int, threshold: float
+) -> None:
+    from bench.quality.common import alarm_scores
+    from models.thresholds import alarm_rule
+
+    # the bench keeps the first after - 1 windows' own scores, where the product raises nothing
+    scores[: after - 1] = 0.0
+    np.testing.assert_array_equal(
+        alarm_scores(scores, after, hold) > threshold, alarm_rule(scores > threshold, after, hold)
+    )
+
+
+def test_a_protocol_run_with_a_hold_says_so_in_its_rows(tmp_path: Path) -> None:
+    from bench.quality import nab
+
+    nab_like(tmp_path / "nab", n_rows=400)
+    out = tmp_path / "nab.json"
+    nab.main([str(tmp_path / "nab"), "--quick", "--set", "alarm_hold=3", "--json", str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    assert "held 3 windows after" in rows[0]["note"]
+    assert "held 3 windows after" in rows[1]["note"]  # the z-score is cut by the same rule
