@@ -32,6 +32,7 @@ def describe(name: str, version: int, spec: DetectorSpec) -> str:
         f"{net.activation}, dropout {net.dropout}",
         *score_options_line(spec),
         f"threshold {t.value:.6g} ({threshold_method(t, detail=True)})",
+        *alarm_rule_line(spec),
         f"missing values: fill {fill.text} up to {plural(fill.max_gap, 'row')}; in training "
         f"{plural(training.filled_cells, 'cell')} filled, "
         f"{plural(training.windows_left_out, 'window')} left out",
@@ -69,4 +70,16 @@ def score_options_line(spec: DetectorSpec) -> list[str]:
         return []  # the plain score: the README's models block keeps its form
     return [
         f"score: error standardisation {standardisation}, smoothing {plural(smoothing, 'window')}"
+    ]
+
+
+def alarm_rule_line(spec: DetectorSpec) -> list[str]:
+    """The line saying how the model decides beyond `score > threshold`, when it does (the
+    score's own smoothing is on score_options_line)."""
+    after, hold = spec.alarm_after, spec.alarm_hold
+    if (after, hold) == (1, 0):
+        return []  # every window over the threshold alarms on its own
+    return [
+        f"alarm: {plural(after, 'window')} in a row over the threshold, held "
+        f"{plural(hold, 'window')} after (alarm_after {after}, alarm_hold {hold})"
     ]

@@ -29,7 +29,7 @@ from models.scoring import (
     window_errors,
 )
 from models.spec import DetectorSpec
-from models.thresholds import sustained
+from models.thresholds import alarm_rule
 from models.windows import temporalize, transform_windows, window_end_rows
 from models.wording import plural
 
@@ -235,11 +235,13 @@ class Detector:
         return detection.newest() if earlier else detection
 
     def earlier_windows(self) -> int:
-        """The windows before the newest that its result needs: the alarm rule looks at
-        alarm_after - 1 of them, and each of those (the newest too) is the mean of its score
-        and the smoothing - 1 before it. /detect/last given fewer rows answers from the windows
-        it has, as the first windows of a longer request do."""
-        return (self.spec.alarm_after - 1) + (self.spec.smoothing - 1)
+        """The windows before the newest that its result needs: the hold looks back alarm_hold
+        windows for the rule having fired, the rule at each of those alarm_after - 1 windows
+        before it, and each of those scores (the newest too) is the mean of its own and the
+        smoothing - 1 before it. /detect/last given fewer rows answers from the windows it has,
+        as the first windows of a longer request do."""
+        spec = self.spec
+        return spec.alarm_hold + (spec.alarm_after - 1) + (spec.smoothing - 1)
 
     def _detect_gappy(
         self,
@@ -301,19 +303,22 @@ class Detector:
     ) -> Detection:
         """Alarms, severities and events from each window's errors (finite scores). A window
         not scored (filling.scored) has no score and never alarms: it ends a running event, and
-        the alarm rule's count of windows in a row starts again after it. With smoothing, the
-        windows are smoothed first, in their order, the unscored ones left out of every mean."""
+        the alarm rule's count of windows in a row starts again after it (a hold counts it and
+        runs on past it). With smoothing, the windows are smoothed first, in their order, the
+        unscored ones left out of every mean."""
         if threshold is None:  # the request's own threshold, else the model's
             threshold = self.threshold
         errors = smoothed(errors, self.spec.smoothing, None if filling is None else filling.scored)
         scores, contributions = errors.scores, errors.contributions
         exceeds = scores > threshold
-        if filling is not None and not filling.scored.all():
-            unscored = ~filling.scored
-            exceeds &= filling.scored
+        unscored = None if filling is None or filling.scored.all() else ~filling.scored
+        if unscored is not None:
+            exceeds &= ~unscored
             scores = np.where(unscored, np.nan, scores)
             contributions = np.where(unscored[:, None], np.nan, contributions)
-        is_anomaly = sustained(exceeds, self.spec.alarm_after)
+        is_anomaly = alarm_rule(exceeds, self.spec.alarm_after, self.spec.alarm_hold)
+        if unscored is not None:  # nor does a hold raise an unscored window
+            is_anomaly = is_anomaly & ~unscored
         return Detection(
             threshold=threshold,
             window_end_rows=end_rows,

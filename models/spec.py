@@ -161,6 +161,14 @@ class TrainingOptions(_Strict):
         description="a row is anomalous once this many windows in a row, the last ending on it, "
         "exceed the threshold",
     )
+    alarm_hold: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_ALARM_AFTER,
+        description="an alarm stays raised this many windows after the rule (alarm_after) last "
+        "fired, so fragments of one fault closer than that are one event (/detect/last reads "
+        "as many more rows)",
+    )
 
     # Stronger scores (issue 17), off by default until measured across data sets: both are
     # applied by Detector.detect, so the API and the CLI score alike.
@@ -341,6 +349,9 @@ class DetectorSpec(_Strict):
     # a row is anomalous once this many windows in a row, the last ending on it, exceed the
     # threshold (1: every window above the threshold); see models.thresholds.sustained
     alarm_after: int = Field(default=1, ge=1, le=MAX_ALARM_AFTER)
+    # then held this many windows after the rule last fired (models.thresholds.held); absent
+    # from files written before it: 0, no hold
+    alarm_hold: int = Field(default=0, ge=0, le=MAX_ALARM_AFTER)
     # absent from files written before them: no standardisation, no smoothing
     error_standard: ErrorStandardSpec | None = None
     smoothing: int = Field(default=1, ge=1, le=MAX_ALARM_AFTER)

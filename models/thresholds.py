@@ -132,6 +132,48 @@ def sustained_scores(scores: np.ndarray, windows_in_a_row: int) -> np.ndarray:
     return lowest
 
 
+def held(alarms: np.ndarray, windows_after: int) -> np.ndarray:
+    """A window is an alarm when it or one of the `windows_after` windows before it is: an alarm
+    stays raised `windows_after` windows after the rule last fired, so fragments of one fault
+    closer than that become one event. Causal: a window's answer reads no later window.
+
+    alarms  # (n_windows,) bool, in time order -> (n_windows,) bool
+    """
+    alarms = np.asarray(alarms, dtype=bool)
+    if windows_after < 0:
+        raise InvalidInput(f"windows held after an alarm must be >= 0, got {windows_after}")
+    if windows_after == 0 or len(alarms) == 0:
+        return alarms
+    # alarms among the last windows_after + 1 windows (fewer at the start), by running sums
+    fired = np.cumsum(alarms, dtype=np.int64)
+    before = np.zeros(len(alarms), np.int64)
+    before[windows_after + 1 :] = fired[: -(windows_after + 1)]
+    return np.asarray(fired - before > 0)
+
+
+def held_scores(scores: np.ndarray, windows_after: int) -> np.ndarray:
+    """The highest of each window's score and the `windows_after` scores before it (fewer at the
+    start; NaN ignored unless all are). `held(scores > t, h)` is exactly `held_scores(scores, h)
+    > t` for every threshold t: the scores to rank when the alarm is held.
+
+    scores  # (n_windows,) in time order -> (n_windows,) float64
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if windows_after < 0:
+        raise InvalidInput(f"windows held after an alarm must be >= 0, got {windows_after}")
+    if windows_after == 0 or len(scores) == 0:
+        return scores
+    padded = np.r_[np.full(windows_after, np.nan), scores]
+    spans = np.lib.stride_tricks.sliding_window_view(padded, windows_after + 1)
+    return np.asarray(np.fmax.reduce(spans, axis=1))
+
+
+def alarm_rule(exceeds: np.ndarray, windows_in_a_row: int, windows_after: int) -> np.ndarray:
+    """The stored alarm rule (`alarm_after`, then `alarm_hold`) on windows over the threshold:
+    sustained, then held. exceeds  # (n_windows,) bool, in time order -> (n_windows,) bool"""
+    return held(sustained(exceeds, windows_in_a_row), windows_after)
+
+
 def error_quantiles(normal_errors: np.ndarray) -> dict[str, float]:
     """STORED_QUANTILES of the normal validation errors, keyed by the quantile as text."""
     values = np.quantile(normal_errors, STORED_QUANTILES)

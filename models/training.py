@@ -227,6 +227,7 @@ def fitted_spec(
         window_transform=options.window_transform,
         error_weights=None if weights is None else weights.tolist(),
         alarm_after=options.alarm_after,
+        alarm_hold=options.alarm_hold,
         error_standard=None if standard is None else ErrorStandardSpec.of(standard),
         smoothing=options.smoothing,
         layers=layer_table(network),

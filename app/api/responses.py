@@ -160,6 +160,7 @@ def model_info(
         "error_standardisation": str(spec.error_standardisation),
         "smoothing": spec.smoothing,
         "alarm_after": spec.alarm_after,
+        "alarm_hold": spec.alarm_hold,
         "threshold": spec.threshold.model_dump(mode="json"),
         "validation_error_quantiles": spec.validation_error_quantiles,
         "network": spec.network.model_dump(mode="json"),

@@ -392,6 +392,11 @@ class ModelInfo(_Response):
     alarm_after: int = Field(
         description="A window is flagged once this many windows in a row exceed the threshold."
     )
+    alarm_hold: int = Field(
+        default=0,  # what a server from before the hold means by its silence
+        description="A flag stays raised this many windows after the alarm_after rule last "
+        "fired (0: not held).",
+    )
     threshold: ThresholdInfo
     validation_error_quantiles: dict[str, float] = Field(
         description="Quantiles of the reconstruction error on held-out normal windows, keyed by "

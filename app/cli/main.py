@@ -57,7 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
-    train = commands.add_parser("train", help="train a detector on a CSV or Parquet file")
+    train = commands.add_parser(
+        "train",
+        help="train a detector on a CSV or Parquet file",
+        description=_train_description(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     train.add_argument("data", type=Path, help="CSV or Parquet file of the training rows")
     train.add_argument(
         "--name", required=True, help="model name (required); trains its next version"
@@ -126,6 +131,42 @@ def build_parser() -> argparse.ArgumentParser:
         help="the watch's YAML config, e.g. deploy/watch/watch.yaml (required)",
     )
     return parser
+
+
+def _train_description() -> str:
+    """What train does and, in plain words, what its defaults decide and why (the numbers read
+    from TrainingOptions, so they follow the defaults)."""
+    import textwrap
+
+    from models.spec import TrainingOptions
+
+    o = TrainingOptions()
+    paragraphs = [
+        "Train an LSTM autoencoder on the normal windows of a CSV or Parquet file and store "
+        "it as the next version of --name.",
+        "What the defaults do: a window's score is its reconstruction error (the mean squared "
+        "error over its rows, in scaled units). The threshold is the "
+        f"{o.threshold_quantile:g} {o.threshold_method} of the scores of the normal validation "
+        f"windows (the last {o.validation_fraction * 100:g} % of the rows, never trained on) "
+        f"times {o.threshold_margin:g}, stored with the model. A window whose score exceeds it "
+        "is an anomaly; a run of them is one event. Four levers change that, all off by "
+        f"default: --alarm-after ({o.alarm_after}: every window over the threshold alarms; K: "
+        f"only once K windows in a row exceed), --alarm-hold ({o.alarm_hold}: an alarm ends "
+        "with its last window over the threshold; N: it is held N windows more, so fragments "
+        f"of one fault make one event), --smoothing ({o.smoothing}: each window's own score; "
+        "K: the mean of the last K windows' scores) and --error-standardisation "
+        f"({o.error_standardisation}: the plain error; mean_square or max: each feature's "
+        "error measured against its spread on normal validation windows).",
+        f"Why: the margin of {o.threshold_margin:g} (as SKAB's published autoencoders) cut "
+        "false alarms on every data set measured, at the same or a better F1. A lever becomes "
+        "a default only if, over three seeds, it raises the mean PR AUC and F1 across all the "
+        "visible benchmarks and loses on none. None of these four has so far; on one seed, "
+        "--alarm-after 3 --alarm-hold 9 was the one label-free rule whose F1 was at least the "
+        "defaults' on every benchmark; it awaits the three-seed table (docs/benchmarks.md: "
+        '"What each lever did (kept or not)" and "Issue 17: NAB, the oracle F1 and '
+        'label-free threshold rules").',
+    ]
+    return "\n\n".join(textwrap.fill(paragraph, 79) for paragraph in paragraphs)
 
 
 def _add_training_options(parser: argparse.ArgumentParser) -> None:

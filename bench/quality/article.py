@@ -230,8 +230,10 @@ def main(argv: list[str] | None = None) -> None:
 
     test_scores, test_labels, valid_scores, valid_labels, info = run_protocol(data, labels, options)
     threshold = choose_threshold(valid_scores, info.pop("valid_normal_mask"), valid_labels, options)
-    # the alarm rule (alarm_after) runs over the windows in time order, as Detector does
-    alarms = common.alarm_scores(info["ordered"], options.alarm_after)[info["test_index"]]
+    # the alarm rule (alarm_after, alarm_hold) runs over the windows in time order, as Detector
+    # does
+    rule = common.alarm_scores(info["ordered"], options.alarm_after, options.alarm_hold)
+    alarms = rule[info["test_index"]]
     rows = [
         common.metric_row(
             args.label,
@@ -239,7 +241,9 @@ def main(argv: list[str] | None = None) -> None:
             test_labels,
             threshold.value,
             "threshold "
-            + common.decision_note(threshold.method, options.threshold_margin, options.alarm_after)
+            + common.decision_note(
+                threshold.method, options.threshold_margin, options.alarm_after, options.alarm_hold
+            )
             + f" from normal validation windows; {info['epochs_run']} epochs run, "
             f"best {info['best_epoch']}",
         ),

@@ -58,8 +58,11 @@ def evaluate_detector(
     valid_scores = common.scores_for_rows(detector, data.values, n_train, n_fit)
     valid_labels = labels[n_train:n_fit]
     spec = detector.spec
-    # the product's alarm rule (alarm_after) over the validation and test windows in time order
-    alarms = common.alarm_scores(np.r_[valid_scores, test_scores], spec.alarm_after)
+    # the product's alarm rule (alarm_after, alarm_hold) over the validation and test windows in
+    # time order
+    alarms = common.alarm_scores(
+        np.r_[valid_scores, test_scores], spec.alarm_after, spec.alarm_hold
+    )
     rows = [
         common.metric_row(
             label,
@@ -67,7 +70,9 @@ def evaluate_detector(
             test_labels,
             detector.threshold,
             "threshold "
-            + common.decision_note(spec.threshold.method, spec.threshold.margin, spec.alarm_after)
+            + common.decision_note(
+                spec.threshold.method, spec.threshold.margin, spec.alarm_after, spec.alarm_hold
+            )
             + f" from the validation part; {spec.training.epochs_run} epochs run "
             f"(best {spec.training.best_epoch}), "
             f"train loss {spec.training.train_loss:.3g}, "

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from bench.report import git_commit
+from models import thresholds
 from models.data import Dataset, read_table, select
 from models.detector import Detector
 from models.errors import InvalidInput
@@ -363,11 +364,9 @@ def rescored_rows(
 def held_scores(ordered_scores: np.ndarray, windows: int) -> np.ndarray:
     """The highest of each score and the `windows` - 1 before it: `> threshold` keeps an alarm
     raised for `windows` - 1 windows after the last one over the line, so fragments of one
-    event closer than that become one event. Causal. ordered_scores  # (n,) -> (n,)"""
-    import pandas as pd
-
-    scores = pd.Series(np.asarray(ordered_scores, dtype=np.float64))
-    return scores.rolling(windows, min_periods=1).max().to_numpy()
+    event closer than that become one event. Causal. The product's hold (`alarm_hold` =
+    `windows` - 1, models.thresholds.held) as a ranking. ordered_scores  # (n,) -> (n,)"""
+    return thresholds.held_scores(ordered_scores, windows - 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -415,15 +414,17 @@ THRESHOLD_RULES = (
     ThresholdRule(
         f"rule: hold {HOLD_WINDOWS}",
         f"the model's own threshold; an alarm is held {HOLD_WINDOWS - 1} windows after the "
-        f"last window over it (fragments closer than {HOLD_WINDOWS} windows merge)",
+        f"last window over it (fragments closer than {HOLD_WINDOWS} windows merge; the "
+        f"training option alarm_hold={HOLD_WINDOWS - 1})",
         lambda ordered: held_scores(ordered, HOLD_WINDOWS),
         lambda _, own: own,
     ),
     ThresholdRule(
         f"rule: {SUSTAIN_WINDOWS} in a row, hold {HOLD_WINDOWS}",
         f"the model's own threshold; an alarm needs {SUSTAIN_WINDOWS} windows in a row over it "
-        f"and is held {HOLD_WINDOWS - 1} windows after",
-        lambda ordered: held_scores(alarm_scores(ordered, SUSTAIN_WINDOWS), HOLD_WINDOWS),
+        f"and is held {HOLD_WINDOWS - 1} windows after (the training options "
+        f"alarm_after={SUSTAIN_WINDOWS}, alarm_hold={HOLD_WINDOWS - 1})",
+        lambda ordered: alarm_scores(ordered, SUSTAIN_WINDOWS, HOLD_WINDOWS - 1),
         lambda _, own: own,
     ),
 )
@@ -467,22 +468,27 @@ def rule_rows(
     ]
 
 
-def decision_note(method: object, margin: float, alarm_after: int) -> str:
+def decision_note(method: object, margin: float, alarm_after: int, alarm_hold: int = 0) -> str:
     """How a rarewatch row decides: e.g. `quantile x 1.5, alarm after 4 windows in a row`."""
     note = str(method) + (f" x {margin}" if margin != 1 else "")
-    return note + (f", alarm after {alarm_after} windows in a row" if alarm_after > 1 else "")
+    note += f", alarm after {alarm_after} windows in a row" if alarm_after > 1 else ""
+    return note + (f", held {alarm_hold} windows after" if alarm_hold > 0 else "")
 
 
-def alarm_scores(ordered_scores: np.ndarray, windows_in_a_row: int) -> np.ndarray:
-    """Scores whose `> threshold` is the product's alarm rule (`alarm_after`, applied by
-    Detector): the lowest score of each window and the windows_in_a_row - 1 before it, in time
-    order. The very first windows, with nothing before them, keep their own score (the product
-    raises no alarm there; these rows are never test rows in the protocols that need it).
+def alarm_scores(
+    ordered_scores: np.ndarray, windows_in_a_row: int, windows_held: int = 0
+) -> np.ndarray:
+    """Scores whose `> threshold` is the product's alarm rule (`alarm_after`, then `alarm_hold`,
+    applied by Detector): the lowest score of each window and the windows_in_a_row - 1 before
+    it, in time order, then the highest of that and the windows_held before it. The very first
+    windows, with nothing before them, keep their own score (the product raises no alarm there;
+    these rows are never test rows in the protocols that need it).
 
     ordered_scores  # (n,) in time order -> (n,)
     """
     sustained = sustained_scores(ordered_scores, windows_in_a_row)
-    return np.where(np.isfinite(sustained), sustained, ordered_scores)
+    rule = np.where(np.isfinite(sustained), sustained, ordered_scores)
+    return thresholds.held_scores(rule, windows_held)
 
 
 def trivial_rows(labels: np.ndarray) -> list[dict[str, Any]]:

@@ -121,7 +121,8 @@ def replay(
 def scored(detector: Detector, values: np.ndarray, first: int, stop: int) -> np.ndarray:
     """Rows first..stop-1: the product's alarm score over the detector's threshold."""
     scores = common.scores_for_rows(detector, values, first, stop)
-    return common.alarm_scores(scores, detector.spec.alarm_after) / detector.threshold
+    spec = detector.spec
+    return common.alarm_scores(scores, spec.alarm_after, spec.alarm_hold) / detector.threshold
 
 
 def flag_windows(flagged: np.ndarray, window_ends: np.ndarray, lookback: int) -> None:

@@ -91,10 +91,10 @@ def evaluate_series(
     first_valid = n_train + detector.lookback - 1
     valid = common.scores_for_rows(detector, data.values, first_valid, n_fit)
     test = common.scores_for_rows(detector, data.values, n_fit, data.n_rows)
-    alarm_after = detector.spec.alarm_after
-    alarms = common.alarm_scores(np.r_[valid, test], alarm_after)
+    rule = detector.spec.alarm_after, detector.spec.alarm_hold
+    alarms = common.alarm_scores(np.r_[valid, test], *rule)
 
-    z = common.alarm_scores(z_scores(data.values, n_fit), alarm_after)
+    z = common.alarm_scores(z_scores(data.values, n_fit), *rule)
     z_valid = z[first_valid:n_fit]
     z_threshold = choose_threshold(
         z_valid, np.ones(len(z_valid), bool), np.zeros(len(z_valid), np.int8), options
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
         infos.append(info)
 
     decision = common.decision_note(
-        options.threshold_method, options.threshold_margin, options.alarm_after
+        options.threshold_method, options.threshold_margin, options.alarm_after, options.alarm_hold
     )
     epochs = sorted({info["epochs"] for info in infos})
     rows = [

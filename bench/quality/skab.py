@@ -97,8 +97,10 @@ def main(argv: list[str] | None = None) -> None:
         )
         scores = common.scores_for_rows(detector, data.values, TRAIN_ROWS, data.n_rows)
         valid = common.scores_for_rows(detector, data.values, TRAIN_ROWS - n_validation, TRAIN_ROWS)
-        # the product's alarm rule (alarm_after) over the validation and test rows in time order
-        alarms = common.alarm_scores(np.r_[valid, scores], detector.spec.alarm_after)
+        # the product's alarm rule (alarm_after, alarm_hold) over the validation and test rows in
+        # time order
+        spec = detector.spec
+        alarms = common.alarm_scores(np.r_[valid, scores], spec.alarm_after, spec.alarm_hold)
         threshold = detector.threshold
         if from_training:  # every window ending on rows lookback-1 .. 399
             first = detector.lookback - 1
@@ -133,7 +135,10 @@ def main(argv: list[str] | None = None) -> None:
             f"{len(files)} files; per file: trained on rows 0-{TRAIN_ROWS - 1} "
             f"(the last {options.validation_fraction:.0%} of them validate), threshold "
             + common.decision_note(
-                options.threshold_method, options.threshold_margin, options.alarm_after
+                options.threshold_method,
+                options.threshold_margin,
+                options.alarm_after,
+                options.alarm_hold,
             )
             + (
                 f" from the windows of all {TRAIN_ROWS} training rows (the published SKAB "
@@ -199,11 +204,12 @@ def main(argv: list[str] | None = None) -> None:
         }
         v_scores, v_labels = [], []
         v_rules: dict[str, list[np.ndarray]] = {rule.suffix: [] for rule in common.THRESHOLD_RULES}
+        alarm_rule = detector.spec.alarm_after, detector.spec.alarm_hold
         for path in files:
             data = common.bench_normalized(load(path, features), args.rolling_normalization)
             assert data.labels is not None
             detection = detector.detect(data.values)
-            v_scores.append(common.alarm_scores(detection.scores, detector.spec.alarm_after))
+            v_scores.append(common.alarm_scores(detection.scores, *alarm_rule))
             v_labels.append(data.labels[detection.window_end_rows])
             for rule in common.THRESHOLD_RULES:  # each file's windows in time order, alone
                 v_rules[rule.suffix].append(rule.rescore(detection.scores) / cuts[rule.suffix])

@@ -291,7 +291,8 @@ One contract for the API, the command line and the web page (`models/input_contr
 - **Windows not scored.** A window still holding a missing value after the fill has `score`,
   `severity` null, no `top_features`, `is_anomaly` false and a `reason`; it never alarms. It
   ends a running event (the event before it and the one after it are two events), and the alarm
-  rule's count of windows in a row (`alarm_after`) starts again after it. `/windows` fills each
+  rule's count of windows in a row (`alarm_after`) starts again after it; an alarm held
+  (`alarm_hold`) counts it and runs on past it, never raising it. `/windows` fills each
   window from its own rows. Training fills the same way and leaves windows still holding a
   missing value out of training and validation; `training.filled_cells` and
   `training.windows_left_out` in the model's description say how many.
@@ -352,7 +353,11 @@ above with one `load` value far above its training range, at `/detect/last`:
 
 The same body as `/detect`, but only the newest window (the one ending at the last row) is
 scored: the call a dashboard makes on every refresh. Send at least `lookback` rows; only the
-last `lookback` are scaled and scored, so the model's cost does not grow with the series.
+last `lookback` are scaled and scored, so the model's cost does not grow with the series. A
+model trained with an alarm rule or smoothing (`alarm_after`, `alarm_hold`, `smoothing`)
+decides its newest window from the windows before it too: send `lookback +
+alarm_after - 1 + alarm_hold + smoothing - 1` rows for the answer `/detect` gives that window
+(fewer: it answers from the windows it has, as the first windows of `/detect` do).
 Scoring one window takes about 0.2 ms with ONNX Runtime, so this route runs on the event loop
 rather than in a thread pool (measured faster that way). With the body above, its result is
 the `/detect` result at `index` {last_row}, with an event only if that window is anomalous:

@@ -1,5 +1,5 @@
-"""The bench-only levers: rolling normalization and SKAB's threshold from all training rows.
-Nothing here looks at a score's value."""
+"""The bench-only levers: rolling normalization and SKAB's threshold from all training rows;
+the threshold rules' hold, the product's. Nothing here looks at a score's value."""
 
 from __future__ import annotations
 
@@ -10,9 +10,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from bench.quality.common import REPO, ROLLING_FLOOR, ROLLING_MIN_HISTORY, rolling_normalize
+from models.data import select
+from models.detector import Detector
+from models.training import train_detector
 from tests.bench.test_quality_scripts import nab_like, sheet_breaks_like, skab_like
+from tests.conftest import TINY_FEATURES, TINY_OPTIONS, TinyModel, tiny_frame, with_fault
 
 
 def test_each_row_is_scaled_by_the_rows_before_it() -> None:
@@ -137,3 +144,68 @@ def test_every_protocol_reads_its_options_alike_and_quick_mode_caps_the_epochs()
     assert (options.smoothing, options.epochs) == (3, 9)
     quick = bench_options(parser.parse_args(["--quick", "--set", "smoothing=3"]))
     assert (quick.smoothing, quick.epochs) == (3, QUICK_EPOCHS)
+
+
+@given(
+    arrays(np.float64, st.integers(0, 40), elements=st.floats(0, 10) | st.just(np.nan)),
+    st.integers(1, 12),
+)
+def test_the_bench_hold_ranks_as_its_rolling_maximum_did(scores: np.ndarray, windows: int) -> None:
+    import pandas as pd
+
+    from bench.quality.common import held_scores
+
+    rolling = pd.Series(scores).rolling(windows, min_periods=1).max().to_numpy()
+    np.testing.assert_array_equal(held_scores(scores, windows), rolling)
+
+
+def test_the_bench_rule_3_in_a_row_hold_10_flags_as_the_detector_trained_with_it(
+    tiny_model: TinyModel,
+) -> None:
+    from bench.quality.common import HOLD_WINDOWS, SUSTAIN_WINDOWS, rule_ratios
+
+    data = select(tiny_model.frame, time_column="time", label_column="y")
+    options = TINY_OPTIONS.changed(
+        epochs=2, alarm_after=SUSTAIN_WINDOWS, alarm_hold=HOLD_WINDOWS - 1
+    )
+    detector = Detector.from_trained(train_detector(data, options), "held")
+    frame = with_fault(with_fault(tiny_frame(160, seed=42), 70), 88)
+    detection = detector.detect(frame[TINY_FEATURES].to_numpy())
+    scores, threshold = detection.scores, detector.threshold
+    # the bench keeps the first windows' own scores where the product raises nothing: none here
+    assert not (scores[: SUSTAIN_WINDOWS - 1] > threshold).any()
+    everything = np.arange(len(scores))
+    ratios = rule_ratios(scores, everything, np.ones(len(scores), bool), everything, threshold)
+    rule = ratios[f"rule: {SUSTAIN_WINDOWS} in a row, hold {HOLD_WINDOWS}"]
+    np.testing.assert_array_equal(rule > 1.0, detection.is_anomaly)
+    assert (detection.is_anomaly & (scores <= threshold)).any(), "the hold is exercised"
+
+
+@given(
+    arrays(np.float64, st.integers(0, 40), elements=st.floats(0, 10)),
+    st.integers(1, 4),
+    st.integers(0, 6),
+    st.floats(0, 10),
+)
+def test_the_benches_alarm_scores_decide_as_the_products_rule(
+    scores: np.ndarray, after: int, hold: int, threshold: float
+) -> None:
+    from bench.quality.common import alarm_scores
+    from models.thresholds import alarm_rule
+
+    # the bench keeps the first after - 1 windows' own scores, where the product raises nothing
+    scores[: after - 1] = 0.0
+    np.testing.assert_array_equal(
+        alarm_scores(scores, after, hold) > threshold, alarm_rule(scores > threshold, after, hold)
+    )
+
+
+def test_a_protocol_run_with_a_hold_says_so_in_its_rows(tmp_path: Path) -> None:
+    from bench.quality import nab
+
+    nab_like(tmp_path / "nab", n_rows=400)
+    out = tmp_path / "nab.json"
+    nab.main([str(tmp_path / "nab"), "--quick", "--set", "alarm_hold=3", "--json", str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    assert "held 3 windows after" in rows[0]["note"]
+    assert "held 3 windows after" in rows[1]["note"]  # the z-score is cut by the same rule

@@ -24,6 +24,7 @@ TRAIN += ["--units", "8,4", "--batch-size", "32", "--seed", "1", "--quiet"]
 LEVERS = {
     "standardised": ["--error-standardisation", "mean_square", "--smoothing", "3"],
     "largest": ["--error-standardisation", "max", "--smoothing", "2", "--alarm-after", "2"],
+    "held": ["--alarm-after", "2", "--alarm-hold", "5"],
 }
 
 
@@ -102,7 +103,26 @@ def test_the_api_scores_as_the_cli_with_the_levers(
     # /detect/last on the rows the newest window needs gives the whole request's last result
     spec = json.loads((models / name / "1" / "detector.json").read_text())
     needed = spec["lookback"] + spec["alarm_after"] - 1 + spec["smoothing"] - 1
+    needed += spec["alarm_hold"]
     last = api.detect_last(name, values=faulty[TINY_FEATURES].iloc[-needed:])
     assert last["n_windows"] == 1
     np.testing.assert_allclose(last["results"][0]["score"], scores[-1], rtol=1e-5)
     assert last["results"][0]["is_anomaly"] == answer["results"][-1]["is_anomaly"]
+
+
+def test_a_held_alarm_is_served_alike_by_detect_and_detect_last(api: Client, models: Path) -> None:
+    spec = json.loads((models / "held" / "1" / "detector.json").read_text())
+    assert (spec["alarm_after"], spec["alarm_hold"]) == (2, 5)
+    assert spec["options"]["alarm_hold"] == 5
+    assert api.model("held")["alarm_hold"] == 5
+    faulty = with_fault(tiny_frame(160, seed=42), 100)[TINY_FEATURES]
+    results = api.detect("held", values=faulty)["results"]
+    threshold = spec["threshold"]["value"]
+    # held: flagged after the fault's windows, their scores back under the threshold
+    assert any(r["is_anomaly"] and r["score"] <= threshold for r in results)
+    # the newest window of every prefix, from the rows its answer needs, as in the whole request
+    needed = spec["lookback"] + spec["alarm_after"] - 1 + spec["alarm_hold"]
+    lookback = spec["lookback"]
+    for end in range(96, 130):
+        last = api.detect_last("held", values=faulty.iloc[end - needed : end])
+        assert last["results"][0]["is_anomaly"] == results[end - lookback]["is_anomaly"], end

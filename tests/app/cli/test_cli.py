@@ -167,6 +167,7 @@ def test_models_lists_and_describes_with_the_layer_table(workdir: Path, capsys) 
     assert run(workdir, "models", "--name", "cli") == 0
     out = capsys.readouterr().out
     assert "RepeatVector" in out
+    assert "alarm:" not in out  # the plain rule: every window over the threshold
     assert "(None, 4, 3)" in out
     assert "total" in out
     assert "score:" not in out  # the plain score: no line for its options
@@ -421,6 +422,7 @@ def test_the_train_flags_default_to_the_training_options_defaults() -> None:
         "shift",
         "threshold_margin",
         "alarm_after",
+        "alarm_hold",
         "error_standardisation",
         "smoothing",
     ):
@@ -433,7 +435,8 @@ def test_the_train_flags_default_to_the_training_options_defaults() -> None:
 
 def test_the_quality_flags_reach_the_stored_model(workdir: Path) -> None:
     flags = ["--scaling", "robust", "--window-transform", "difference", "--shift", "2"]
-    flags += ["--threshold-margin", "1.5", "--alarm-after", "3", "--score-on", "last_step"]
+    flags += ["--threshold-margin", "1.5", "--alarm-after", "3", "--alarm-hold", "4"]
+    flags += ["--score-on", "last_step"]
     flags += ["--error-weighting", "normal_spread"]
     assert run(workdir, "train", str(workdir / "train.csv"), "--name", "opts", *TRAIN, *flags) == 0
     spec = json.loads((workdir / "models" / "opts" / "1" / "detector.json").read_text())
@@ -442,6 +445,7 @@ def test_the_quality_flags_reach_the_stored_model(workdir: Path) -> None:
     assert spec["training"]["shift"] == 2
     assert spec["threshold"]["margin"] == 1.5
     assert spec["alarm_after"] == 3
+    assert spec["alarm_hold"] == 4
     assert spec["score_on"] == "last_step"
     assert spec["error_weights"] is not None
 
@@ -527,12 +531,33 @@ def test_train_help_shows_every_default(capsys) -> None:
     assert "--learning-rate LEARNING_RATE Adam's learning rate (default: 0.001)" in out
 
 
+def test_train_help_says_what_the_defaults_do_and_why(capsys) -> None:
+    assert main(["train", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "The threshold is the 0.99 quantile of the scores of the normal validation" in out
+    assert "(the last 20 % of the rows, never trained on) times 1.5" in out
+    assert "Four levers change that, all off by default" in out
+    for flag, off in [
+        ("alarm-after", 1),
+        ("alarm-hold", 0),
+        ("smoothing", 1),
+        ("error-standardisation", "none"),
+    ]:
+        assert f"--{flag} ({off}: " in out, flag
+    defaults = TrainingOptions()  # "off by default" stays true, or the words change with it
+    assert (defaults.alarm_after, defaults.alarm_hold, defaults.smoothing) == (1, 0, 1)
+    assert defaults.error_standardisation == "none"
+    assert '(docs/benchmarks.md: "What each lever did (kept or not)"' in out
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
         (["--epochs", "0"], "epochs: Input should be greater than or equal to 1"),
         (["--validation-fraction", "1.5"], "validation_fraction: Input should be less than 1"),
         (["--dropout", "1"], "network.dropout: Input should be less than 1"),
+        (["--alarm-hold", "-1"], "alarm_hold: Input should be greater than or equal to 0"),
+        (["--alarm-hold", "100001"], "alarm_hold: Input should be less than or equal to 100000"),
     ],
 )
 def test_impossible_training_flags_are_one_line_and_exit_2(

@@ -1,0 +1,15 @@
+"""The rows a watch tick reads: all that the newest window's answer needs, the hold included."""
+
+from app.watch.tick import rows_needed
+from models.detector import Detector
+from models.loading import load_detector
+from tests.conftest import TinyModel
+
+
+def test_a_tick_reads_the_windows_the_alarm_rule_and_its_hold_need(tiny_model: TinyModel) -> None:
+    loaded = load_detector(tiny_model.store, tiny_model.name)
+    plain = rows_needed(loaded)
+    spec = loaded.spec.model_copy(update={"alarm_after": 3, "alarm_hold": 6, "smoothing": 2})
+    held = Detector(loaded.name, loaded.version, spec, loaded.engine)
+    assert held.earlier_windows() == 6 + 2 + 1
+    assert rows_needed(held) == plain + 6 + 2 + 1
