@@ -82,7 +82,7 @@ def refit(
 
     times  # (n_rows,) datetime64[ns] UTC, increasing
     values  # (n_rows, n_features) float64, NaN missing
-    flagged_rows  # (n_rows,) bool: inside a window flagged anomalous since the last fit
+    flagged_rows  # (n_rows,) bool: inside a window flagged anomalous (flags_to_fit)
     """
     store = ModelStore(models_dir)
     newest = store.open(name)

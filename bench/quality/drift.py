@@ -14,7 +14,10 @@ is the one the test part uses.
 
 SKAB (bench.quality.skab's files and leaderboard protocol): per file, the fixed model is fitted
 on rows 0-399 and scores the rest; with refit, every --skab-fit-every rows after row 400 a new
-version is fitted on the last 400 rows, less those the version in use flagged since the last fit.
+version is fitted on the last 400 rows, less the flagged ones: those flagged since the last fit,
+or those any version flagged (--skab-flags-kept, the watch's flags_kept). Each refit given (a
+comma list of either option) is a row of its own, on the same files as the fixed model;
+--skab-stride/--skab-offset take a part of the files and --time-limit stops between files.
 Scores are divided by the threshold of the version that made them, so 1 is the cut everywhere.
 """
 
