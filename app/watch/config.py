@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import ssl
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Self
 
@@ -44,6 +45,16 @@ def seconds(value: Any) -> Any:
 
 
 Seconds = Annotated[float, BeforeValidator(seconds), Field(gt=0)]
+
+
+class FlagsKept(StrEnum):
+    """How long a flagged row stays out of the refits."""
+
+    # until the next fit that succeeds: the issue's "flagged since the last fit"
+    UNTIL_FIT = "until_fit"
+    # as long as it is inside the fit window, whichever version flagged it: a long fault the
+    # version in use stopped flagging is not learned as normal by the fits after it
+    IN_FIT_WINDOW = "in_fit_window"
 
 
 class _Strict(BaseModel):
@@ -118,6 +129,11 @@ class WatchedModel(_Strict):
         default=None, description="how long one fit may run before it is stopped (fit_every)"
     )
     keep_versions: int = Field(default=5, ge=1)
+    flags_kept: FlagsKept = Field(
+        default=FlagsKept.UNTIL_FIT,
+        description="rows flagged anomalous stay out of the refits until the next fit "
+        "(until_fit) or as long as they are inside fit_window (in_fit_window)",
+    )
 
     @model_validator(mode="after")
     def _one_query_form(self) -> Self:

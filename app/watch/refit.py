@@ -26,6 +26,7 @@ from typing import ParamSpec
 import numpy as np
 
 import models
+from app.watch.config import FlagsKept
 from models.artifact import ModelStore, StoredModel
 from models.errors import ModelFault, RarewatchError
 from models.in_use import read_in_use, write_in_use
@@ -81,7 +82,7 @@ def refit(
 
     times  # (n_rows,) datetime64[ns] UTC, increasing
     values  # (n_rows, n_features) float64, NaN missing
-    flagged_rows  # (n_rows,) bool: inside a window flagged anomalous since the last fit
+    flagged_rows  # (n_rows,) bool: inside a window flagged anomalous (flags_to_fit)
     """
     store = ModelStore(models_dir)
     newest = store.open(name)
@@ -124,6 +125,26 @@ def refit(
         pruned = []
     log.info("model %r version %d: %s; pruned %s", name, version, reason, pruned or "none")
     return RefitOutcome(True, version, reason)
+
+
+def flags_to_fit(flagged: set[int], stamps: np.ndarray) -> tuple[set[int], np.ndarray]:
+    """The flags still inside the fit window (rows older than it are never fitted on again, so
+    their flags go, also when refits keep failing: the set stays bounded), and which of the
+    window's rows they mark.
+
+    stamps  # (n_rows,) int64 epoch nanoseconds of the fit window's rows, increasing
+    """
+    kept = {t for t in flagged if t >= int(stamps[0])}
+    return kept, np.isin(stamps, np.fromiter(kept, np.int64, count=len(kept)))
+
+
+def flags_after_fit(flagged: set[int], fitted_end: int, kept: FlagsKept) -> set[int]:
+    """The flags left once a new version, fitted on rows up to `fitted_end` (epoch ns), is in
+    use: only those after it (until_fit), or all of them until they leave the fit window
+    (in_fit_window)."""
+    if kept is FlagsKept.IN_FIT_WINDOW:
+        return set(flagged)
+    return {t for t in flagged if t > fitted_end}
 
 
 def record_in_use(models_dir: Path, name: str, version: int, why: str) -> None:

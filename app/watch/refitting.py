@@ -42,17 +42,14 @@ async def refit_once(
     assert config.fit_every is not None
     assert config.fit_window is not None
     try:
-        from app.watch.refit import refit
+        from app.watch.refit import flags_after_fit, flags_to_fit, refit
 
         detector = watched.detector
         end = grid_end(time.time(), config.step)
         n_rows = round(config.fit_window / config.step) + 1
         rows = await reader.rows(config, detector.features, end, n_rows)
         stamps = rows.times.astype(np.int64)
-        # rows older than the window are never fitted on again: their flags go (also when
-        # refits keep failing, so the set stays bounded)
-        watched.flagged = {t for t in watched.flagged if t >= int(stamps[0])}
-        flagged_rows = np.isin(stamps, np.fromiter(watched.flagged, np.int64))
+        watched.flagged, flagged_rows = flags_to_fit(watched.flagged, stamps)
         outcome = await asyncio.to_thread(
             refit,
             Path(store.root),
@@ -82,7 +79,7 @@ async def refit_once(
         _kept(watched, metrics, outcome.reason)
         return
     watched.detector = new  # one assignment in the event loop: a tick sees the old or the new
-    watched.flagged = {t for t in watched.flagged if t > int(stamps[-1])}
+    watched.flagged = flags_after_fit(watched.flagged, int(stamps[-1]), config.flags_kept)
     metrics.version.labels(watched.name).set(new.version)
     metrics.refits.labels(watched.name, OK).inc()
     logger.info("watch %s: now version %d: %s", watched.name, new.version, outcome.reason)

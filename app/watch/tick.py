@@ -31,8 +31,8 @@ class Watched:
     config: WatchedModel
     detector: Detector
     last_good: float | None = None  # epoch seconds of the newest row given a score
-    # epoch nanoseconds of the rows inside windows flagged since the last fit (refits leave them
-    # out)
+    # epoch nanoseconds of the rows inside flagged windows that refits leave out (since the last
+    # fit, or while inside the fit window: the config's flags_kept)
     flagged: set[int] = field(default_factory=set)
 
     @property

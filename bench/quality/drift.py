@@ -14,7 +14,10 @@ is the one the test part uses.
 
 SKAB (bench.quality.skab's files and leaderboard protocol): per file, the fixed model is fitted
 on rows 0-399 and scores the rest; with refit, every --skab-fit-every rows after row 400 a new
-version is fitted on the last 400 rows, less those the version in use flagged since the last fit.
+version is fitted on the last 400 rows, less the flagged ones: those flagged since the last fit,
+or those any version flagged (--skab-flags-kept, the watch's flags_kept). Each refit given (a
+comma list of either option) is a row of its own, on the same files as the fixed model;
+--skab-stride/--skab-offset take a part of the files and --time-limit stops between files.
 Scores are divided by the threshold of the version that made them, so 1 is the cut everywhere.
 """
 
@@ -35,7 +38,8 @@ if __package__ in (None, ""):  # run as a file: make `bench` importable
 import numpy as np
 import pandas as pd
 
-from app.watch.refit import record_in_use, refit
+from app.watch.config import FlagsKept
+from app.watch.refit import flags_after_fit, flags_to_fit, record_in_use, refit
 from bench.quality import chronological, common, skab
 from bench.quality.run_all import DOC, RESULTS, replace_between
 from models.artifact import ModelStore
@@ -73,10 +77,12 @@ def replay(
     stop: int,
     fit_every: np.timedelta64,
     fit_window: np.timedelta64,
+    flags_kept: FlagsKept = FlagsKept.UNTIL_FIT,
 ) -> Replayed:
     """Rows first..stop-1 scored in time order: `seed` is in use at row `first`; every
     `fit_every` after it, refit() fits a new version on the rows of the last `fit_window`, less
-    the rows flagged since the last fit, and that version scores from then on.
+    the rows flagged (since the last fit, or by any version while inside the window: the watch's
+    flags_kept, kept by its own functions), and that version scores from then on.
 
     times  # (n_rows,) datetime64[ns], increasing
     """
@@ -84,7 +90,8 @@ def replay(
     fit_rows = [first, *np.searchsorted(times, due)]
     fit_rows = sorted({r for r in fit_rows if r < stop})
     ratios = np.full(stop - first, np.nan)
-    flagged = np.zeros(data.n_rows, bool)
+    stamps = times.astype("datetime64[ns]").astype(np.int64)
+    flagged: set[int] = set()  # epoch ns, as the watch keeps them
     failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="rarewatch-drift-") as folder:
         models_dir = Path(folder)
@@ -94,27 +101,28 @@ def replay(
         for k, row in enumerate(fit_rows):
             if k > 0:
                 start = int(np.searchsorted(times, times[row] - fit_window))
+                flagged, flagged_rows = flags_to_fit(flagged, stamps[start:row])
                 outcome = refit(
                     models_dir,
                     MODEL,
                     times[start:row],
                     data.values[start:row],
                     data.features,
-                    flagged[start:row],
+                    flagged_rows,
                     KEEP_VERSIONS,
                     FIT_TIMEOUT_S,
                 )
                 if outcome.ok and outcome.version is not None:
                     detector = load_detector(ModelStore(models_dir), MODEL, outcome.version)
                     record_in_use(models_dir, MODEL, outcome.version, outcome.reason)
-                    flagged[:] = False  # the watch forgets its flags once they are left out
+                    flagged = flags_after_fit(flagged, int(stamps[row - 1]), flags_kept)
                 else:
                     failures.append(outcome.reason)
                 common.log(f"  fit {k}/{len(fit_rows) - 1} at row {row}: {outcome.reason}")
             end = fit_rows[k + 1] if k + 1 < len(fit_rows) else stop
             ratio = scored(detector, data.values, row, end)
             ratios[row - first : end - first] = ratio
-            flag_windows(flagged, row + np.flatnonzero(ratio > 1), detector.lookback)
+            flagged.update(flagged_window_rows(stamps, row + np.flatnonzero(ratio > 1), detector))
     return Replayed(ratios, len(fit_rows) - 1, failures)
 
 
@@ -125,11 +133,13 @@ def scored(detector: Detector, values: np.ndarray, first: int, stop: int) -> np.
     return common.alarm_scores(scores, spec.alarm_after, spec.alarm_hold) / detector.threshold
 
 
-def flag_windows(flagged: np.ndarray, window_ends: np.ndarray, lookback: int) -> None:
-    """Mark every row of the windows ending on `window_ends` (flagged anomalous)."""
-    for back in range(lookback):
-        rows = window_ends - back
-        flagged[rows[rows >= 0]] = True
+def flagged_window_rows(
+    stamps: np.ndarray, window_ends: np.ndarray, detector: Detector
+) -> set[int]:
+    """The times (epoch ns) of every row of the windows ending on `window_ends` (flagged
+    anomalous), as the watch's tick records them."""
+    rows = (window_ends[:, None] - np.arange(detector.lookback)[None, :]).ravel()
+    return {int(t) for t in stamps[rows[rows >= 0]]}
 
 
 def times_of(data: Dataset) -> np.ndarray:
@@ -216,19 +226,88 @@ def sheet_breaks(
 # ---------------------------------------------------------------- SKAB
 
 
+@dataclasses.dataclass(frozen=True)
+class SkabRefit:
+    """One way of refitting on SKAB: rows between fits, and how long flags stay out."""
+
+    fit_every: int
+    flags_kept: FlagsKept = FlagsKept.UNTIL_FIT
+
+    def name(self) -> str:
+        name = f"refit every {self.fit_every} rows on the last {skab.TRAIN_ROWS}"
+        if self.flags_kept is FlagsKept.IN_FIT_WINDOW:
+            name += ", flags kept in the window"
+        return name
+
+    def left_out(self) -> str:
+        if self.flags_kept is FlagsKept.IN_FIT_WINDOW:
+            return "less those any version flagged"
+        return "less those flagged since the fit before"
+
+
+@dataclasses.dataclass(frozen=True)
+class Files:
+    """Which SKAB experiment files a run takes (every `stride`-th from `offset`), and the
+    seconds it may run."""
+
+    stride: int = 1
+    offset: int = 0
+    time_limit_s: float | None = None
+
+    def chosen(self, paths: list[Path], quick: bool) -> list[Path]:
+        return paths[self.offset :: self.stride][: skab.QUICK_FILES if quick else None]
+
+    def note(self) -> str:
+        """` (every 2nd experiment file)`, ` (every 2nd experiment file from the 2nd)`;
+        nothing when every file is run."""
+        if self.stride == 1 and self.offset == 0:
+            return ""
+        every = f"every {ordinal(self.stride)} " if self.stride > 1 else "every "
+        start = f" from the {ordinal(self.offset + 1)}" if self.offset else ""
+        return f" ({every}experiment file{start})"
+
+    def out_of_time(self, done: int, spent_s: float) -> bool:
+        """Whether a file of the mean time so far would end past the limit."""
+        if self.time_limit_s is None or done == 0:
+            return False
+        return spent_s * (done + 1) / done > self.time_limit_s
+
+
+def ordinal(n: int) -> str:
+    """`1st`, `2nd`, `3rd`, `11th`."""
+    if n % 100 in (11, 12, 13):
+        return f"{n}th"
+    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th') }"
+
+
 def skab_replay(
-    root: Path, options: TrainingOptions, fit_every: int, stride: int, quick: bool, out: Path
+    root: Path,
+    options: TrainingOptions,
+    refits: list[SkabRefit],
+    files: Files,
+    quick: bool,
+    out: Path,
 ) -> dict[str, Any]:
-    """Both models on every file; after each file the figures so far are written to `out`
-    (a run cut short still reports the files it finished, both models on the same files)."""
+    """The fixed model and each refit on every file; after each file the figures so far are
+    written to `out` (a run cut short still reports the files it finished, every model on the
+    same files). No file starts that would end past the time limit: the table then pools the
+    files finished."""
     result = common.new_result(
         "drift-skab", "SKAB, leaderboard protocol: fixed model and refit", root, quick
     )
     result["settings"]["rarewatch"] = options.model_dump(mode="json")
-    files = skab.experiment_files(root)[::stride][: skab.QUICK_FILES if quick else None]
-    fixed_ratios, refit_ratios, labels, failures, fits = [], [], [], [], 0
-    for i, path in enumerate(files):
-        common.log(f"drift skab {i + 1}/{len(files)}: {path.parent.name}/{path.name}")
+    paths = files.chosen(skab.experiment_files(root), quick)
+    fixed_ratios: list[np.ndarray] = []
+    refit_ratios: list[list[np.ndarray]] = [[] for _ in refits]
+    fits = [0] * len(refits)
+    failures: list[list[str]] = [[] for _ in refits]
+    labels: list[np.ndarray] = []
+    started = time.monotonic()
+    for i, path in enumerate(paths):
+        if files.out_of_time(i, time.monotonic() - started):
+            common.log(f"drift skab: time limit, stopped after {plural(i, 'file')}")
+            break
+        common.log(f"drift skab {i + 1}/{len(paths)}: {path.parent.name}/{path.name}")
         data = skab.load(path)
         assert data.labels is not None
         times = times_of(data)
@@ -239,29 +318,35 @@ def skab_replay(
             scored(Detector.from_trained(seed, "fixed"), data.values, skab.TRAIN_ROWS, data.n_rows)
         )
         step = np.median(np.diff(times))
-        replayed = replay(
-            data,
-            times,
-            seed,
-            skab.TRAIN_ROWS,
-            data.n_rows,
-            fit_every * step,
-            skab.TRAIN_ROWS * step,
-        )
-        refit_ratios.append(replayed.ratios)
-        failures += replayed.failures
-        fits += replayed.fits
+        for k, way in enumerate(refits):
+            common.log(f" {way.name()}")
+            replayed = replay(
+                data,
+                times,
+                seed,
+                skab.TRAIN_ROWS,
+                data.n_rows,
+                way.fit_every * step,
+                skab.TRAIN_ROWS * step,
+                way.flags_kept,
+            )
+            refit_ratios[k].append(replayed.ratios)
+            failures[k] += replayed.failures
+            fits[k] += replayed.fits
         labels.append(data.labels[skab.TRAIN_ROWS :])
+        which = f"{len(labels)} of {len(paths)} files{files.note()}"
         result["rows"] = [
-            skab.pooled_rows(
-                f"refit every {fit_every} rows on the last {skab.TRAIN_ROWS}",
-                refit_ratios,
-                labels,
-                f"{len(labels)} of {len(files)} files{stride_note(stride)}; per file the fixed "
-                f"model in use from row "
-                f"{skab.TRAIN_ROWS}, then every {fit_every} rows a new version on the last "
-                f"{skab.TRAIN_ROWS} rows less those flagged since the fit before "
-                f"({plural(fits, 'fit')} in all, {len(failures)} failed)",
+            *(
+                skab.pooled_rows(
+                    way.name(),
+                    refit_ratios[k],
+                    labels,
+                    f"{which}; per file the fixed model in use from row {skab.TRAIN_ROWS}, "
+                    f"then every {way.fit_every} rows a new version on the last "
+                    f"{skab.TRAIN_ROWS} rows {way.left_out()} "
+                    f"({plural(fits[k], 'fit')} in all, {len(failures[k])} failed)",
+                )
+                for k, way in enumerate(refits)
             ),
             skab.pooled_rows(
                 "fixed model",
@@ -271,19 +356,12 @@ def skab_replay(
             ),
             *common.trivial_rows(np.concatenate(labels)),
         ]
-        result["failures"] = failures
+        result["failures"] = [reason for reasons in failures for reason in reasons]
         partial = {**result, "seconds": round(time.monotonic() - result["started"], 1)}
         partial.pop("started")
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(partial, indent=2, default=str) + "\n")
     return result
-
-
-def stride_note(stride: int) -> str:
-    """` (every 2nd experiment file)`; nothing when every file is run."""
-    if stride == 1:
-        return ""
-    return f" (every {stride}{ {2: 'nd', 3: 'rd'}.get(stride, 'th') } experiment file)"
 
 
 # ---------------------------------------------------------------- the document
@@ -301,9 +379,25 @@ def main(argv: list[str] | None = None) -> None:
     common.add_common_arguments(parser)
     parser.add_argument("--only", choices=PARTS, help="one part (default: both)")
     parser.add_argument("--days", default=",".join(map(str, DAYS_TRIED)), help="N tried")
-    parser.add_argument("--skab-fit-every", type=int, default=250, help="rows between SKAB fits")
+    parser.add_argument(
+        "--skab-fit-every", default="250", help="rows between SKAB fits (a comma list: a row each)"
+    )
+    kinds = ", ".join(kind.value for kind in FlagsKept)
+    parser.add_argument(
+        "--skab-flags-kept",
+        default=FlagsKept.UNTIL_FIT.value,
+        help=f"the watch's flags_kept for SKAB's refits ({kinds}; a comma list: a row each)",
+    )
     parser.add_argument(
         "--skab-stride", type=int, default=1, help="every K-th SKAB file only (a shorter run)"
+    )
+    parser.add_argument(
+        "--skab-offset", type=int, default=0, help="the first SKAB file taken (0: the first)"
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        help="seconds: SKAB starts no file that would end past them (at the mean file so far)",
     )
     parser.add_argument(
         "--choice-days",
@@ -334,9 +428,13 @@ def main(argv: list[str] | None = None) -> None:
                 path, options, days[:1] if args.quick else days, args.choice_days, args.quick
             )
         else:
-            result = skab_replay(
-                args.data / "skab", options, args.skab_fit_every, args.skab_stride, args.quick, out
-            )
+            refits = [
+                SkabRefit(int(every), FlagsKept(kept))
+                for kept in args.skab_flags_kept.split(",")
+                for every in args.skab_fit_every.split(",")
+            ]
+            files = Files(args.skab_stride, args.skab_offset, args.time_limit)
+            result = skab_replay(args.data / "skab", options, refits, files, args.quick, out)
         common.finish(result, out)
         results.append(json.loads(out.read_text()))
     if args.doc is not None:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.quality import nab, out_of_range, run_all
+from bench.quality import drift, nab, out_of_range, run_all
 from bench.quality.article import article_windows, shuffle_split
 from bench.quality.common import REPO, THRESHOLD_RULES, curve_shift
 
@@ -282,6 +282,58 @@ def test_the_drift_bench_replays_skab_through_refit_and_writes_its_section(
     assert text.startswith("# Benchmarks\n\nkept\n")
     assert "<!-- drift:begin -->" in text
     assert "refit every 100 rows on the last 400" in text
+
+
+def test_the_drift_bench_takes_an_offset_several_refits_and_stops_at_its_time_limit(
+    tmp_path: Path,
+) -> None:
+    """bench.quality.drift on SKAB's files from the 2nd, each flags_kept of the watch's refit,
+    and a time limit passed by the first file: the table pools that file alone, every model on
+    its rows."""
+    skab_like(tmp_path / "skab")
+    results = tmp_path / "results"
+    command = [sys.executable, "-m", "bench.quality.drift", str(tmp_path), "--only", "skab"]
+    command += ["--quick", "--skab-fit-every", "100", "--skab-stride", "2", "--skab-offset", "1"]
+    command += ["--skab-flags-kept", "until_fit,in_fit_window", "--time-limit", "0.001"]
+    command += ["--results", str(results)]
+    subprocess.run(command, cwd=REPO, check=True, capture_output=True, timeout=900)
+    result = json.loads((results / "skab.json").read_text())
+    names = [row["name"] for row in result["rows"]]
+    assert names[:3] == [
+        "refit every 100 rows on the last 400",
+        "refit every 100 rows on the last 400, flags kept in the window",
+        "fixed model",
+    ]
+    until_fit, in_window, fixed = result["rows"][:3]
+    for row in (until_fit, in_window):
+        assert "1 of 2 files (every 2nd experiment file from the 2nd)" in row["note"]
+        assert "(1 fit in all, 0 failed)" in row["note"]
+    assert "less those flagged since the fit before" in until_fit["note"]
+    assert "less those any version flagged" in in_window["note"]
+    for row in (until_fit, in_window, fixed):
+        assert row.keys() >= METRIC_KEYS
+        assert row["n_scored"] == 160
+
+
+def test_the_drift_bench_names_its_files_and_stops_before_a_file_would_pass_the_limit() -> None:
+    assert drift.Files().note() == ""
+    assert drift.Files(stride=2).note() == " (every 2nd experiment file)"
+    assert drift.Files(stride=3, offset=1).note() == " (every 3rd experiment file from the 2nd)"
+    assert drift.Files(offset=10).note() == " (every experiment file from the 11th)"
+    assert [drift.ordinal(n) for n in (1, 11, 12, 13, 21, 22, 104)] == [
+        "1st",
+        "11th",
+        "12th",
+        "13th",
+        "21st",
+        "22nd",
+        "104th",
+    ]
+    limited = drift.Files(time_limit_s=100)
+    assert not limited.out_of_time(0, 500)  # the first file always runs
+    assert not limited.out_of_time(2, 60)  # a third at the mean so far ends at 90
+    assert limited.out_of_time(2, 70)  # it would end at 105
+    assert not drift.Files().out_of_time(5, 1e9)
 
 
 def test_nab_fits_on_the_probationary_rows_only() -> None:

@@ -48,6 +48,10 @@ def refused(tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str], model
             ("infer_every: 1m", "infer_every: 1m\n    fit_timeout: 1h"),
             "models[0]: fit_timeout goes with fit_every and fit_window",
         ),
+        (
+            ("infer_every: 1m", "infer_every: 1m\n    flags_kept: forever"),
+            "models[0].flags_kept: Input should be 'until_fit' or 'in_fit_window'",
+        ),
         (("url: http://127.0.0.1:9", "url: ftp://x"), "prometheus.url: String should match"),
         (("    queries:", "    query: up\n    queries:"), "models[0]: give either queries"),
         ((GOOD[GOOD.index("models:") :], "models: []\n"), "models: List should have at least 1"),
