@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +41,24 @@ log = logging.getLogger("rarewatch.watch.refit")
 # rows of the end of the data the new version scores before it counts: enough windows to catch
 # a graph that fails or gives non-finite scores, few enough to cost nothing next to the fit
 CHECK_ROWS = 512
+
+
+# the fits running now, so that a watch told to stop ends them rather than waiting for them:
+# asyncio.run joins the thread a fit runs in before the process may exit, and a fit is bounded
+# only by fit_timeout (by default a whole fit_every)
+_fits: set[subprocess.Popen[str]] = set()
+_fits_lock = threading.Lock()
+_stopping = threading.Event()
+STOPPED = "the watch stopped during the fit"
+
+
+def stop_fits() -> None:
+    """End every running fit (SIGTERM to its process) and refuse any fit started from now; each
+    refit then returns a failed outcome and removes its temporary folder. Safe from any thread."""
+    _stopping.set()
+    with _fits_lock:
+        for child in _fits:
+            child.terminate()
 
 
 @dataclass(frozen=True)
@@ -177,24 +196,35 @@ def _run_fit(job: Path, timeout_s: float) -> tuple[str | None, bool]:
     # the child runs the same code as this process, wherever `models` was imported from
     code_root = str(Path(models.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (code_root, env.get("PYTHONPATH")) if p)
-    try:
-        child = subprocess.run(
+    with _fits_lock:
+        if _stopping.is_set():
+            return STOPPED, False
+        child = subprocess.Popen(
             [sys.executable, "-m", "models.refit_job", str(job), str(os.getpid())],
             env=env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=timeout_s,
-            check=False,
         )
-    except subprocess.TimeoutExpired:  # subprocess.run has killed and reaped the child
+        _fits.add(child)
+    try:
+        _, stderr = child.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.communicate()
         return f"the fit ran past its {timeout_s:g} s limit and was stopped", False
+    finally:
+        with _fits_lock:
+            _fits.discard(child)
+    if _stopping.is_set() and child.returncode != 0:
+        return STOPPED, False
     result_path = job / RESULT_FILE
     if result_path.is_file():
         result = json.loads(result_path.read_text())
         if result["ok"]:
             return None, bool(result["flags_ignored"])
         return f"the fit was refused: {result['reason']}", False
-    lines = [line for line in child.stderr.splitlines() if line.strip()]
+    lines = [line for line in stderr.splitlines() if line.strip()]
     last = lines[-1].strip() if lines else "no message"
     return f"the fit failed (exit {child.returncode}): {last[:300]}", False
 

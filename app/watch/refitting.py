@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -32,6 +33,14 @@ def in_use(store: ModelStore, watched: Watched, why: str) -> None:
         record_in_use(store.root, watched.name, watched.detector.version, why)
     except Exception:
         logger.exception("watch %s: the version in use could not be recorded", watched.name)
+
+
+def end_fits() -> None:
+    """End the fits running now (the watch is told to stop), rather than wait for them; where
+    app.watch.refit was never imported, no fit was ever started."""
+    refit = sys.modules.get("app.watch.refit")
+    if refit is not None:
+        refit.stop_fits()
 
 
 async def refit_once(

@@ -13,7 +13,7 @@ import time
 from app.watch.config import WatchConfig, load_watched
 from app.watch.exporter import WatchMetrics
 from app.watch.prometheus import PrometheusReader
-from app.watch.refitting import in_use, refit_once
+from app.watch.refitting import end_fits, in_use, refit_once
 from app.watch.remote_write import RemoteWriter
 from app.watch.tick import Watched, tick
 from models.artifact import ModelStore
@@ -127,8 +127,13 @@ def run_watch(config: WatchConfig, store: ModelStore) -> None:
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def stopping() -> None:
+            stop.set()
+            end_fits()  # a fit in its thread would otherwise hold the exit until it ends
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, stopping)
         await watch(config, detectors, store, metrics, stop)
 
     try:

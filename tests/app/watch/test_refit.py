@@ -277,3 +277,54 @@ def test_a_new_model_that_is_not_sane_is_refused_with_the_reason(
     assert said_then is not None
     assert said in said_then
     assert refusal(stored, values) is None  # the model as trained passes
+
+
+def test_a_watch_told_to_stop_ends_its_running_fit_and_leaves_no_temporary_folder(
+    tmp_path: Path, tiny_model: TinyModel
+) -> None:
+    store = store_with_versions(tmp_path / "models", tiny_model, 1)
+    scratch = tmp_path / "scratch"  # the refit's temporary folders go here
+    scratch.mkdir()
+    # in its own process: stop_fits() is for good in the process that calls it
+    driver = (
+        "import json, os, tempfile, threading, time\n"
+        f"tempfile.tempdir = {str(scratch)!r}\n"
+        "from app.watch import refit as r\n"
+        "from app.watch.refitting import end_fits\n"
+        "from tests.app.watch.test_refit import recent_rows\n"
+        "from tests.conftest import TINY_FEATURES\n"
+        "times, values, flagged = recent_rows()\n"
+        "found = {}\n"
+        "def fit():\n"
+        f"    found['outcome'] = r.refit({str(store.root)!r}, 'tiny', times, values,\n"
+        "                               TINY_FEATURES, flagged, 2, 300)\n"
+        "thread = threading.Thread(target=fit)\n"
+        "thread.start()\n"
+        "deadline = time.monotonic() + 120\n"
+        "while not r._fits and time.monotonic() < deadline:\n"
+        "    time.sleep(0.05)\n"
+        "started = bool(r._fits)\n"
+        "end_fits()\n"
+        "thread.join(60)\n"
+        "later = r.refit(" + repr(str(store.root)) + ", 'tiny', times, values, TINY_FEATURES,\n"
+        "                flagged, 2, 300)\n"
+        "print(json.dumps({'started': started, 'alive': thread.is_alive(),\n"
+        "                  'outcome': found['outcome'].reason, 'ok': found['outcome'].ok,\n"
+        "                  'later': later.reason, 'left': os.listdir(tempfile.tempdir)}))\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", driver],
+        cwd=Path(__file__).parents[3],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=True,
+    )
+    said = json.loads(ran.stdout.strip().splitlines()[-1])
+    assert said["started"], "the fit's process was seen running before the stop"
+    assert not said["alive"], "the refit returned once its fit was ended"
+    assert (said["ok"], said["outcome"]) == (False, "the watch stopped during the fit")
+    assert said["later"] == "the watch stopped during the fit"  # no fit starts after a stop
+    assert said["left"] == []  # the job folder went with the refit
+    assert store.versions(NAME) == [1]
+    assert not children_running(MODULE)
