@@ -73,10 +73,12 @@ def bare_app(
             if detector is None:
                 detector = detectors[name] = load_detector(ModelStore(score), name)
             rows = np.asarray(parsed["values"], dtype=np.float64)
-            if graph_only and detector.row_scorer is not None:
-                detector.row_scorer.session.run(SCORING_OUTPUTS, {ROWS: rows})
-            else:
+            if not graph_only:
                 detector.detect_last(rows)
+            elif detector.row_scorer is None:  # no fused scoring graph: no such floor
+                raise RuntimeError(f"model {name!r} has no scoring graph to time alone")
+            else:
+                detector.row_scorer.session.run(SCORING_OUTPUTS, {ROWS: rows})
         return Response(answer, media_type="application/json")
 
     async def ready(request: Request) -> Response:
