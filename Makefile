@@ -57,6 +57,7 @@ bench-perf-quick: $(STAMP)
 	$(BIN)/python -m bench.perf.unroll --quick >/dev/null
 	$(BIN)/python -m bench.perf.ab --baseline . --seconds 1 --rounds 1 >/dev/null
 	$(BIN)/python -m bench.perf.framework --seconds 1 --rounds 1 --layers >/dev/null
+	$(BIN)/python -m bench.perf.levers --quick >/dev/null
 
 ## the detection-quality benchmark (../shared/EVALUATION.md): all four protocols, rewriting
 ## docs/benchmarks.md's quality section; about 25 minutes on 2 cores. QUICK=1: seconds, no meaning
