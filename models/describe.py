@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from models.artifact import ModelStore
 from models.errors import RarewatchError
+from models.scaling import Scaling
 from models.scoring import ErrorStandardisation
 from models.spec import DetectorSpec, ThresholdSpec
 from models.wording import plural
@@ -30,6 +31,7 @@ def describe(name: str, version: int, spec: DetectorSpec) -> str:
         f"features ({spec.n_features}): {', '.join(spec.features)}",
         f"lookback {spec.lookback}; {net.architecture} {'-'.join(map(str, net.units))} "
         f"{net.activation}, dropout {net.dropout}",
+        *scaling_line(spec),
         *score_options_line(spec),
         f"threshold {t.value:.6g} ({threshold_method(t, detail=True)})",
         *alarm_rule_line(spec),
@@ -60,6 +62,18 @@ def threshold_method(threshold: ThresholdSpec, detail: bool = False) -> str:
     if threshold.margin != 1:
         text += f", margin x{threshold.margin:g}"
     return text
+
+
+def scaling_line(spec: DetectorSpec) -> list[str]:
+    """The line saying how features were scaled, when not by the defaults."""
+    options = spec.options
+    if options is None or (options.scaling, options.relative_scale_floor) == (Scaling.STANDARD, 0):
+        return []  # the README's models block keeps its form
+    floor = options.relative_scale_floor
+    return [
+        f"scaling: {options.scaling}"
+        + (f", each scale at least {floor:g} x its feature's training level" if floor else "")
+    ]
 
 
 def score_options_line(spec: DetectorSpec) -> list[str]:

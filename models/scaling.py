@@ -33,12 +33,16 @@ class Scaler:
     scale: tuple[float, ...]
 
     @classmethod
-    def fit(cls, rows: np.ndarray, scaling: Scaling = Scaling.STANDARD) -> Scaler:
+    def fit(
+        cls, rows: np.ndarray, scaling: Scaling = Scaling.STANDARD, relative_floor: float = 0.0
+    ) -> Scaler:
         """rows  # (n_rows, n_features), normal training rows only.
 
         `mean` and `scale` hold the centre and the spread of `scaling`: with ROBUST, the median
         and the normalised interquartile range (the standard deviation where that range is 0,
-        e.g. a feature that is almost always the same value).
+        e.g. a feature that is almost always the same value). `relative_floor`: no scale below
+        this share of the feature's |centre|, so a feature (nearly) constant in training counts
+        its movements relative to its own level instead of in units of a tiny spread.
         """
         if rows.ndim != 2 or rows.shape[0] == 0:
             raise InvalidInput("the scaler needs at least one row of training data")
@@ -50,6 +54,7 @@ class Scaler:
             spread = np.where(iqr > MIN_SCALE, iqr, std)
         else:
             centre, spread = rows64.mean(axis=0), std
+        spread = np.maximum(spread, relative_floor * np.abs(centre))
         scale = np.where(spread > MIN_SCALE, spread, 1.0)
         return cls(tuple(float(m) for m in centre), tuple(float(s) for s in scale))
 

@@ -140,6 +140,18 @@ class TrainingOptions(_Strict):
         default=Scaling.STANDARD,
         description="standard (mean, standard deviation) or robust (median, interquartile range)",
     )
+    # Off by default until measured across data sets (issue 17). A sensor that barely moves in
+    # training (a thermocouple over a short recording, a set point) gets a tiny spread, and any
+    # later drift of it then counts in hundreds of those spreads.
+    relative_scale_floor: float = Field(
+        default=0.0,
+        ge=0.0,
+        lt=1.0,
+        description="each feature's scale is at least this share of its training level "
+        "(|mean| or |median|), so a feature (nearly) constant in training counts a movement "
+        "relative to its level, not in units of its tiny spread (0: off; a feature exactly "
+        "constant at 0 is centred, not divided)",
+    )
     shift: int = Field(
         default=0,
         ge=0,

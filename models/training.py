@@ -140,7 +140,7 @@ def train_detector(
     normal_train_rows = data.values[:n_train_rows][fit_rows]
     if len(normal_train_rows) == 0:
         raise InvalidInput("no complete normal row in the training part to fit the scaling on")
-    scaler = Scaler.fit(normal_train_rows, options.scaling)
+    scaler = Scaler.fit(normal_train_rows, options.scaling, options.relative_scale_floor)
     split = split_windows(data, n_train_rows, options.lookback, scaler, options.window_transform)
     if len(split.train_windows) == 0 or not split.validation_normal.any():
         # check_training_rows saw enough rows; what is missing now went with the gaps

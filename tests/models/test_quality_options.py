@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from models.data import label_before_events, select
+from models.describe import describe
 from models.detector import Detector
 from models.errors import InvalidInput
 from models.loading import load_detector
@@ -50,6 +51,50 @@ def test_a_feature_with_no_interquartile_range_falls_back_to_its_standard_deviat
     scaler = Scaler.fit(np.hstack([rare, constant]), Scaling.ROBUST)
     assert scaler.scale[0] == pytest.approx(float(rare.std()))
     assert scaler.scale[1] == 1.0  # constant: centred, not divided
+
+
+# ---------------------------------------------------------------- relative scale floor
+
+
+def test_the_relative_floor_lifts_only_the_spreads_below_that_share_of_the_level() -> None:
+    rng = np.random.default_rng(0)
+    thermocouple = 27.0 + rng.normal(0.0, 0.001, size=(400, 1))  # barely moves in training
+    pressure = rng.normal(0.0, 2.0, size=(400, 1))  # level 0: no floor at all
+    at_zero = np.zeros((400, 1))  # constant at 0
+    rows = np.hstack([thermocouple, pressure, at_zero])
+    plain, floored = Scaler.fit(rows), Scaler.fit(rows, relative_floor=0.01)
+    assert plain.scale[0] == pytest.approx(float(thermocouple.std()))
+    assert floored.scale[0] == pytest.approx(0.01 * abs(floored.mean[0]))
+    assert floored.scale[1] == plain.scale[1]
+    assert floored.scale[2] == plain.scale[2] == 1.0  # centred, not divided
+    # a drift of 0.5 degrees: hundreds of training spreads, a couple of floored ones
+    drifted = np.array([[27.5, 0.0, 0.0]])
+    assert abs(plain.transform(drifted)[0, 0]) > 100
+    assert 1 < abs(floored.transform(drifted)[0, 0]) < 3
+
+
+def test_the_relative_floor_is_a_stored_option_that_changes_only_the_scale() -> None:
+    frame = tiny_frame(seed=0)
+    frame["a"] += 100.0  # a level far above its spread: the one feature the floor lifts
+    data = select(frame, time_column="time", label_column="y")
+    model = train_detector(data, QUICK.changed(relative_scale_floor=0.1))
+    reference = train_detector(data, QUICK)
+    assert model.spec.options is not None
+    assert model.spec.options.relative_scale_floor == 0.1
+    assert model.spec.scaler.mean == reference.spec.scaler.mean
+    a, b, c = model.spec.scaler.scale
+    assert a == pytest.approx(0.1 * abs(model.spec.scaler.mean[0]))
+    assert (b, c) == tuple(reference.spec.scaler.scale[1:])
+    stored = DetectorSpec.model_validate_json(model.spec.model_dump_json())
+    assert stored.options is not None
+    assert stored.options.relative_scale_floor == 0.1
+    said = describe("tiny", 1, stored).splitlines()
+    assert "scaling: standard, each scale at least 0.1 x its feature's training level" in said
+    assert not any(
+        line.startswith("scaling:") for line in describe("tiny", 1, reference.spec).splitlines()
+    )
+    with pytest.raises(InvalidInput, match="relative_scale_floor"):
+        QUICK.changed(relative_scale_floor=1.0)
 
 
 @given(
