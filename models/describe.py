@@ -33,6 +33,7 @@ def describe(name: str, version: int, spec: DetectorSpec) -> str:
         f"{net.activation}, dropout {net.dropout}",
         *scaling_line(spec),
         *score_options_line(spec),
+        *member_line(spec),
         f"threshold {t.value:.6g} ({threshold_method(t, detail=True)})",
         *alarm_rule_line(spec),
         f"missing values: fill {fill.text} up to {plural(fill.max_gap, 'row')}; in training "
@@ -84,6 +85,19 @@ def score_options_line(spec: DetectorSpec) -> list[str]:
         return []  # the plain score: the README's models block keeps its form
     return [
         f"score: error standardisation {standardisation}, smoothing {plural(smoothing, 'window')}"
+    ]
+
+
+def member_line(spec: DetectorSpec) -> list[str]:
+    """The line naming the PCA member beside the network, when the model has one."""
+    member = spec.pca_member
+    if member is None:
+        return []
+    return [
+        f"PCA member: {plural(len(member.components), 'component')} of "
+        f"{spec.lookback * spec.n_features}, averaged with the network, each error divided by "
+        f"its median on normal validation windows (network {member.network_median:.4g}, "
+        f"PCA {member.pca_median:.4g})"
     ]
 
 

@@ -18,15 +18,17 @@ from models.input_contract import (
     window_shares,
 )
 from models.onnx_scoring import RowScorer
+from models.pca_member import scored_squares
 from models.scaling import Scaler
 from models.scoring import (
     Event,
     WindowErrors,
+    errors_from_squares,
     find_events,
     joined,
+    scored_steps,
     severity,
     smoothed,
-    window_errors,
 )
 from models.spec import DetectorSpec
 from models.thresholds import alarm_rule
@@ -108,6 +110,8 @@ class Detector:
         self._weights = None if weights is None else np.asarray(weights, dtype=np.float64)
         standard = spec.error_standard
         self._standard = None if standard is None else standard.standard()
+        member = spec.pca_member
+        self._member = None if member is None else member.member()
 
     @classmethod
     def from_trained(cls, trained: TrainedModel, name: str) -> Detector:
@@ -273,10 +277,12 @@ class Detector:
     def _window_errors(self, windows: np.ndarray, progress: Progress | None = None) -> WindowErrors:
         """windows  # (n_windows, lookback, n_features), scaled"""
         transform, score_on, weights = self.spec.window_transform, self.spec.score_on, self._weights
-        standard = self._standard
+        standard, member = self._standard, self._member
+        n_steps = scored_steps(self.lookback, score_on)
 
         def chunk_errors(chunk: np.ndarray, reconstructed: np.ndarray) -> WindowErrors:
-            return window_errors(chunk, reconstructed, score_on, weights, standard)
+            squares = scored_squares(chunk, reconstructed, score_on, member)
+            return errors_from_squares(squares, n_steps, weights, standard)
 
         # chunk by chunk (side by side where the engine runs chunks in parallel), each reduced
         # to its scores and contributions while it is still in cache

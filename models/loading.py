@@ -213,5 +213,8 @@ def _tensorflow_engine(parts: _Parts) -> Engine:
 def footprint(detector: Detector) -> int:
     """An estimate of the memory a loaded detector holds, in bytes: its weights twice (the graph
     kept for the plain path and the copy inside the session that scores) and one engine's
-    overhead. The registry's memory budget (RAREWATCH_MAX_LOADED_MODELS_MB) adds these up."""
-    return 2 * detector.engine.weights_bytes + ENGINE_OVERHEAD_BYTES
+    overhead; a PCA member's arrays twice too (the detector's and the scoring graph's). The
+    registry's memory budget (RAREWATCH_MAX_LOADED_MODELS_MB) adds these up."""
+    member = detector.spec.pca_member
+    member_values = 0 if member is None else len(member.mean) * (len(member.components) + 1)
+    return 2 * (detector.engine.weights_bytes + 8 * member_values) + ENGINE_OVERHEAD_BYTES

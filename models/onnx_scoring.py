@@ -6,7 +6,9 @@ side by side take in turns (each needs the GIL between its calls). Here the stor
 graph is extended, when the model loads, with the steps around it, so that one `session.run`
 per chunk (the GIL released for all of it) takes raw rows and gives each window's score and
 each feature's share of it, and checks on the way that every value is finite. A model's stored
-error weights or error standard (models.scoring.ErrorStandard) are steps of the same graph;
+error weights or error standard (models.scoring.ErrorStandard) are steps of the same graph,
+and so is a PCA member (models.pca_member: its reconstruction, in float64 from the float32
+windows, combined with the network's squared errors before the weights or standard);
 smoothing, which joins windows across chunks, is Detector._decide's, after it.
 
 The added steps do the plain path's arithmetic in its precision: scaling in float64 then
@@ -110,6 +112,7 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
         "scored_values": np.array(n_steps * n_features, np.float64),
     }
     constants |= _score_constants(spec, n_steps)
+    constants |= _member_constants(spec, n_steps)
     if n_steps < lookback:  # the last step only: its bounds along the (outer) step axis
         constants |= {
             "first_scored_step": np.array([lookback - n_steps], np.int64),
@@ -142,6 +145,8 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
     # time-major reconstruction - windows, squared, summed over the scored steps by a
     # (1 x steps) @ (steps x windows*features) product: the steps are the outer axis here
     after = []
+    # the PCA member reads the whole windows, before the network's are cut to the scored steps
+    member_nodes = _member_nodes(spec, windows_tm, r("squares"), r("combined_squares"))
     if n_steps < lookback:  # only the last step is scored
         scored = [r("first_scored_step"), r("end_of_steps"), r("axis_0")]
         after += [
@@ -157,7 +162,8 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
         node("Reshape", [r("squares_flat"), r("windows_by_features")], [r("squares32")]),
         node("Cast", [r("squares32")], [r("squares")], to=TensorProto.DOUBLE),
     ]
-    after += _score_nodes(spec, r("squares"), opset)
+    after += member_nodes
+    after += _score_nodes(spec, r("combined_squares") if member_nodes else r("squares"), opset)
     after += [
         node("ReduceSum", [ROWS], [ROWS_SUM], keepdims=0),
         node("Identity", [network_output], [RECONSTRUCTION]),
@@ -199,6 +205,75 @@ def _score_constants(spec: DetectorSpec, n_steps: int) -> dict[str, np.ndarray]:
             "scored_values": np.array(spec.n_features, np.float64),
         }
     return constants
+
+
+def _member_constants(spec: DetectorSpec, n_steps: int) -> dict[str, np.ndarray]:
+    """The constants of `_member_nodes`, by their short names (none without a member)."""
+    member = spec.pca_member
+    if member is None:
+        return {}
+    basis = member.member().basis
+    n_values = spec.lookback * spec.n_features
+    first_scored = (spec.lookback - n_steps) * spec.n_features
+    return {
+        "pca/mean": basis.mean,
+        "pca/components_t": np.ascontiguousarray(basis.components.T),
+        "pca/scored_components": np.ascontiguousarray(basis.components[:, first_scored:]),
+        "pca/scored_mean": basis.mean[first_scored:],
+        "pca/windows_by_values": np.array([-1, n_values], np.int64),
+        "pca/windows_steps_features": np.array([-1, n_steps, spec.n_features], np.int64),
+        "pca/first_scored_value": np.array([first_scored], np.int64),
+        "pca/end_of_values": np.array([n_values], np.int64),
+        "pca/network_median": np.array(member.network_median, np.float64),
+        "pca/pca_median": np.array(member.pca_median, np.float64),
+        "pca/half": np.array(0.5, np.float64),
+    }
+
+
+def _member_nodes(spec: DetectorSpec, windows_tm: str, squares: str, combined: str) -> list[Any]:
+    """The PCA member's squared errors per feature beside the network's `squares` and both
+    combined into `combined`: pca_member.PcaBasis.squares and PcaMember.combined's arithmetic
+    (float64 from the float32 windows on). None without a member.
+
+    windows_tm  # (lookback, n_windows, n_features) float32, the network's input
+    """
+    if spec.pca_member is None:
+        return []
+    from onnx import TensorProto, helper
+
+    def r(short: str) -> str:
+        return f"rarewatch/{short}"
+
+    node = helper.make_node
+    flat = r("pca/flat")
+    nodes = [
+        node("Transpose", [windows_tm], [r("pca/windows")], perm=TIME_MAJOR),
+        node("Reshape", [r("pca/windows"), r("pca/windows_by_values")], [r("pca/flat32")]),
+        node("Cast", [r("pca/flat32")], [flat], to=TensorProto.DOUBLE),
+        node("Sub", [flat, r("pca/mean")], [r("pca/centred")]),
+        node("MatMul", [r("pca/centred"), r("pca/components_t")], [r("pca/coordinates")]),
+        node("MatMul", [r("pca/coordinates"), r("pca/scored_components")], [r("pca/projected")]),
+        node("Add", [r("pca/projected"), r("pca/scored_mean")], [r("pca/reconstructed")]),
+    ]
+    if scored_steps(spec.lookback, spec.score_on) < spec.lookback:  # the last step's values
+        bounds = [r("pca/first_scored_value"), r("pca/end_of_values"), r("axis_1")]
+        nodes.append(node("Slice", [flat, *bounds], [r("pca/scored_flat")]))
+        flat = r("pca/scored_flat")
+    return [
+        *nodes,
+        node("Sub", [r("pca/reconstructed"), flat], [r("pca/diff")]),
+        node("Mul", [r("pca/diff"), r("pca/diff")], [r("pca/diff_squares")]),
+        node(
+            "Reshape",
+            [r("pca/diff_squares"), r("pca/windows_steps_features")],
+            [r("pca/squares_by_step")],
+        ),
+        node("ReduceSum", [r("pca/squares_by_step"), r("axis_1")], [r("pca/squares")], keepdims=0),
+        node("Div", [squares, r("pca/network_median")], [r("pca/network_part")]),
+        node("Div", [r("pca/squares"), r("pca/pca_median")], [r("pca/pca_part")]),
+        node("Add", [r("pca/network_part"), r("pca/pca_part")], [r("pca/sum")]),
+        node("Mul", [r("pca/half"), r("pca/sum")], [combined]),
+    ]
 
 
 def _score_nodes(spec: DetectorSpec, squares: str, opset: int) -> list[Any]:

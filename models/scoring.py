@@ -80,7 +80,18 @@ def normal_error_standard(
     windows, reconstructed  # (n_normal_windows, lookback, n_features)
     """
     n_steps = scored_steps(windows.shape[1], score_on)
-    rms = np.sqrt(squared_errors(windows, reconstructed, score_on) / n_steps)
+    return error_standard_of(squared_errors(windows, reconstructed, score_on), n_steps, aggregation)
+
+
+def error_standard_of(
+    squares: np.ndarray, n_steps: int, aggregation: ErrorStandardisation
+) -> ErrorStandard:
+    """normal_error_standard from normal windows' `squared_errors` (or a member's combined
+    squares) over `n_steps` scored timesteps.
+
+    squares  # (n_normal_windows, n_features)
+    """
+    rms = np.sqrt(squares / n_steps)
     centre = np.median(rms, axis=0)
     spread = 1.4826 * np.median(np.abs(rms - centre), axis=0)
     floor = max(SPREAD_FLOOR_SHARE * float(np.median(spread)), MIN_SPREAD)
@@ -192,9 +203,17 @@ def normal_error_weights(
 
     windows, reconstructed  # (n_normal_windows, lookback, n_features) -> (n_features,)
     """
-    if score_on is ScoreOn.LAST_STEP:
-        windows, reconstructed = windows[:, -1:], reconstructed[:, -1:]
-    per_feature = np.square(reconstructed - windows, dtype=np.float64).mean(axis=(0, 1))
+    squares = squared_errors(windows, reconstructed, score_on)
+    return error_weights_of(squares, scored_steps(windows.shape[1], score_on))
+
+
+def error_weights_of(squares: np.ndarray, n_steps: int) -> np.ndarray:
+    """normal_error_weights from normal windows' `squared_errors` (or a member's combined
+    squares) over `n_steps` scored timesteps.
+
+    squares  # (n_normal_windows, n_features) -> (n_features,)
+    """
+    per_feature = squares.mean(axis=0) / n_steps
     floor = max(float(per_feature.mean()) * 1e-2, 1e-12)
     return np.maximum(per_feature, floor)
 

@@ -19,6 +19,7 @@ from pydantic import (
 
 from models.errors import InvalidInput
 from models.input_contract import FILL_CHOICES, FillPolicy
+from models.pca_member import VARIANCE_KEPT, PcaBasis, PcaMember
 from models.scaling import Scaling
 from models.scoring import (
     MAX_STANDARDISED_ERROR,
@@ -200,6 +201,13 @@ class TrainingOptions(_Strict):
         "in the same request or file (fewer at its start; /detect/last reads k-1 more rows); "
         "the threshold is taken on smoothed validation scores",
     )
+    pca_member: bool = Field(
+        default=False,
+        description="also fit a linear reconstruction (PCA: the fewest principal components "
+        f"explaining {VARIANCE_KEPT:g} of the normal training windows' variance) and score "
+        "each window by the mean of both members' errors, each divided by its median on "
+        "normal validation windows",
+    )
 
     # Short gaps (a dropped scrape or two) are common and a straight line across them barely
     # moves a window's score; a longer gap filled would be data the model scores as if seen.
@@ -300,6 +308,46 @@ class ErrorStandardSpec(_Strict):
         )
 
 
+class PcaMemberSpec(_Strict):
+    """models.pca_member.PcaMember as stored: the basis over flattened windows (lookback x
+    n_features values, row after row) and both members' median normal validation scores."""
+
+    mean: list[FiniteFloat]
+    components: list[list[FiniteFloat]]  # (n_components, lookback * n_features)
+    network_median: PositiveFiniteFloat
+    pca_median: PositiveFiniteFloat
+
+    @classmethod
+    def of(cls, member: PcaMember) -> PcaMemberSpec:
+        return cls(
+            mean=member.basis.mean.tolist(),
+            components=member.basis.components.tolist(),
+            network_median=member.network_median,
+            pca_median=member.pca_median,
+        )
+
+    def member(self) -> PcaMember:
+        basis = PcaBasis(np.asarray(self.mean, np.float64), np.asarray(self.components, np.float64))
+        return PcaMember(basis, self.network_median, self.pca_median)
+
+    def problem(self, lookback: int, n_features: int) -> str | None:
+        """What is wrong with its shapes for windows of lookback x n_features, or None."""
+        values = lookback * n_features
+        if len(self.mean) != values:
+            return (
+                f"pca_member.mean needs lookback x features = {values} values, got {len(self.mean)}"
+            )
+        if not 1 <= len(self.components) <= values:
+            return (
+                f"pca_member.components needs 1 to {values} components, got {len(self.components)}"
+            )
+        lengths = {len(component) for component in self.components}
+        if lengths != {values}:
+            got = ", ".join(map(str, sorted(lengths)))
+            return f"pca_member.components need {values} values each, got {got}"
+        return None
+
+
 class ThresholdSpec(_Strict):
     value: FiniteFloat  # margin x the threshold of `method`
     method: ThresholdMethod
@@ -367,6 +415,7 @@ class DetectorSpec(_Strict):
     # absent from files written before them: no standardisation, no smoothing
     error_standard: ErrorStandardSpec | None = None
     smoothing: int = Field(default=1, ge=1, le=MAX_ALARM_AFTER)
+    pca_member: PcaMemberSpec | None = None  # absent: the network alone
     layers: list[LayerRow]
     scaler: ScalerSpec
     threshold: ThresholdSpec
@@ -394,6 +443,10 @@ class DetectorSpec(_Strict):
             raise ValueError("error_standard needs one centre and one spread per feature")
         if standard is not None and self.error_weights is not None:
             raise ValueError("error_weights and error_standard exclude each other")
+        if self.pca_member is not None:
+            problem = self.pca_member.problem(self.lookback, n_features)
+            if problem is not None:
+                raise ValueError(problem)
         if "0.5" not in self.validation_error_quantiles:
             raise ValueError("validation_error_quantiles lacks the median ('0.5')")
         if not math.isfinite(self.threshold.value):

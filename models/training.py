@@ -20,19 +20,23 @@ from models.data_quality import median_step_seconds, time_seconds
 from models.errors import InvalidInput
 from models.hygiene import check_training_rows, split_sizes
 from models.input_contract import fill_missing
+from models.pca_member import PcaBasis, fit_pca, member_of, scored_squares
 from models.scaling import Scaler
 from models.scoring import (
     ErrorStandard,
     ErrorStandardisation,
     ErrorWeighting,
-    normal_error_standard,
-    normal_error_weights,
+    error_standard_of,
+    error_weights_of,
+    errors_from_squares,
+    scored_steps,
     smoothed,
-    window_errors,
+    squared_errors,
 )
 from models.spec import (
     DetectorSpec,
     ErrorStandardSpec,
+    PcaMemberSpec,
     ScalerSpec,
     ThresholdSpec,
     TrainingOptions,
@@ -152,6 +156,8 @@ def train_detector(
 
     validation_normal = np.ascontiguousarray(split.validation_windows[split.validation_normal])
     fitted = fit_network(split.train_windows, validation_normal, options, progress)
+    # fitted on the windows the network was fitted on, as it saw them (scaled, transformed)
+    pca = fit_pca(split.train_windows) if options.pca_member else None
     start, end = time_span(data)
     spec, normal_errors = fitted_spec(
         fitted,
@@ -161,6 +167,7 @@ def train_detector(
         split.validation_normal,
         split.validation_labels,
         options,
+        pca,
         rows=data.n_rows,
         normal_rows=int((labels == 0).sum()),
         train_windows=len(split.train_windows),
@@ -193,11 +200,14 @@ def fitted_spec(
     normal: np.ndarray,
     labels: np.ndarray,
     options: TrainingOptions,
+    pca: PcaBasis | None = None,
     **data_summary: Any,
 ) -> tuple[DetectorSpec, np.ndarray]:
     """The spec of a fitted network, and the scores of its normal validation windows: the score
     options fitted on the validation windows, the threshold chosen on them, the training
-    summary (`data_summary`: its fields about the data; the fit's are filled here).
+    summary (`data_summary`: its fields about the data; the fit's are filled here). With
+    options.pca_member, `pca` is the basis fitted on the training windows (fit_pca): its
+    medians are taken here, and every score option is fitted on both members' squares.
 
     windows  # (n_windows, lookback, n_features) validation windows, scaled, in time order
     normal  # (n_windows,) bool, the window touches no labelled row
@@ -208,14 +218,21 @@ def fitted_spec(
 
     network, losses, val_losses = fitted.network, fitted.losses, fitted.validation_losses
     best = int(np.argmin(val_losses))
+    if options.pca_member and pca is None:
+        raise ValueError("options.pca_member needs the PCA fitted on the training windows")
     engine = TensorFlowEngine(network, options.lookback, len(features))
     reconstructed = engine.reconstruct(windows)
-    weights = error_weights(windows, reconstructed, normal, options)
-    standard = error_standard(windows, reconstructed, normal, options)
+    n_steps = scored_steps(options.lookback, options.score_on)
+    member = None
+    if pca is not None:
+        network_squares = squared_errors(windows[normal], reconstructed[normal], options.score_on)
+        member = member_of(pca, network_squares, windows[normal], options.score_on)
+    squares = scored_squares(windows, reconstructed, options.score_on, member)
+    weights = error_weights(squares[normal], n_steps, options)
+    standard = error_standard(squares[normal], n_steps, options)
     # the validation windows in time order, smoothed as Detector.detect smooths a request's
     errors = smoothed(
-        window_errors(windows, reconstructed, options.score_on, weights, standard),
-        options.smoothing,
+        errors_from_squares(squares, n_steps, weights, standard), options.smoothing
     ).scores
     normal_errors = errors[normal]
     threshold = choose_threshold(errors, normal, labels, options)
@@ -230,6 +247,7 @@ def fitted_spec(
         alarm_hold=options.alarm_hold,
         error_standard=None if standard is None else ErrorStandardSpec.of(standard),
         smoothing=options.smoothing,
+        pca_member=None if member is None else PcaMemberSpec.of(member),
         layers=layer_table(network),
         scaler=ScalerSpec(**scaler.to_json(), method=options.scaling),
         threshold=threshold,
@@ -322,24 +340,23 @@ def fit_network(
 
 
 def error_weights(
-    windows: np.ndarray, reconstructed: np.ndarray, normal: np.ndarray, options: TrainingOptions
+    normal_squares: np.ndarray, n_steps: int, options: TrainingOptions
 ) -> np.ndarray | None:
-    """The per-feature weights of `options.error_weighting`, from normal validation windows."""
+    """The per-feature weights of `options.error_weighting`, from normal validation windows'
+    squared errors (n_windows, n_features) over `n_steps` scored timesteps."""
     if options.error_weighting is ErrorWeighting.NONE:
         return None
-    return normal_error_weights(windows[normal], reconstructed[normal], options.score_on)
+    return error_weights_of(normal_squares, n_steps)
 
 
 def error_standard(
-    windows: np.ndarray, reconstructed: np.ndarray, normal: np.ndarray, options: TrainingOptions
+    normal_squares: np.ndarray, n_steps: int, options: TrainingOptions
 ) -> ErrorStandard | None:
     """The per-feature error levels of `options.error_standardisation`, from normal validation
-    windows."""
+    windows' squared errors (n_windows, n_features) over `n_steps` scored timesteps."""
     if options.error_standardisation is ErrorStandardisation.NONE:
         return None
-    return normal_error_standard(
-        windows[normal], reconstructed[normal], options.error_standardisation, options.score_on
-    )
+    return error_standard_of(normal_squares, n_steps, options.error_standardisation)
 
 
 def choose_threshold(

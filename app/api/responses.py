@@ -159,6 +159,14 @@ def model_info(
         "window_transform": str(spec.window_transform),
         "error_standardisation": str(spec.error_standardisation),
         "smoothing": spec.smoothing,
+        "pca_member": None
+        if spec.pca_member is None
+        else {
+            "components": len(spec.pca_member.components),
+            "values": spec.lookback * spec.n_features,
+            "network_median": spec.pca_member.network_median,
+            "pca_median": spec.pca_member.pca_median,
+        },
         "alarm_after": spec.alarm_after,
         "alarm_hold": spec.alarm_hold,
         "threshold": spec.threshold.model_dump(mode="json"),

@@ -359,6 +359,18 @@ class Layer(_Response):
     params: int
 
 
+class PcaMemberInfo(_Response):
+    components: int = Field(description="The principal components the PCA member keeps.")
+    values: int = Field(description="The values of a window it reconstructs: lookback x features.")
+    network_median: float = Field(
+        description="The network's median score on normal validation windows: its squared "
+        "errors are divided by it before they are averaged with the PCA's."
+    )
+    pca_median: float = Field(
+        description="The PCA's median score on normal validation windows, dividing its errors."
+    )
+
+
 class WatchInfo(_Response):
     version: int = Field(description="The version `rarewatch watch` scores with.")
     since: str = Field(description="When it started using it (ISO 8601, UTC).")
@@ -388,6 +400,11 @@ class ModelInfo(_Response):
     smoothing: int = Field(
         description="Each score is the mean of its window's and the smoothing - 1 windows' "
         "before it (1: no smoothing)."
+    )
+    pca_member: PcaMemberInfo | None = Field(
+        default=None,  # what a server from before the member means by its silence
+        description="A linear reconstruction (PCA of the normal training windows) whose "
+        "errors are averaged with the network's; null when the model has none.",
     )
     alarm_after: int = Field(
         description="A window is flagged once this many windows in a row exceed the threshold."

@@ -138,6 +138,7 @@ def _train_description() -> str:
     from TrainingOptions, so they follow the defaults)."""
     import textwrap
 
+    from models.pca_member import VARIANCE_KEPT
     from models.spec import TrainingOptions
 
     o = TrainingOptions()
@@ -156,7 +157,12 @@ def _train_description() -> str:
         f"of one fault make one event), --smoothing ({o.smoothing}: each window's own score; "
         "K: the mean of the last K windows' scores) and --error-standardisation "
         f"({o.error_standardisation}: the plain error; mean_square or max: each feature's "
-        "error measured against its spread on normal validation windows).",
+        "error measured against its spread on normal validation windows). Beside them, "
+        "--pca-member (off: the network alone) averages the network with a linear model: a "
+        "PCA of the normal training windows, keeping the fewest components that explain "
+        f"{VARIANCE_KEPT * 100:g} % of their variance, each model's error divided by its "
+        "typical error on normal validation windows. It stays off by default until it is "
+        "measured across data sets.",
         f"Why: the margin of {o.threshold_margin:g} (as SKAB's published autoencoders) cut "
         "false alarms on every data set measured, at the same or a better F1. A lever becomes "
         "a default only if, over three seeds, it raises the mean PR AUC and F1 across all the "
@@ -182,7 +188,9 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
             if isinstance(default, NetworkConfig):
                 continue
             flag: dict[str, Any] = {"default": default, "type": type(default)}
-            if isinstance(default, StrEnum):
+            if isinstance(default, bool):  # --pca-member / --no-pca-member
+                flag = {"default": default, "action": argparse.BooleanOptionalAction}
+            elif isinstance(default, StrEnum):
                 flag.update(type=str, choices=[choice.value for choice in type(default)])
             elif isinstance(default, tuple):  # layer sizes: the model reads "32,16" itself
                 flag.update(type=str)

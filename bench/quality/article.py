@@ -26,6 +26,7 @@ from bench.quality import common
 from models.data import Dataset, label_before_events
 from models.detector import Detector
 from models.loading import IN_MEMORY_VERSION
+from models.pca_member import PcaBasis, fit_pca
 from models.scaling import Scaler, Scaling
 from models.scoring import ErrorStandardisation, ErrorWeighting, ScoreOn
 from models.spec import Activation, NetworkConfig, TrainingOptions
@@ -102,7 +103,9 @@ def run_protocol(data: Dataset, labels: np.ndarray, options: TrainingOptions):
         part = scaler.transform(part.reshape(-1, part.shape[2])).reshape(part.shape)
         return transform_windows(part, options.window_transform)
 
-    fitted = fit_network(scaled(train_normal), scaled(valid_normal), options)
+    train_windows = scaled(train_normal)
+    fitted = fit_network(train_windows, scaled(valid_normal), options)
+    pca = fit_pca(train_windows) if options.pca_member else None  # on the network's windows
     in_order = np.sort(valid)  # the validation windows in time order, as train_detector's
     detector = article_detector(
         data,
@@ -113,6 +116,7 @@ def run_protocol(data: Dataset, labels: np.ndarray, options: TrainingOptions):
         window_labels[in_order],
         len(train_normal),
         options,
+        pca,
     )
     # every window in time order, scored as the service scores a file's rows (the score
     # options, smoothing included, applied by Detector.detect); the article's windows start on
@@ -144,6 +148,7 @@ def article_detector(
     valid_labels: np.ndarray,
     n_train_windows: int,
     options: TrainingOptions,
+    pca: PcaBasis | None = None,
 ) -> Detector:
     """The fitted network, the article's scaler and the score options fitted on the normal
     validation windows, as train_detector would make them into a Detector. Its threshold is
@@ -162,6 +167,7 @@ def article_detector(
         valid_normal,
         valid_labels,
         options,
+        pca,
         rows=data.n_rows,
         normal_rows=0 if data.labels is None else int(np.count_nonzero(data.labels == 0)),
         train_windows=n_train_windows,

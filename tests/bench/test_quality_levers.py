@@ -144,6 +144,8 @@ def test_every_protocol_reads_its_options_alike_and_quick_mode_caps_the_epochs()
     assert (options.smoothing, options.epochs) == (3, 9)
     quick = bench_options(parser.parse_args(["--quick", "--set", "smoothing=3"]))
     assert (quick.smoothing, quick.epochs) == (3, QUICK_EPOCHS)
+    member = bench_options(parser.parse_args(["--set", "pca_member=true"]))
+    assert member.pca_member is True
 
 
 @given(

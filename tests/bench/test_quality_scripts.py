@@ -210,6 +210,23 @@ def test_the_article_protocol_scores_through_the_detector_so_smoothing_applies(
     assert len(scores) == data.n_rows - options.lookback - 1  # the article's windows
 
 
+def test_the_article_protocol_fits_the_pca_member_on_its_training_windows(
+    tmp_path: Path,
+) -> None:
+    from bench.quality.article import run_protocol
+    from bench.quality.common import sheet_breaks
+    from models.spec import NetworkConfig, TrainingOptions
+
+    sheet_breaks_like(tmp_path / "sheet-breaks.csv", n_rows=200)
+    data = sheet_breaks(tmp_path / "sheet-breaks.csv")
+    assert data.labels is not None
+    options = TrainingOptions(epochs=1, batch_size=32, network=NetworkConfig(units=(4, 2)))
+    *_, plain = run_protocol(data, data.labels, options)
+    *_, member = run_protocol(data, data.labels, options.changed(pca_member=True))
+    assert np.isfinite(member["ordered"]).all()
+    assert not np.allclose(member["ordered"], plain["ordered"])
+
+
 def test_the_document_can_be_rewritten_from_the_results_without_training(
     quick_run,
     tmp_path: Path,

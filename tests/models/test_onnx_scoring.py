@@ -15,7 +15,7 @@ from models.errors import NonFiniteValues, NotEnoughRows
 from models.loading import load_detector
 from models.onnx_scoring import RowScorer, scoring_graph
 from models.scoring import ErrorStandardisation, ScoreOn
-from models.spec import DetectorSpec, ErrorStandardSpec
+from models.spec import DetectorSpec, ErrorStandardSpec, PcaMemberSpec
 from models.training import store_trained, train_detector
 from models.windows import WindowTransform
 from tests.conftest import TINY_FEATURES, TINY_OPTIONS, TinyModel, tiny_frame, with_fault
@@ -24,6 +24,14 @@ STANDARD = ErrorStandardSpec(
     aggregation=ErrorStandardisation.MEAN_SQUARE, centre=[0.05, 0.1, 0.0], spread=[0.05, 0.1, 0.01]
 )
 STANDARD_MAX = STANDARD.model_copy(update={"aggregation": ErrorStandardisation.MAX})
+# a PCA member over the tiny model's windows (4 rows x 3 features): two orthonormal components
+_DIRECTIONS = np.linalg.qr(np.random.default_rng(3).normal(size=(12, 12)))[0]
+MEMBER = PcaMemberSpec(
+    mean=np.linspace(-0.5, 0.5, 12).tolist(),
+    components=_DIRECTIONS[:, :2].T.tolist(),
+    network_median=0.02,
+    pca_median=0.3,
+)
 
 
 def fused_and_plain(
@@ -55,6 +63,9 @@ def faulty_values(n_rows: int = 400) -> np.ndarray:
         {"error_standard": STANDARD},
         {"score_on": ScoreOn.LAST_STEP, "error_standard": STANDARD_MAX, "smoothing": 3},
         {"smoothing": 4, "alarm_after": 2},
+        {"pca_member": MEMBER},
+        {"score_on": ScoreOn.LAST_STEP, "pca_member": MEMBER, "error_weights": [0.5, 2.0, 4.0]},
+        {"pca_member": MEMBER, "error_standard": STANDARD_MAX},
     ],
     ids=[
         "window",
@@ -64,6 +75,9 @@ def faulty_values(n_rows: int = 400) -> np.ndarray:
         "standardised",
         "last-step-max-smoothed",
         "smoothed",
+        "pca-member",
+        "last-step-pca-member-weighted",
+        "pca-member-max",
     ],
 )
 @pytest.mark.parametrize(("chunk_windows", "workers"), [(512, 2), (7, 1), (7, 3)])

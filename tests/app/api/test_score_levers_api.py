@@ -25,6 +25,7 @@ LEVERS = {
     "standardised": ["--error-standardisation", "mean_square", "--smoothing", "3"],
     "largest": ["--error-standardisation", "max", "--smoothing", "2", "--alarm-after", "2"],
     "held": ["--alarm-after", "2", "--alarm-hold", "5"],
+    "pca": ["--pca-member", "--score-on", "last_step", "--smoothing", "2"],
 }
 
 
@@ -126,3 +127,24 @@ def test_a_held_alarm_is_served_alike_by_detect_and_detect_last(api: Client, mod
     for end in range(96, 130):
         last = api.detect_last("held", values=faulty.iloc[end - needed : end])
         assert last["results"][0]["is_anomaly"] == results[end - lookback]["is_anomaly"], end
+
+
+def test_a_model_with_the_pca_member_is_described_alike_over_http_and_in_the_cli(
+    api: Client, models: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = json.loads((models / "pca" / "1" / "detector.json").read_text())
+    assert spec["options"]["pca_member"] is True
+    n_components = len(spec["pca_member"]["components"])
+    info = api.model("pca")
+    ModelInfo.model_validate(info)
+    assert info["pca_member"] == {
+        "components": n_components,
+        "values": spec["lookback"] * len(TINY_FEATURES),
+        "network_median": spec["pca_member"]["network_median"],
+        "pca_median": spec["pca_member"]["pca_median"],
+    }
+    assert api.model("held")["pca_member"] is None
+
+    assert cli_main(["--model-dir", str(models), "models", "--name", "pca"]) == 0
+    noun = "component" if n_components == 1 else "components"
+    assert f"PCA member: {n_components} {noun} of 12, averaged" in capsys.readouterr().out

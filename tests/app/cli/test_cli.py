@@ -425,6 +425,7 @@ def test_the_train_flags_default_to_the_training_options_defaults() -> None:
         "alarm_hold",
         "error_standardisation",
         "smoothing",
+        "pca_member",
     ):
         assert args[field] == getattr(defaults, field), field
     assert args["threshold_method"] == defaults.threshold_method
@@ -448,6 +449,17 @@ def test_the_quality_flags_reach_the_stored_model(workdir: Path) -> None:
     assert spec["alarm_hold"] == 4
     assert spec["score_on"] == "last_step"
     assert spec["error_weights"] is not None
+
+
+def test_the_pca_member_flag_turns_the_option_on_and_off() -> None:
+    def options(*flags: str) -> TrainingOptions:
+        return training_options(
+            build_parser().parse_args(["train", "d.csv", "--name", "x", *flags])
+        )
+
+    assert options("--pca-member").pca_member is True
+    assert options("--pca-member", "--no-pca-member").pca_member is False
+    assert options().pca_member is False
 
 
 def test_train_without_flags_trains_with_the_libraries_defaults() -> None:
@@ -547,6 +559,10 @@ def test_train_help_says_what_the_defaults_do_and_why(capsys) -> None:
     defaults = TrainingOptions()  # "off by default" stays true, or the words change with it
     assert (defaults.alarm_after, defaults.alarm_hold, defaults.smoothing) == (1, 0, 1)
     assert defaults.error_standardisation == "none"
+    assert "--pca-member (off: the network alone) averages the network with a linear model" in out
+    assert "explain 90 % of their variance" in out
+    assert "It stays off by default until it is measured across data sets." in out
+    assert defaults.pca_member is False
     assert '(docs/benchmarks.md: "What each lever did (kept or not)"' in out
 
 
