@@ -419,6 +419,7 @@ def test_the_train_flags_default_to_the_training_options_defaults() -> None:
         "window_transform",
         "error_weighting",
         "scaling",
+        "relative_scale_floor",
         "shift",
         "threshold_margin",
         "alarm_after",
