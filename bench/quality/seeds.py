@@ -7,7 +7,8 @@ The protocols that decide a default (issue 17, item 4): sheet breaks chronologic
 leaderboard, SKAB's anomaly-free variant (trained once on anomaly-free.csv) and NAB. Each seed
 runs each protocol once with the defaults (`--set seed=N`) and once per `--candidate` with its
 own settings; a `--rule` is one of the label-free decision rules every protocol already reports
-on the defaults' own models (bench.quality.common.THRESHOLD_RULES), so it costs no training.
+on each model it trains (bench.quality.common.THRESHOLD_RULES), so it costs no training: it
+gives a row on the defaults' models and one on each candidate's (`NAME, rule: RULE`).
 
 Runs are resumable: each (configuration, seed, protocol) writes its JSON under
 bench/quality/results/seeds/ and a later call with the same configuration reuses it (`--rerun`
@@ -61,10 +62,16 @@ class Configuration:
     name: str
     settings: tuple[str, ...] = ()
     rule: str = ""
+    base: str = DEFAULTS  # a rule's row: whose trained models it decides
 
     @property
     def trains(self) -> bool:
         return not self.rule
+
+    @property
+    def trained(self) -> Configuration:
+        """The configuration whose runs hold this one's figures (itself, unless a rule)."""
+        return self if self.trains else Configuration(self.base, self.settings)
 
     @property
     def slug(self) -> str:
@@ -72,24 +79,29 @@ class Configuration:
 
 
 def configurations(args: argparse.Namespace) -> list[Configuration]:
-    """The defaults, then each candidate (name, settings) and each rule, as given."""
+    """The defaults, then each candidate (name, settings), then each rule on the defaults'
+    models and on each candidate's (a candidate's rows named `NAME, rule: RULE`), as given."""
     known = {rule.suffix.removeprefix("rule: "): rule.suffix for rule in common.THRESHOLD_RULES}
-    found = [Configuration(DEFAULTS)]
+    trained = [Configuration(DEFAULTS)]
     for name, *settings in args.candidate:
         if not settings:
             raise SystemExit(f"candidate {name!r}: give its settings after its name (K=V)")
-        found.append(Configuration(name, tuple(settings)))
+        trained.append(Configuration(name, tuple(settings)))
+    ruled = []
     for rule in args.rule:
         if rule not in known:
             raise SystemExit(f"unknown rule {rule!r}; known: {', '.join(known)}")
-        found.append(Configuration(f"rule: {rule}", rule=known[rule]))
-    return found
+        for base in trained:
+            prefix = "" if base.name == DEFAULTS else f"{base.name}, "
+            ruled.append(
+                Configuration(f"{prefix}rule: {rule}", base.settings, known[rule], base.name)
+            )
+    return trained + ruled
 
 
 def result_path(results: Path, configuration: Configuration, seed: int, protocol: str) -> Path:
-    """Where one run's JSON lives; a rule reads the defaults' runs."""
-    trained = configuration if configuration.trains else Configuration(DEFAULTS)
-    return results / trained.slug / f"seed-{seed}" / f"{protocol}.json"
+    """Where one run's JSON lives; a rule reads the runs of the configuration it decides."""
+    return results / configuration.trained.slug / f"seed-{seed}" / f"{protocol}.json"
 
 
 def run_missing(
@@ -107,10 +119,9 @@ def run_missing(
             if args.from_results:
                 raise SystemExit(f"no result at {out}: run without --from-results first")
             out.parent.mkdir(parents=True, exist_ok=True)
-            trained = configuration if configuration.trains else Configuration(DEFAULTS)
             runner = argparse.Namespace(
                 label=LABEL,
-                settings=[*trained.settings, f"seed={seed}"],
+                settings=[*configuration.trained.settings, f"seed={seed}"],
                 quick=args.quick,
                 # the chronological protocol's article-model row is not a figure here; SKAB's
                 # anomaly-free variant is

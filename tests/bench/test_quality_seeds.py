@@ -4,6 +4,7 @@ themselves are run_all's, tested end to end in test_quality_scripts)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -110,3 +111,28 @@ def test_an_unknown_rule_and_a_candidate_without_settings_are_refused(tmp_path: 
         seeds.main(arguments(tmp_path, "--from-results", "--rule", "no such rule"))
     with pytest.raises(SystemExit, match="give its settings"):
         seeds.main(arguments(tmp_path, "--from-results", "--candidate", "bare"))
+
+
+def test_a_rule_on_a_candidate_reads_the_candidates_runs_and_is_judged_against_the_defaults(
+    tmp_path: Path, capsys
+) -> None:
+    for seed in (0, 1):
+        store(tmp_path, "defaults", seed, {p: result(0.5, 0.4) for p in seeds.RUN_PROTOCOLS})
+        store(
+            tmp_path,
+            "floor",
+            seed,
+            {p: result(0.5, 0.6, rule_f1=0.7) for p in seeds.RUN_PROTOCOLS},
+        )
+    seeds.main(arguments(tmp_path, "--from-results", "--candidate", "floor", "k=1", "--rule", RULE))
+    out = capsys.readouterr().out
+    # the defaults' runs have no rule rows: their rule gets no figure and no verdict
+    assert f"**rule: {RULE}**: - (" in out
+    assert f"**floor, rule: {RULE}**: stays off" in out  # the variant's rule F1 halves: a loss
+    configuration = seeds.configurations(
+        argparse.Namespace(candidate=[["floor", "k=1"]], rule=[RULE])
+    )[-1]
+    assert configuration.name == f"floor, rule: {RULE}"
+    assert seeds.result_path(tmp_path, configuration, 0, "nab").parent.parent.name == "floor"
+    runs = {(0, p): result(0.5, 0.6, rule_f1=0.7) for p in seeds.RUN_PROTOCOLS}
+    assert seeds.figures(configuration, runs, [0])[("NAB", "f1")] == [0.7]
