@@ -11,9 +11,9 @@ on each model it trains (bench.quality.common.THRESHOLD_RULES), so it costs no t
 gives a row on the defaults' models and one on each candidate's (`NAME, rule: RULE`).
 
 Runs are resumable: each (configuration, seed, protocol) writes its JSON under
-bench/quality/results/seeds/ and a later call with the same configuration reuses it (`--rerun`
-runs it again), so a long table can be filled over several sittings; `--from-results` trains
-nothing and fails on what is missing.
+bench/quality/results/seeds/<defaults_key()>/ and a later call with the same configuration
+reuses it (`--rerun` runs it again), so a long table can be filled over several sittings;
+`--from-results` trains nothing and fails on what is missing.
 
 A candidate becomes a default only if, over the seeds, it raises the mean over the four
 protocols of PR AUC and of F1, and loses in no protocol by more than the seed spread (the
@@ -24,6 +24,7 @@ puts the table, the verdicts, the command, the commits and the date into docs/be
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import statistics
@@ -37,6 +38,7 @@ if __package__ in (None, ""):  # run as a file: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.quality import common, run_all
+from models.spec import TrainingOptions
 
 LABEL = "rarewatch"
 DEFAULTS = "defaults"
@@ -52,6 +54,15 @@ METRICS = ("pr_auc", "f1")
 METRIC_NAMES = {"pr_auc": "PR AUC", "f1": "F1"}
 MARKERS = ("<!-- seeds:begin -->", "<!-- seeds:end -->")
 RESULTS = run_all.RESULTS / "seeds"
+
+
+def defaults_key(defaults: TrainingOptions | None = None) -> str:
+    """The folder of every run made on top of today's defaults: `defaults-` and a digest of
+    TrainingOptions' defaults, so that once a default changes no candidate is compared with
+    runs of the old ones (a candidate's settings apply on top of the defaults too)."""
+    options = TrainingOptions() if defaults is None else defaults
+    digest = hashlib.sha256(options.model_dump_json().encode()).hexdigest()
+    return f"defaults-{digest[:8]}"
 
 
 @dataclass(frozen=True)
@@ -258,7 +269,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="a few epochs and files")
     parser.add_argument("--rerun", action="store_true", help="run again what is stored")
     parser.add_argument("--from-results", action="store_true", help="train nothing")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="folder for the JSON")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=RESULTS / defaults_key(),
+        help="folder for the JSON (default: one per set of defaults, see defaults_key)",
+    )
     parser.add_argument("--write", type=Path, nargs="?", const=run_all.DOC, help="update a doc")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]

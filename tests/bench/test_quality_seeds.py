@@ -136,3 +136,10 @@ def test_a_rule_on_a_candidate_reads_the_candidates_runs_and_is_judged_against_t
     assert seeds.result_path(tmp_path, configuration, 0, "nab").parent.parent.name == "floor"
     runs = {(0, p): result(0.5, 0.6, rule_f1=0.7) for p in seeds.RUN_PROTOCOLS}
     assert seeds.figures(configuration, runs, [0])[("NAB", "f1")] == [0.7]
+
+
+def test_runs_on_other_defaults_live_in_another_folder() -> None:
+    today = seeds.defaults_key()
+    assert today == seeds.defaults_key(seeds.TrainingOptions())
+    assert today.startswith("defaults-")
+    assert seeds.defaults_key(seeds.TrainingOptions().changed(alarm_hold=5)) != today
