@@ -66,10 +66,10 @@ def threshold_method(threshold: ThresholdSpec, detail: bool = False) -> str:
 
 
 def scaling_line(spec: DetectorSpec) -> list[str]:
-    """The line saying how features were scaled, when not by the defaults."""
+    """The line saying how features were scaled, unless plainly (standard, no floor)."""
     options = spec.options
     if options is None or (options.scaling, options.relative_scale_floor) == (Scaling.STANDARD, 0):
-        return []  # the README's models block keeps its form
+        return []
     floor = options.relative_scale_floor
     return [
         f"scaling: {options.scaling}"

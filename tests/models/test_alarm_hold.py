@@ -121,7 +121,7 @@ def test_the_hold_is_a_stored_training_option_checked_on_the_way_in() -> None:
     assert spec.alarm_hold == 7
     assert spec.options is not None
     assert spec.options.alarm_hold == 7
-    assert TrainingOptions().alarm_hold == 0
+    assert TrainingOptions().alarm_hold == 9  # the default since the three-seed table
     for bad in (-1, MAX_ALARM_AFTER + 1):
         with pytest.raises(InvalidInput, match="alarm_hold"):
             TrainingOptions.of({"alarm_hold": bad})
@@ -136,8 +136,25 @@ def test_a_detector_json_written_before_the_hold_loads_without_one(tiny_model: T
     loaded = DetectorSpec.model_validate(old)
     assert loaded.alarm_hold == 0
     assert loaded.options is not None
-    assert loaded.options.alarm_hold == 0
-    assert loaded == spec
+    assert loaded.options.alarm_hold == 0  # as trained then, not today's default
+    assert spec.options is not None
+    assert loaded.options == spec.options.changed(alarm_hold=0)
+    assert loaded.model_dump(exclude={"alarm_hold", "options"}) == spec.model_dump(
+        exclude={"alarm_hold", "options"}
+    )
+
+
+def test_options_written_before_the_floor_read_as_trained_without_it(
+    tiny_model: TinyModel,
+) -> None:
+    _, spec, _ = tiny_model.store.read(tiny_model.name)
+    old = spec.model_dump(mode="json")
+    old["options"].pop("relative_scale_floor")
+    loaded = DetectorSpec.model_validate(old)
+    assert loaded.options is not None
+    assert loaded.options.relative_scale_floor == 0.0
+    assert TrainingOptions().relative_scale_floor == 0.01
+    assert DetectorSpec.model_validate(spec.model_dump(mode="json")) == spec  # present: kept
 
 
 def test_the_models_description_says_the_alarm_rule_when_there_is_one(

@@ -12,6 +12,7 @@ from app.api.schemas import ModelInfo, ModelList, Readiness
 from app.client import Client, RarewatchAPIError
 from app.settings import Settings
 from models.artifact import ModelStore
+from models.spec import TrainingOptions
 from tests.app.conftest import Server, running
 from tests.conftest import TINY_FEATURES, TINY_LOOKBACK, TinyModel, tiny_frame
 
@@ -62,7 +63,7 @@ def test_a_model_is_described_with_quantiles_training_and_its_layer_table(
         spec.alarm_after,
     )
     assert (info["error_standardisation"], info["smoothing"]) == ("none", 1)  # the defaults
-    assert info["alarm_hold"] == spec.alarm_hold == 0
+    assert info["alarm_hold"] == spec.alarm_hold == TrainingOptions().alarm_hold  # the default
     assert info["validation_error_quantiles"]["0.5"] < info["threshold"]["value"]
     assert info["training"]["rows"] == len(tiny_frame())
     assert [layer["layer"] for layer in info["layers"]] == [row.name for row in spec.layers]

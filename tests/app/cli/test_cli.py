@@ -167,7 +167,8 @@ def test_models_lists_and_describes_with_the_layer_table(workdir: Path, capsys) 
     assert run(workdir, "models", "--name", "cli") == 0
     out = capsys.readouterr().out
     assert "RepeatVector" in out
-    assert "alarm:" not in out  # the plain rule: every window over the threshold
+    # the default rule: every window over the threshold alarms, held 9 windows after
+    assert "alarm: 1 window in a row over the threshold, held 9 windows after" in out
     assert "(None, 4, 3)" in out
     assert "total" in out
     assert "score:" not in out  # the plain score: no line for its options
@@ -549,22 +550,17 @@ def test_train_help_says_what_the_defaults_do_and_why(capsys) -> None:
     out = " ".join(capsys.readouterr().out.split())
     assert "The threshold is the 0.99 quantile of the scores of the normal validation" in out
     assert "(the last 20 % of the rows, never trained on) times 1.5" in out
-    assert "Four levers change that, all off by default" in out
-    for flag, off in [
-        ("alarm-after", 1),
-        ("alarm-hold", 0),
-        ("smoothing", 1),
-        ("error-standardisation", "none"),
-    ]:
+    assert "never by a spread below 1 % of its level (--relative-scale-floor 0.01)" in out
+    assert "raises an alarm, held for the next 9 windows (--alarm-hold 9; 0: it ends" in out
+    for flag, off in [("alarm-after", 1), ("smoothing", 1), ("error-standardisation", "none")]:
         assert f"--{flag} ({off}: " in out, flag
-    defaults = TrainingOptions()  # "off by default" stays true, or the words change with it
-    assert (defaults.alarm_after, defaults.alarm_hold, defaults.smoothing) == (1, 0, 1)
+    defaults = TrainingOptions()  # the words follow the defaults, "off by default" stays true
+    assert (defaults.alarm_after, defaults.smoothing) == (1, 1)
     assert defaults.error_standardisation == "none"
-    assert "--pca-member (off: the network alone) averages the network with a linear model" in out
+    assert "--pca-member (off: the network alone; on: the network averaged with a" in out
     assert "explain 90 % of their variance" in out
-    assert "It stays off by default until it is measured across data sets." in out
     assert defaults.pca_member is False
-    assert '(docs/benchmarks.md: "What each lever did (kept or not)"' in out
+    assert '(docs/benchmarks.md: "Defaults chosen across data: three seeds"' in out
 
 
 @pytest.mark.parametrize(
