@@ -67,12 +67,11 @@ def threshold_method(threshold: ThresholdSpec, detail: bool = False) -> str:
 
 def scaling_line(spec: DetectorSpec) -> list[str]:
     """The line saying how features were scaled, unless plainly (standard, no floor)."""
-    options = spec.options
-    if options is None or (options.scaling, options.relative_scale_floor) == (Scaling.STANDARD, 0):
+    floor = spec.relative_scale_floor
+    if (spec.scaler.method, floor) == (Scaling.STANDARD, 0):
         return []
-    floor = options.relative_scale_floor
     return [
-        f"scaling: {options.scaling}"
+        f"scaling: {spec.scaler.method}"
         + (f", each scale at least {floor:g} x its feature's training level" if floor else "")
     ]
 

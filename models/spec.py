@@ -488,6 +488,11 @@ class DetectorSpec(_Strict):
         return (self.options or TrainingOptions()).fill_policy
 
     @property
+    def relative_scale_floor(self) -> float:
+        """The share of each feature's level its scale was kept at or above (0: none)."""
+        return 0.0 if self.options is None else self.options.relative_scale_floor
+
+    @property
     def error_standardisation(self) -> ErrorStandardisation:
         """How each feature's error is standardised before it is aggregated (none: plain MSE)."""
         standard = self.error_standard

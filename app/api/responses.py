@@ -156,6 +156,7 @@ def model_info(
         "lookback": spec.lookback,
         "score_on": str(spec.score_on),
         "scaling": str(spec.scaler.method),
+        "relative_scale_floor": spec.relative_scale_floor,
         "window_transform": str(spec.window_transform),
         "error_standardisation": str(spec.error_standardisation),
         "smoothing": spec.smoothing,

@@ -388,6 +388,10 @@ class ModelInfo(_Response):
         description="What a score averages over: the whole window, or its last step."
     )
     scaling: str = Field(description="How rows are scaled: standard (mean/std) or robust.")
+    relative_scale_floor: float = Field(
+        description="No feature's scale is below this share of its training level (0: no "
+        "floor), so a feature nearly constant in training counts its drift against its level."
+    )
     window_transform: str = Field(
         description="What is done to each scaled window before the network: none, center or "
         "difference."

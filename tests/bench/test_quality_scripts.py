@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -188,9 +189,9 @@ def test_article_windows_skip_two_rows_and_are_labelled_by_their_last_row() -> N
     assert window_labels[-1] == labels[19]
 
 
-def test_the_article_protocol_scores_through_the_detector_so_smoothing_applies(
-    tmp_path: Path,
-) -> None:
+def article_runs(tmp_path: Path, **changes: object) -> tuple[Any, Any, dict, dict]:
+    """(data, options, the article protocol's result with options, with options + changes)
+    on a small sheet-breaks-like file: one tiny fit each, the same seed."""
     from bench.quality.article import run_protocol
     from bench.quality.common import sheet_breaks
     from models.spec import NetworkConfig, TrainingOptions
@@ -200,7 +201,14 @@ def test_the_article_protocol_scores_through_the_detector_so_smoothing_applies(
     assert data.labels is not None
     options = TrainingOptions(epochs=1, batch_size=32, network=NetworkConfig(units=(4, 2)))
     *_, plain = run_protocol(data, data.labels, options)
-    *_, smooth = run_protocol(data, data.labels, options.changed(smoothing=3))
+    *_, changed = run_protocol(data, data.labels, options.changed(**changes))
+    return data, options, plain, changed
+
+
+def test_the_article_protocol_scores_through_the_detector_so_smoothing_applies(
+    tmp_path: Path,
+) -> None:
+    data, options, plain, smooth = article_runs(tmp_path, smoothing=3)
 
     # the same fit (same data, options and seed): each score the mean of its window's and the
     # two before it, in time order, fewer at the start, as Detector.detect smooths
@@ -213,16 +221,7 @@ def test_the_article_protocol_scores_through_the_detector_so_smoothing_applies(
 def test_the_article_protocol_fits_the_pca_member_on_its_training_windows(
     tmp_path: Path,
 ) -> None:
-    from bench.quality.article import run_protocol
-    from bench.quality.common import sheet_breaks
-    from models.spec import NetworkConfig, TrainingOptions
-
-    sheet_breaks_like(tmp_path / "sheet-breaks.csv", n_rows=200)
-    data = sheet_breaks(tmp_path / "sheet-breaks.csv")
-    assert data.labels is not None
-    options = TrainingOptions(epochs=1, batch_size=32, network=NetworkConfig(units=(4, 2)))
-    *_, plain = run_protocol(data, data.labels, options)
-    *_, member = run_protocol(data, data.labels, options.changed(pca_member=True))
+    _, _, plain, member = article_runs(tmp_path, pca_member=True)
     assert np.isfinite(member["ordered"]).all()
     assert not np.allclose(member["ordered"], plain["ordered"])
 

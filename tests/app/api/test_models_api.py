@@ -64,6 +64,7 @@ def test_a_model_is_described_with_quantiles_training_and_its_layer_table(
     )
     assert (info["error_standardisation"], info["smoothing"]) == ("none", 1)  # the defaults
     assert info["alarm_hold"] == spec.alarm_hold == TrainingOptions().alarm_hold  # the default
+    assert info["relative_scale_floor"] == TrainingOptions().relative_scale_floor == 0.01
     assert info["validation_error_quantiles"]["0.5"] < info["threshold"]["value"]
     assert info["training"]["rows"] == len(tiny_frame())
     assert [layer["layer"] for layer in info["layers"]] == [row.name for row in spec.layers]
