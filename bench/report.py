@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def slug(name: str) -> str:
+    """A name as a file or folder name: lower case, runs of anything else than a-z and 0-9
+    as one hyphen (a results folder per configuration, a model per lever)."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 def git_commit() -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import re
 import sys
 import tempfile
 from pathlib import Path
@@ -30,7 +29,7 @@ from bench.perf import http
 from bench.perf.fixtures import ARTICLE, synthetic_frame
 from bench.perf.timing import in_turn, interleaved_medians
 from bench.quality.common import with_settings
-from bench.report import git_commit
+from bench.report import git_commit, slug
 from models.artifact import ModelStore
 from models.data import select
 from models.loading import load_detector
@@ -87,7 +86,7 @@ def train_levers(root: Path, levers: dict[str, tuple[str, ...]]) -> dict[str, st
     data = select(synthetic_frame(2000, ARTICLE.n_features))
     names = {}
     for lever, settings in levers.items():
-        model = re.sub(r"[^a-z0-9]+", "-", lever.lower()).strip("-")
+        model = slug(lever)
         options = with_settings(ARTICLE.options(), list(settings))
         store_trained(store, model, train_detector(data, options))
         names[lever] = model

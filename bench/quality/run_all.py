@@ -24,6 +24,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from bench import report
 from bench.quality import common
 from bench.quality.nab import Z_SCORE
 
@@ -283,7 +284,7 @@ def main(argv: list[str] | None = None) -> None:
 
     started = time.monotonic()
     command = common.command_line()
-    slug = re.sub(r"[^a-z0-9]+", "-", (args.lever or "baseline").lower()).strip("-")
+    slug = report.slug(args.lever or "baseline")
     if args.quick:  # never overwrite real results or figures with quick-mode ones
         slug = f"quick-{slug}"
         args.doc = args.doc or args.results / "quick-benchmarks.md"

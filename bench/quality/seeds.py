@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import re
 import statistics
 import sys
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ if __package__ in (None, ""):  # run as a file: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.quality import common, run_all
+from bench.report import slug
 from models.spec import TrainingOptions
 
 LABEL = "rarewatch"
@@ -86,7 +86,7 @@ class Configuration:
 
     @property
     def slug(self) -> str:
-        return re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-")
+        return slug(self.name)
 
 
 def configurations(args: argparse.Namespace) -> list[Configuration]:
