@@ -33,6 +33,7 @@ def describe(name: str, version: int, spec: DetectorSpec) -> str:
         f"{net.activation}, dropout {net.dropout}",
         *scaling_line(spec),
         *score_options_line(spec),
+        *ensemble_line(spec),
         *member_line(spec),
         f"threshold {t.value:.6g} ({threshold_method(t, detail=True)})",
         *alarm_rule_line(spec),
@@ -84,6 +85,17 @@ def score_options_line(spec: DetectorSpec) -> list[str]:
         return []  # the plain score: the README's models block keeps its form
     return [
         f"score: error standardisation {standardisation}, smoothing {plural(smoothing, 'window')}"
+    ]
+
+
+def ensemble_line(spec: DetectorSpec) -> list[str]:
+    """The line naming the network's members, when it has several (models/ensemble.py)."""
+    medians = spec.member_medians
+    if medians is None:
+        return []
+    return [
+        f"members: {len(medians)} autoencoders side by side, each error divided by its median "
+        f"on normal validation windows ({', '.join(f'{m:.4g}' for m in medians)}), averaged"
     ]
 
 

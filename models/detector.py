@@ -112,6 +112,8 @@ class Detector:
         self._standard = None if standard is None else standard.standard()
         member = spec.pca_member
         self._member = None if member is None else member.member()
+        medians = spec.member_medians
+        self._medians = None if medians is None else np.asarray(medians, np.float64)
 
     @classmethod
     def from_trained(cls, trained: TrainedModel, name: str) -> Detector:
@@ -277,11 +279,11 @@ class Detector:
     def _window_errors(self, windows: np.ndarray, progress: Progress | None = None) -> WindowErrors:
         """windows  # (n_windows, lookback, n_features), scaled"""
         transform, score_on, weights = self.spec.window_transform, self.spec.score_on, self._weights
-        standard, member = self._standard, self._member
+        standard, member, medians = self._standard, self._member, self._medians
         n_steps = scored_steps(self.lookback, score_on)
 
         def chunk_errors(chunk: np.ndarray, reconstructed: np.ndarray) -> WindowErrors:
-            squares = scored_squares(chunk, reconstructed, score_on, member)
+            squares = scored_squares(chunk, reconstructed, score_on, member, medians)
             return errors_from_squares(squares, n_steps, weights, standard)
 
         # chunk by chunk (side by side where the engine runs chunks in parallel), each reduced

@@ -167,10 +167,13 @@ def _warm_up(parts: _Parts, engine: Engine) -> None:
 
 
 def _check_reconstruction(parts: _Parts, window: np.ndarray, reconstructed: np.ndarray) -> None:
-    if reconstructed.shape != window.shape or not np.isfinite(reconstructed).all():
+    # one reconstruction per member, side by side along the feature axis (models/ensemble.py)
+    n_windows, lookback, n_features = window.shape
+    shape = (n_windows, lookback, parts.spec.network.members * n_features)
+    if reconstructed.shape != shape or not np.isfinite(reconstructed).all():
         raise ArtifactError(
             f"{parts.where}: the network's reconstruction of a window of zeros is "
-            + ("not finite" if reconstructed.shape == window.shape else "of another shape")
+            + ("not finite" if reconstructed.shape == shape else "of another shape")
         )
 
 

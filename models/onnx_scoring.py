@@ -56,8 +56,8 @@ AXES_INPUT_OF_REDUCE_MAX = 18  # before it, ReduceMax takes its axes as an attri
 
 def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
     """The network graph extended into raw rows -> (SCORES, SHARES, ROWS_SUM), or None where
-    the graph does not have the exporter's shape or the model transforms its windows (not
-    built in).
+    the graph does not have the exporter's shape, the model transforms its windows or its
+    network has several members (models/ensemble.py; not built in).
 
     ROWS      # (n_rows, n_features) float64, raw units, n_rows >= lookback
     SCORES    # (n_windows,) float64: scoring.window_errors' scores
@@ -68,7 +68,7 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
     RECONSTRUCTION  # (lookback, n_windows, n_features) float32: the network's output,
                     # time-major; asked for by the load-time check alone (RowScorer.warm_up)
     """
-    if spec.window_transform is not WindowTransform.NONE:
+    if spec.window_transform is not WindowTransform.NONE or spec.network.members > 1:
         return None
     import onnx
     from onnx import TensorProto, helper, numpy_helper

@@ -7,13 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.scoring import ScoreOn, scored_steps, squared_errors
+from models import ensemble
+from models.scoring import ScoreOn, scored_steps
 
 # The share of the normal training windows' variance the kept components explain: fixed before
 # any measurement, the usual choice of PCA reconstruction baselines.
 VARIANCE_KEPT = 0.9
-# A member that reconstructs every normal validation window perfectly would divide by zero.
-MIN_MEDIAN = 1e-12
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +76,7 @@ class PcaMember:
         """0.5 * (network squares / network median + PCA squares / PCA median): each member's
         error in multiples of a typical normal window's.
 
-        network_squares  # (n_windows, n_features) from scoring.squared_errors
+        network_squares  # (n_windows, n_features) from ensemble.network_squares
         windows  # (n_windows, lookback, n_features) as the network saw them
         """
         pca_squares = self.basis.squares(windows, score_on)
@@ -98,7 +97,7 @@ def member_of(
     n_values = scored_steps(windows.shape[1], score_on) * windows.shape[2]
 
     def median(squares: np.ndarray) -> float:
-        return max(float(np.median(squares.sum(axis=1) / n_values)), MIN_MEDIAN)
+        return max(float(np.median(squares.sum(axis=1) / n_values)), ensemble.MIN_MEDIAN)
 
     return PcaMember(basis, median(network_squares), median(basis.squares(windows, score_on)))
 
@@ -108,13 +107,16 @@ def scored_squares(
     reconstructed: np.ndarray,
     score_on: ScoreOn,
     member: PcaMember | None,
+    medians: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Each window's per-feature squared errors that the score is made of: the network's, or
-    with a member, both members' combined (PcaMember.combined).
+    """Each window's per-feature squared errors that the score is made of: the network's
+    (models.ensemble.network_squares: its members' averaged where `medians` are given), or with
+    a PCA member, those combined with the PCA's (PcaMember.combined).
 
-    windows, reconstructed  # (n_windows, lookback, n_features) -> (n_windows, n_features)
+    windows  # (n_windows, lookback, n_features) -> (n_windows, n_features)
+    reconstructed  # (n_windows, lookback, members * n_features)
     """
-    squares = squared_errors(windows, reconstructed, score_on)
+    squares = ensemble.network_squares(windows, reconstructed, score_on, medians)
     if member is None:
         return squares
     return member.combined(squares, windows, score_on)

@@ -41,6 +41,7 @@ Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 Seed = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 MAX_LOOKBACK = 100_000  # RAREWATCH_MAX_ROWS' default: more rows than a request has by default
 MAX_ALARM_AFTER = 100_000
+MAX_MEMBERS = 8
 
 
 class Architecture(StrEnum):
@@ -77,6 +78,14 @@ class NetworkConfig(_Strict):
     activation: Activation = Field(default=Activation.TANH, description="of the LSTM layers")
     dropout: float = Field(
         default=0.0, ge=0.0, lt=1.0, description="dropout of the LSTM layers' inputs"
+    )
+    members: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_MEMBERS,
+        description="autoencoders side by side in one network, each from its own initial "
+        "weights; a window's errors are each member's divided by its median on normal "
+        "validation windows, averaged (1: one autoencoder)",
     )
 
     @field_validator("units", mode="before")
@@ -425,6 +434,9 @@ class DetectorSpec(_Strict):
     # absent from files written before them: no standardisation, no smoothing
     error_standard: ErrorStandardSpec | None = None
     smoothing: int = Field(default=1, ge=1, le=MAX_ALARM_AFTER)
+    # with network.members > 1: each member's median score on normal validation windows, by
+    # which its squared errors are divided before they are averaged (models.ensemble)
+    member_medians: list[PositiveFiniteFloat] | None = None
     pca_member: PcaMemberSpec | None = None  # absent: the network alone
     layers: list[LayerRow]
     scaler: ScalerSpec
@@ -464,6 +476,8 @@ class DetectorSpec(_Strict):
             raise ValueError("error_standard needs one centre and one spread per feature")
         if standard is not None and self.error_weights is not None:
             raise ValueError("error_weights and error_standard exclude each other")
+        if (problem := self._member_medians_problem()) is not None:
+            raise ValueError(problem)
         if self.pca_member is not None:
             problem = self.pca_member.problem(self.lookback, n_features)
             if problem is not None:
@@ -477,6 +491,14 @@ class DetectorSpec(_Strict):
         if (self.options is None) != (self.format_version == 1):
             raise ValueError("format_version 2 has the training options, version 1 none")
         return self
+
+    def _member_medians_problem(self) -> str | None:
+        members = self.network.members
+        if members > 1 and len(self.member_medians or []) != members:
+            return f"member_medians needs one median per member ({members})"
+        if members == 1 and self.member_medians is not None:
+            return "member_medians belongs to a network of several members"
+        return None
 
     @property
     def n_features(self) -> int:

@@ -17,6 +17,7 @@ import numpy as np
 from models.artifact import ModelStore
 from models.data import Dataset, dataset_sha256, label_before_events, time_span
 from models.data_quality import median_step_seconds, time_seconds
+from models.ensemble import member_medians, member_squares, network_squares
 from models.errors import InvalidInput
 from models.hygiene import check_training_rows, split_sizes
 from models.input_contract import fill_missing
@@ -31,7 +32,6 @@ from models.scoring import (
     errors_from_squares,
     scored_steps,
     smoothed,
-    squared_errors,
 )
 from models.spec import (
     DetectorSpec,
@@ -222,12 +222,17 @@ def fitted_spec(
         raise ValueError("options.pca_member needs the PCA fitted on the training windows")
     engine = TensorFlowEngine(network, options.lookback, len(features))
     reconstructed = engine.reconstruct(windows)
-    n_steps = scored_steps(options.lookback, options.score_on)
+    score_on = options.score_on
+    n_steps = scored_steps(options.lookback, score_on)
+    medians = None
+    if options.network.members > 1:
+        normal_squares = member_squares(windows[normal], reconstructed[normal], score_on)
+        medians = member_medians(normal_squares, options.lookback, score_on)
     member = None
     if pca is not None:
-        network_squares = squared_errors(windows[normal], reconstructed[normal], options.score_on)
-        member = member_of(pca, network_squares, windows[normal], options.score_on)
-    squares = scored_squares(windows, reconstructed, options.score_on, member)
+        normal_squares = network_squares(windows[normal], reconstructed[normal], score_on, medians)
+        member = member_of(pca, normal_squares, windows[normal], score_on)
+    squares = scored_squares(windows, reconstructed, score_on, member, medians)
     weights = error_weights(squares[normal], n_steps, options)
     standard = error_standard(squares[normal], n_steps, options)
     # the validation windows in time order, smoothed as Detector.detect smooths a request's
@@ -243,6 +248,7 @@ def fitted_spec(
         score_on=options.score_on,
         window_transform=options.window_transform,
         error_weights=None if weights is None else weights.tolist(),
+        member_medians=None if medians is None else medians.tolist(),
         alarm_after=options.alarm_after,
         alarm_hold=options.alarm_hold,
         error_standard=None if standard is None else ErrorStandardSpec.of(standard),
@@ -322,8 +328,8 @@ def fit_network(
     network.compile(optimizer=keras.optimizers.Adam(options.learning_rate), loss="mse")
     history = network.fit(
         train_windows,
-        train_windows,
-        validation_data=(validation_windows, validation_windows),
+        _targets(train_windows, options.network.members),
+        validation_data=(validation_windows, _targets(validation_windows, options.network.members)),
         epochs=options.epochs,
         batch_size=options.batch_size,
         shuffle=True,
@@ -337,6 +343,12 @@ def fit_network(
     )
     served = rolled(network, options.network)
     return FittedNetwork(served, history.history["loss"], history.history["val_loss"])
+
+
+def _targets(windows: np.ndarray, members: int) -> np.ndarray:
+    """What the network should output for `windows`: each member reconstructs the same window
+    (models/ensemble.py: side by side along the feature axis); one autoencoder, the windows."""
+    return windows if members == 1 else np.tile(windows, (1, 1, members))
 
 
 def error_weights(

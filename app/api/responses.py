@@ -160,6 +160,7 @@ def model_info(
         "window_transform": str(spec.window_transform),
         "error_standardisation": str(spec.error_standardisation),
         "smoothing": spec.smoothing,
+        "member_medians": spec.member_medians,
         "pca_member": None
         if spec.pca_member is None
         else {

@@ -350,6 +350,11 @@ class NetworkInfo(_Response):
     units: list[int]
     activation: str
     dropout: float
+    members: int = Field(
+        default=1,  # what a server from before ensembles means by its silence
+        description="Autoencoders side by side in the network, each from its own initial "
+        "weights (1: one).",
+    )
 
 
 class Layer(_Response):
@@ -404,6 +409,12 @@ class ModelInfo(_Response):
     smoothing: int = Field(
         description="Each score is the mean of its window's and the smoothing - 1 windows' "
         "before it (1: no smoothing)."
+    )
+    member_medians: list[float] | None = Field(
+        default=None,  # what a server from before ensembles means by its silence
+        description="With several members: each one's median score on normal validation "
+        "windows; its squared errors are divided by it before the members' are averaged. "
+        "null for a network of one autoencoder.",
     )
     pca_member: PcaMemberInfo | None = Field(
         default=None,  # what a server from before the member means by its silence

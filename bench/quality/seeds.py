@@ -59,7 +59,9 @@ RESULTS = run_all.RESULTS / "seeds"
 def defaults_key(defaults: TrainingOptions | None = None) -> str:
     """The folder of every run made on top of today's defaults: `defaults-` and a digest of
     TrainingOptions' defaults, so that once a default changes no candidate is compared with
-    runs of the old ones (a candidate's settings apply on top of the defaults too)."""
+    runs of the old ones (a candidate's settings apply on top of the defaults too). A new
+    field whose default keeps today's behaviour (network.members=1, say) changes the digest
+    too: its commit moves the folder (git mv) to the new name, the runs still being valid."""
     options = TrainingOptions() if defaults is None else defaults
     digest = hashlib.sha256(options.model_dump_json().encode()).hexdigest()
     return f"defaults-{digest[:8]}"

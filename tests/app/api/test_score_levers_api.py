@@ -26,6 +26,7 @@ LEVERS = {
     "largest": ["--error-standardisation", "max", "--smoothing", "2", "--alarm-after", "2"],
     "held": ["--alarm-after", "2", "--alarm-hold", "5"],
     "pca": ["--pca-member", "--score-on", "last_step", "--smoothing", "2"],
+    "ensemble": ["--members", "2", "--smoothing", "2", "--alarm-hold", "3"],
 }
 
 
@@ -148,3 +149,23 @@ def test_a_model_with_the_pca_member_is_described_alike_over_http_and_in_the_cli
     assert cli_main(["--model-dir", str(models), "models", "--name", "pca"]) == 0
     noun = "component" if n_components == 1 else "components"
     assert f"PCA member: {n_components} {noun} of 12, averaged" in capsys.readouterr().out
+
+
+def test_a_model_of_several_members_is_described_alike_over_http_and_in_the_cli(
+    api: Client, models: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = json.loads((models / "ensemble" / "1" / "detector.json").read_text())
+    assert spec["options"]["network"]["members"] == 2
+    medians = spec["member_medians"]
+    assert len(medians) == 2
+    info = api.model("ensemble")
+    ModelInfo.model_validate(info)
+    assert info["network"]["members"] == 2
+    assert info["member_medians"] == medians
+    assert [row["layer"] for row in info["layers"]][-1] == "members"
+    held = api.model("held")
+    assert (held["network"]["members"], held["member_medians"]) == (1, None)
+
+    assert cli_main(["--model-dir", str(models), "models", "--name", "ensemble"]) == 0
+    described = capsys.readouterr().out
+    assert "members: 2 autoencoders side by side, each error divided by its median" in described
