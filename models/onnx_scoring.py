@@ -7,8 +7,10 @@ graph is extended, when the model loads, with the steps around it, so that one `
 per chunk (the GIL released for all of it) takes raw rows and gives each window's score and
 each feature's share of it, and checks on the way that every value is finite. A model's stored
 error weights or error standard (models.scoring.ErrorStandard) are steps of the same graph,
-and so is a PCA member (models.pca_member: its reconstruction, in float64 from the float32
-windows, combined with the network's squared errors before the weights or standard);
+and so are a network's several members (models.ensemble: each member's squared errors over
+its median, averaged) and a PCA member (models.pca_member: its reconstruction, in float64
+from the float32 windows, combined with the network's squared errors before the weights or
+standard);
 smoothing, which joins windows across chunks, is Detector._decide's, after it.
 
 The added steps do the plain path's arithmetic in its precision: scaling in float64 then
@@ -56,8 +58,8 @@ AXES_INPUT_OF_REDUCE_MAX = 18  # before it, ReduceMax takes its axes as an attri
 
 def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
     """The network graph extended into raw rows -> (SCORES, SHARES, ROWS_SUM), or None where
-    the graph does not have the exporter's shape, the model transforms its windows or its
-    network has several members (models/ensemble.py; not built in).
+    the graph does not have the exporter's shape or the model transforms its windows (not
+    built in).
 
     ROWS      # (n_rows, n_features) float64, raw units, n_rows >= lookback
     SCORES    # (n_windows,) float64: scoring.window_errors' scores
@@ -68,7 +70,7 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
     RECONSTRUCTION  # (lookback, n_windows, n_features) float32: the network's output,
                     # time-major; asked for by the load-time check alone (RowScorer.warm_up)
     """
-    if spec.window_transform is not WindowTransform.NONE or spec.network.members > 1:
+    if spec.window_transform is not WindowTransform.NONE:
         return None
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -93,8 +95,10 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
     # Both are dropped: the windows are gathered time-major, and the errors taken before the
     # reconstruction goes back to batch-major. Without the zero states' Shape nodes, nothing
     # else reads the batch-major windows in the exporter's graphs; any other graph gets them
-    # transposed back for its other readers.
-    other_readers = any(window in n.input for n in nodes if n is not into_time_major)
+    # transposed back for its other readers. A network of several members transposes the
+    # windows once per member: the others read the gathered ones too.
+    dropped = [*to_time_major, out_of_time_major]
+    other_readers = any(window in n.input for n in nodes if n not in dropped)
 
     lookback, n_features = spec.lookback, spec.n_features
     n_steps = scored_steps(lookback, spec.score_on)
@@ -108,9 +112,9 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
         "axis_1": np.array([1], np.int64),
         "steps_by_rest": np.array([n_steps, -1], np.int64),
         "ones_over_steps": np.ones((1, n_steps), np.float32),
-        "windows_by_features": np.array([-1, n_features], np.int64),
         "scored_values": np.array(n_steps * n_features, np.float64),
     }
+    constants |= _squares_constants(spec)
     constants |= _score_constants(spec, n_steps)
     constants |= _member_constants(spec, n_steps)
     if n_steps < lookback:  # the last step only: its bounds along the (outer) step axis
@@ -140,10 +144,9 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
         node("Add", [r("steps_column"), r("first_rows")], [r("row_of_each_step")]),
         node("Gather", [r("scaled"), r("row_of_each_step")], [windows_tm], axis=0),
     ]
+    before += [node("Identity", [windows_tm], list(t.output)) for t in to_time_major[1:]]
     if other_readers:
         before.append(node("Transpose", [windows_tm], [window], perm=TIME_MAJOR))
-    # time-major reconstruction - windows, squared, summed over the scored steps by a
-    # (1 x steps) @ (steps x windows*features) product: the steps are the outer axis here
     after = []
     # the PCA member reads the whole windows, before the network's are cut to the scored steps
     member_nodes = _member_nodes(spec, windows_tm, r("squares"), r("combined_squares"))
@@ -155,21 +158,14 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
         ]
         reconstructed_tm, windows_tm = r("scored_reconstruction"), r("scored_windows")
     after += [
-        node("Sub", [reconstructed_tm, windows_tm], [r("diff")]),
-        node("Mul", [r("diff"), r("diff")], [r("squares_per_step")]),
-        node("Reshape", [r("squares_per_step"), r("steps_by_rest")], [r("squares_by_step")]),
-        node("MatMul", [r("ones_over_steps"), r("squares_by_step")], [r("squares_flat")]),
-        node("Reshape", [r("squares_flat"), r("windows_by_features")], [r("squares32")]),
-        node("Cast", [r("squares32")], [r("squares")], to=TensorProto.DOUBLE),
-    ]
-    after += member_nodes
-    after += _score_nodes(spec, r("combined_squares") if member_nodes else r("squares"), opset)
-    after += [
+        *_squares_nodes(spec, reconstructed_tm, windows_tm, r("squares")),
+        *member_nodes,
+        *_score_nodes(spec, r("combined_squares") if member_nodes else r("squares"), opset),
         node("ReduceSum", [ROWS], [ROWS_SUM], keepdims=0),
         node("Identity", [network_output], [RECONSTRUCTION]),
     ]
 
-    kept = [n for n in nodes if n is not into_time_major and n is not out_of_time_major]
+    kept = [n for n in nodes if all(n is not d for d in dropped)]
     del graph.node[:]
     graph.node.extend(before + kept + after)
     del graph.input[:]
@@ -181,11 +177,75 @@ def scoring_graph(network: bytes, spec: DetectorSpec) -> bytes | None:
             helper.make_tensor_value_info(SHARES, TensorProto.DOUBLE, [None, n_features]),
             helper.make_tensor_value_info(ROWS_SUM, TensorProto.DOUBLE, []),
             helper.make_tensor_value_info(
-                RECONSTRUCTION, TensorProto.FLOAT, [lookback, None, n_features]
+                RECONSTRUCTION,
+                TensorProto.FLOAT,
+                [lookback, None, spec.network.members * n_features],
             ),
         ]
     )
     return model.SerializeToString()
+
+
+def _squares_constants(spec: DetectorSpec) -> dict[str, np.ndarray]:
+    """The constants of `_squares_nodes`, by their short names."""
+    n_features, medians = spec.n_features, spec.member_medians
+    if medians is None:
+        return {"windows_by_features": np.array([-1, n_features], np.int64)}
+    members = len(medians)
+    return {
+        "by_member": np.array([0, 0, members, n_features], np.int64),
+        "axis_2": np.array([2], np.int64),
+        "windows_members_features": np.array([-1, members, n_features], np.int64),
+        "member_medians": np.asarray(medians, np.float64)[:, None],
+        "members": np.array(members, np.float64),
+    }
+
+
+def _squares_nodes(
+    spec: DetectorSpec, reconstructed_tm: str, windows_tm: str, squares: str
+) -> list[Any]:
+    """Each window's per-feature squared errors (float64, summed over the scored steps) into
+    `squares`: scoring.squared_errors' arithmetic, or with several members
+    ensemble.network_squares' (each member's over its median, averaged). The steps are the
+    outer axis here: a (1 x steps) @ (steps x the rest) product sums them.
+
+    reconstructed_tm  # (steps, n_windows, members * n_features) float32, the scored steps
+    windows_tm  # (steps, n_windows, n_features) float32, the same steps
+    """
+    from onnx import TensorProto, helper
+
+    def r(short: str) -> str:
+        return f"rarewatch/{short}"
+
+    node = helper.make_node
+    nodes = []
+    several = spec.member_medians is not None
+    if several:  # (steps, windows, members, features) against (steps, windows, 1, features)
+        nodes += [
+            node("Reshape", [reconstructed_tm, r("by_member")], [r("members_reconstruction")]),
+            node("Unsqueeze", [windows_tm, r("axis_2")], [r("windows_per_member")]),
+        ]
+        reconstructed_tm, windows_tm = r("members_reconstruction"), r("windows_per_member")
+    nodes += [
+        node("Sub", [reconstructed_tm, windows_tm], [r("diff")]),
+        node("Mul", [r("diff"), r("diff")], [r("squares_per_step")]),
+        node("Reshape", [r("squares_per_step"), r("steps_by_rest")], [r("squares_by_step")]),
+        node("MatMul", [r("ones_over_steps"), r("squares_by_step")], [r("squares_flat")]),
+    ]
+    if not several:
+        return [
+            *nodes,
+            node("Reshape", [r("squares_flat"), r("windows_by_features")], [r("squares32")]),
+            node("Cast", [r("squares32")], [squares], to=TensorProto.DOUBLE),
+        ]
+    return [
+        *nodes,
+        node("Reshape", [r("squares_flat"), r("windows_members_features")], [r("squares32")]),
+        node("Cast", [r("squares32")], [r("member_squares")], to=TensorProto.DOUBLE),
+        node("Div", [r("member_squares"), r("member_medians")], [r("over_medians")]),
+        node("ReduceSum", [r("over_medians"), r("axis_1")], [r("members_sum")], keepdims=0),
+        node("Div", [r("members_sum"), r("members")], [squares]),
+    ]
 
 
 def _score_constants(spec: DetectorSpec, n_steps: int) -> dict[str, np.ndarray]:

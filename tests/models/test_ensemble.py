@@ -115,10 +115,15 @@ def test_an_ensemble_is_one_artifact_scored_alike_by_every_path(
     assert ensemble.onnx is not None
     stored = load_detector(ensemble_store, "tiny", engine="onnx")
     assert stored.spec == spec
+    assert stored.row_scorer is not None, "an ensemble keeps the fused path"
     values = faulty_values()
     onnx = stored.detect(values)
     in_memory = Detector.from_trained(ensemble, "tiny").detect(values)
     np.testing.assert_array_equal(onnx.scores, in_memory.scores)
+    plain = Detector("tiny", 1, stored.spec, stored.engine).detect(values)
+    np.testing.assert_allclose(onnx.scores, plain.scores, rtol=1e-6)
+    np.testing.assert_allclose(onnx.contributions, plain.contributions, rtol=1e-6, atol=1e-12)
+    np.testing.assert_array_equal(onnx.is_anomaly, plain.is_anomaly)
     tensorflow = load_detector(ensemble_store, "tiny", engine="tensorflow").detect(values)
     np.testing.assert_allclose(tensorflow.scores, onnx.scores, rtol=1e-5)
     np.testing.assert_array_equal(tensorflow.is_anomaly, onnx.is_anomaly)
@@ -149,7 +154,7 @@ def test_a_score_is_the_mean_of_the_members_errors_each_over_its_median(
     np.testing.assert_allclose(detector.detect(values).scores, expected, rtol=1e-5)
 
 
-def test_an_ensemble_with_the_pca_member_and_the_last_step_scores_alike_on_both_engines(
+def test_an_ensemble_with_the_pca_member_and_the_last_step_scores_alike_on_every_path(
     tmp_path: Path, data: Any
 ) -> None:
     options = ENSEMBLE.changed(network=NetworkConfig(units=(8, 4), members=2))
@@ -159,8 +164,12 @@ def test_an_ensemble_with_the_pca_member_and_the_last_step_scores_alike_on_both_
     onnx = load_detector(store, "tiny", engine="onnx")
     assert onnx.spec.pca_member is not None
     assert onnx.spec.member_medians is not None
+    assert onnx.row_scorer is not None
     values = faulty_values()
     a = onnx.detect(values)
+    plain = Detector("tiny", 1, onnx.spec, onnx.engine).detect(values)
+    np.testing.assert_allclose(a.scores, plain.scores, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(a.contributions, plain.contributions, rtol=1e-6, atol=1e-12)
     b = load_detector(store, "tiny", engine="tensorflow").detect(values)
     np.testing.assert_allclose(a.scores, b.scores, rtol=1e-5)
     np.testing.assert_allclose(a.contributions, b.contributions, rtol=1e-4, atol=1e-9)
