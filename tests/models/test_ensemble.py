@@ -22,8 +22,9 @@ from models.scoring import ScoreOn, squared_errors
 from models.spec import DetectorSpec, NetworkConfig
 from models.training import TrainedModel, store_trained, train_detector
 from models.windows import temporalize
-from tests.conftest import TINY_FEATURES, TINY_OPTIONS, tiny_frame, with_fault
+from tests.conftest import TINY_OPTIONS, tiny_frame
 from tests.models.test_artifact import _rewrite, assert_one_line_reason
+from tests.models.test_pca_member import faulty_values  # the same faulty rows at row 80
 
 MEMBERS = 3
 QUICK = TINY_OPTIONS.changed(epochs=3)
@@ -51,10 +52,6 @@ def ensemble_store(tmp_path_factory: pytest.TempPathFactory, ensemble: TrainedMo
     store = ModelStore(tmp_path_factory.mktemp("ensemble"))
     store_trained(store, "tiny", ensemble)
     return store
-
-
-def faulty_values() -> np.ndarray:
-    return with_fault(tiny_frame(160, seed=5), 80)[TINY_FEATURES].to_numpy()
 
 
 def test_each_members_squares_are_its_reconstruction_against_the_same_window() -> None:
