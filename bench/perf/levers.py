@@ -45,6 +45,7 @@ LEVERS: dict[str, tuple[str, ...]] = {
     "error_standardisation mean_square": ("error_standardisation=mean_square",),
     "3 in a row, hold 9": ("alarm_after=3", "alarm_hold=9"),
     "PCA member": ("pca_member=true",),
+    "3 members": ("members=3",),
 }
 CONCURRENCIES = (1, 16)
 BULK_WINDOWS = 16_384
