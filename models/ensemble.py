@@ -20,33 +20,34 @@ MIN_MEDIAN = 1e-12
 def member_squares(
     windows: np.ndarray, reconstructed: np.ndarray, score_on: ScoreOn = ScoreOn.WINDOW
 ) -> np.ndarray:
-    """Each member's squared error per feature, summed over the scored timesteps.
+    """Each member's squared error per feature, summed over the scored timesteps
+    (scoring.squared_errors on each member's part of the output).
 
     windows  # (n_windows, lookback, n_features)
     reconstructed  # (n_windows, lookback, members * n_features) -> (n_windows, members, n_features)
     """
-    n_windows, lookback, n_features = windows.shape
+    n_features = windows.shape[2]
     members = reconstructed.shape[2] // n_features
-    by_member = reconstructed.reshape(n_windows, lookback, members, n_features)
-    if score_on is ScoreOn.LAST_STEP:
-        windows, by_member = windows[:, -1:], by_member[:, -1:]
-    diff = by_member - windows[:, :, None, :]
-    squares = np.einsum("nlkf,nlkf->nkf", diff, diff)
-    if not np.isfinite(squares).all():  # float32 squares overflow past ~1.8e19: redo wide
-        diff = np.subtract(by_member, windows[:, :, None, :], dtype=np.float64)
-        squares = np.einsum("nlkf,nlkf->nkf", diff, diff)
-    return squares.astype(np.float64, copy=False)
+    parts = [reconstructed[:, :, j * n_features : (j + 1) * n_features] for j in range(members)]
+    return np.stack([squared_errors(windows, part, score_on) for part in parts], axis=1)
+
+
+def median_score(squares: np.ndarray, n_values: int) -> float:
+    """The median plain score (squares summed over the features, over the n_values scored
+    values of a window) of one member's squares on normal windows, kept above MIN_MEDIAN.
+
+    squares  # (n_windows, n_features)
+    """
+    return max(float(np.median(squares.sum(axis=1) / n_values)), MIN_MEDIAN)
 
 
 def member_medians(squares: np.ndarray, lookback: int, score_on: ScoreOn) -> np.ndarray:
-    """Each member's median plain score (its squares summed over the features, over scored
-    steps x features) on normal windows.
+    """Each member's median_score on normal windows.
 
     squares  # (n_windows, members, n_features) from member_squares -> (members,)
     """
     n_values = scored_steps(lookback, score_on) * squares.shape[2]
-    medians = np.median(squares.sum(axis=2) / n_values, axis=0)
-    return np.maximum(medians, MIN_MEDIAN)
+    return np.array([median_score(squares[:, j], n_values) for j in range(squares.shape[1])])
 
 
 def network_squares(

@@ -95,11 +95,12 @@ def member_of(
     network_squares  # (n_windows, n_features) of normal validation `windows`
     """
     n_values = scored_steps(windows.shape[1], score_on) * windows.shape[2]
-
-    def median(squares: np.ndarray) -> float:
-        return max(float(np.median(squares.sum(axis=1) / n_values)), ensemble.MIN_MEDIAN)
-
-    return PcaMember(basis, median(network_squares), median(basis.squares(windows, score_on)))
+    pca_squares = basis.squares(windows, score_on)
+    return PcaMember(
+        basis,
+        ensemble.median_score(network_squares, n_values),
+        ensemble.median_score(pca_squares, n_values),
+    )
 
 
 def scored_squares(
