@@ -36,7 +36,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.quality import common, run_all
+from bench.quality import common, goals, run_all
 from bench.report import slug
 from models.spec import TrainingOptions
 
@@ -53,6 +53,7 @@ COLUMNS = (
 METRICS = ("pr_auc", "f1")
 METRIC_NAMES = {"pr_auc": "PR AUC", "f1": "F1"}
 MARKERS = ("<!-- seeds:begin -->", "<!-- seeds:end -->")
+GOAL_MARKERS = ("<!-- goals:begin -->", "<!-- goals:end -->")
 RESULTS = run_all.RESULTS / "seeds"
 
 
@@ -255,6 +256,17 @@ def section(
     return "\n".join(lines) + "\n"
 
 
+def goals_section(runs: goals.Runs, seeds: list[int], command: str) -> str:
+    """The document's part between GOAL_MARKERS: issue 17's goals for today's defaults."""
+    commits = ", ".join(sorted({run["commit"] for run in runs.values()}))
+    return (
+        f"The defaults' runs of `{command}`; seeds {', '.join(map(str, seeds))}; commit(s) "
+        f"{commits}; {datetime.now(UTC):%Y-%m-%d %H:%M UTC}. Each goal is judged on the mean "
+        "over the seeds; a reference (z-score, always-alarm) comes from the same runs.\n\n"
+        + goals.goals_table(runs, seeds, LABEL)
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", type=Path, help="folder with processminer/, skab/ and nab/")
@@ -287,11 +299,15 @@ def main(argv: list[str] | None = None) -> None:
         runs = run_missing(configuration, seeds, args)
         commits |= {run["commit"] for run in runs.values()}
         found[configuration.name] = figures(configuration, runs, seeds)
+        if configuration.name == DEFAULTS:
+            goals_text = goals_section(runs, seeds, command)
     verdicts = {name: verdict(f, found[DEFAULTS]) for name, f in found.items() if name != DEFAULTS}
     text = section(found, verdicts, seeds, commits, command)
+    print(goals_text)
     print(text)
     if args.write is not None:
         doc = args.write.read_text() if args.write.exists() else "# Benchmarks\n"
+        doc = run_all.replace_between(doc, GOAL_MARKERS, goals_text)
         args.write.write_text(run_all.replace_between(doc, MARKERS, text))
         common.log(f"wrote {args.write}")
 

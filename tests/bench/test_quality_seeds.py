@@ -12,17 +12,22 @@ from typing import Any
 import pytest
 
 from bench.quality import seeds
+from bench.quality.nab import Z_SCORE
 
 RULE = "3 in a row, hold 10"
 
 
 def result(f1: float, pr_auc: float, rule_f1: float | None = None) -> dict[str, Any]:
-    """A protocol's JSON with the rarewatch row (and the variant's, and one rule's row)."""
-    rows = [{"name": seeds.LABEL, "f1": f1, "pr_auc": pr_auc}]
+    """A protocol's JSON with the rarewatch row (and the variant's, and one rule's row), and
+    the references the goals compare with (the z-score, always-alarm)."""
+    more = {"roc_auc": 0.6, "far": 10.0, "mar": 20.0, "own_to_oracle": 0.9}
+    always = {"name": "always-alarm (trivial)", "kind": "trivial", "f1": 0.1}
+    rows = [{"name": seeds.LABEL, "f1": f1, "pr_auc": pr_auc, **more}]
+    rows += [{"name": Z_SCORE, "f1": 0.2, "pr_auc": 0.2}, always]
     if rule_f1 is not None:
         rows.append({"name": f"{seeds.LABEL}, rule: {RULE}", "f1": rule_f1, "pr_auc": pr_auc})
     free = f"{seeds.LABEL}, trained on anomaly-free.csv"
-    variant = {"rows": [{"name": free, "f1": f1, "pr_auc": pr_auc}]}
+    variant = {"rows": [{"name": free, "f1": f1, "pr_auc": pr_auc, **more}, always]}
     if rule_f1 is not None:
         variant["rows"].append({"name": f"{free}, rule: {RULE}", "f1": rule_f1 / 2, "pr_auc": 0.1})
     return {"commit": "abc1234", "rows": rows, "variant": variant}
@@ -54,6 +59,9 @@ def test_a_candidate_better_everywhere_becomes_a_default(tmp_path: Path, capsys)
     assert "kept" in text
     assert seeds.MARKERS[0] in text
     assert seeds.MARKERS[1] in text
+    # issue 17's goals for the defaults, in their own block (NAB's F1 0.505 beats 0.2 and 0.1)
+    goals_block = text.split(seeds.GOAL_MARKERS[0], 1)[1].split(seeds.GOAL_MARKERS[1], 1)[0]
+    assert "| NAB | F1 0.505 (0.500-0.510)" in goals_block
     assert "**better**: becomes a default" in text
     # mean (min-max) over the two seeds
     assert "0.505 (0.500-0.510)" in text
