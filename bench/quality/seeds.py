@@ -43,13 +43,7 @@ from models.spec import TrainingOptions
 LABEL = "rarewatch"
 DEFAULTS = "defaults"
 RUN_PROTOCOLS = ("chronological", "skab", "nab")
-# (column, protocol's JSON, the rarewatch row's name after the label)
-COLUMNS = (
-    ("sheet breaks chronological", "chronological", ""),
-    ("SKAB leaderboard", "skab", ""),
-    ("SKAB anomaly-free", "skab", ", trained on anomaly-free.csv"),
-    ("NAB", "nab", ""),
-)
+COLUMNS = goals.PROTOCOLS  # (column, protocol's JSON, the rarewatch row's name after the label)
 METRICS = ("pr_auc", "f1")
 METRIC_NAMES = {"pr_auc": "PR AUC", "f1": "F1"}
 MARKERS = ("<!-- seeds:begin -->", "<!-- seeds:end -->")
@@ -294,13 +288,12 @@ def main(argv: list[str] | None = None) -> None:
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     command = common.command_line()
     found: dict[str, dict[tuple[str, str], list[float | None]]] = {}
-    commits: set[str] = set()
+    runs_of: dict[str, goals.Runs] = {}
     for configuration in configurations(args):
-        runs = run_missing(configuration, seeds, args)
-        commits |= {run["commit"] for run in runs.values()}
-        found[configuration.name] = figures(configuration, runs, seeds)
-        if configuration.name == DEFAULTS:
-            goals_text = goals_section(runs, seeds, command)
+        runs_of[configuration.name] = run_missing(configuration, seeds, args)
+        found[configuration.name] = figures(configuration, runs_of[configuration.name], seeds)
+    commits = {run["commit"] for runs in runs_of.values() for run in runs.values()}
+    goals_text = goals_section(runs_of[DEFAULTS], seeds, command)
     verdicts = {name: verdict(f, found[DEFAULTS]) for name, f in found.items() if name != DEFAULTS}
     text = section(found, verdicts, seeds, commits, command)
     print(goals_text)
