@@ -115,6 +115,34 @@ def best_f1(scores: np.ndarray, labels: np.ndarray) -> float | None:
     return float(np.max(f1_curve(np.asarray(scores, np.float64), np.asarray(labels))[1]))
 
 
+def best_f1_within_far(
+    scores: np.ndarray, labels: np.ndarray, max_far: float
+) -> dict[str, float] | None:
+    """The oracle F1 under a false-alarm bound: the highest F1 any threshold on `scores` gives
+    while its false-alarm rate (FAR, % of normal labels alarmed) stays at or under `max_far`,
+    with that threshold's FAR and MAR (% of anomalous labels missed). Like best_f1 the labels
+    choose the threshold: an upper bound on what a label-free rule on these scores can reach
+    under the bound, never a result. None when no threshold keeps FAR within the bound, or there
+    is no positive or no negative label."""
+    scores, labels = np.asarray(scores, np.float64), np.asarray(labels)
+    n_positive = int(np.sum(labels))
+    if len(scores) == 0 or n_positive in (0, len(labels)):
+        return None
+    _, tps, fps = ranking_curve(scores, labels)
+    far = 100.0 * fps / (len(labels) - n_positive)
+    within = np.flatnonzero(far <= max_far)
+    if len(within) == 0:
+        return None
+    f1 = 2 * tps[within] / (tps[within] + fps[within] + n_positive)
+    best = within[int(np.argmax(f1))]
+    return {
+        "max_far": float(max_far),
+        "f1": float(np.max(f1)),
+        "far": float(far[best]),
+        "mar": 100.0 * float(n_positive - tps[best]) / n_positive,
+    }
+
+
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     """Area under the ROC curve (trapezoids, so ties count half)."""
     _, tps, fps = ranking_curve(scores, labels)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.quality import drift, nab, out_of_range, run_all
+from bench.quality import drift, nab, out_of_range, run_all, skab
 from bench.quality.article import article_windows, shuffle_split
 from bench.quality.common import REPO, THRESHOLD_RULES, curve_shift
 
@@ -105,6 +105,12 @@ def test_each_protocol_writes_well_formed_rows(quick_run, protocol: str) -> None
         assert set(row["confusion"]) == {"tn", "fp", "fn", "tp"}
         assert sum(row["confusion"].values()) == row["n_scored"]
     if protocol == "skab":
+        own = measured[0]
+        bound = own["oracle_within_goal_far"]  # None only if no cut keeps FAR within the goal's
+        if bound is not None:
+            assert bound["far"] <= skab.GOAL_FAR
+            assert bound["f1"] <= own["oracle_f1"] + 1e-12
+        assert any(note.startswith(f"{own['name']}: ") for note in result["notes"])
         variant = [row for row in result["variant"]["rows"] if row["kind"] == "measured"]
         free = "rarewatch defaults, trained on anomaly-free.csv"
         assert [row["name"] for row in variant] == [

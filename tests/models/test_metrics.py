@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from models.metrics import Confusion, best_f1, evaluate
+from models.metrics import Confusion, best_f1, best_f1_within_far, evaluate
 
 
 def test_the_confusion_matrix_counts_each_cell() -> None:
@@ -64,3 +64,36 @@ def test_the_oracle_f1_is_the_best_f1_over_every_threshold() -> None:
 def test_there_is_no_oracle_f1_without_a_positive_label_or_a_score() -> None:
     assert best_f1(np.array([0.1, 0.5]), np.array([0, 0])) is None
     assert best_f1(np.array([]), np.array([])) is None
+
+
+def test_the_oracle_within_a_false_alarm_bound_is_the_best_f1_of_the_thresholds_inside_it() -> None:
+    rng = np.random.default_rng(4)
+    scores = rng.normal(size=400)
+    labels = (rng.random(400) < 0.3).astype(int)
+    scores[labels == 1] += 1.0
+    cuts = np.r_[scores, scores.min() - 1]
+    inside = [
+        c for c in (Confusion.of(scores >= t, labels) for t in cuts) if c.false_positive_rate <= 0.1
+    ]
+    best = max(inside, key=lambda c: c.f1)
+    bound = best_f1_within_far(scores, labels, max_far=10.0)
+    assert bound is not None
+    assert bound["f1"] == pytest.approx(best.f1)
+    assert bound["far"] <= 10.0
+    assert bound["far"] == pytest.approx(100 * best.false_positive_rate)
+    assert bound["mar"] == pytest.approx(100 * (1 - best.recall))
+    # a looser bound can only keep or raise it; no bound at all gives the plain oracle
+    looser = best_f1_within_far(scores, labels, max_far=30.0)
+    assert looser is not None
+    assert looser["f1"] >= bound["f1"]
+    everything = best_f1_within_far(scores, labels, max_far=100.0)
+    assert everything is not None
+    assert everything["f1"] == pytest.approx(best_f1(scores, labels))
+
+
+def test_there_is_no_oracle_within_a_bound_no_threshold_meets() -> None:
+    # every anomalous row scores below every normal one: any alarm on an anomaly is a false alarm
+    # on all normal rows first
+    scores, labels = np.array([0.9, 0.8, 0.1]), np.array([0, 0, 1])
+    assert best_f1_within_far(scores, labels, max_far=40.0) is None
+    assert best_f1_within_far(scores, np.array([0, 0, 0]), max_far=40.0) is None
