@@ -100,10 +100,13 @@ def f1_curve(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.nda
 
     Returns (thresholds, f1); needs at least one score.
     """
-    n_positive = int(np.sum(labels))
     thresholds, tps, fps = ranking_curve(scores, labels)
-    f1 = 2 * tps / np.maximum(tps + fps + n_positive, 1)
-    return thresholds, f1
+    return thresholds, _f1(tps, fps, int(np.sum(labels)))
+
+
+def _f1(tps: np.ndarray, fps: np.ndarray, n_positive: int) -> np.ndarray:
+    """F1 of each point of a ranking curve: 2 TP / (2 TP + FP + FN) = 2 TP / (TP + FP + P)."""
+    return 2 * tps / np.maximum(tps + fps + n_positive, 1)
 
 
 def best_f1(scores: np.ndarray, labels: np.ndarray) -> float | None:
@@ -133,7 +136,7 @@ def best_f1_within_far(
     within = np.flatnonzero(far <= max_far)
     if len(within) == 0:
         return None
-    f1 = 2 * tps[within] / (tps[within] + fps[within] + n_positive)
+    f1 = _f1(tps[within], fps[within], n_positive)
     best = within[int(np.argmax(f1))]
     return {
         "max_far": float(max_far),
